@@ -1,0 +1,88 @@
+// weightcast: convert LLM checkpoints into MLC-LLM weight packs, byte-identical to
+// `mlc_llm convert_weight`. This is the whole public API.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weightcast {
+
+// Errors mirror the Python exception types MLC-LLM raises, and carry its messages.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+  virtual const char* kind() const noexcept { return "Error"; }
+};
+class ValueError : public Error {
+ public:
+  using Error::Error;
+  const char* kind() const noexcept override { return "ValueError"; }
+};
+class NotImplementedError : public Error {
+ public:
+  using Error::Error;
+  const char* kind() const noexcept override { return "NotImplementedError"; }
+};
+// An operating-system failure (open, mmap, write, rename) with the path involved.
+class IOError : public Error {
+ public:
+  using Error::Error;
+  const char* kind() const noexcept override { return "IOError"; }
+};
+// The run was interrupted (SIGINT/SIGTERM) and cleaned up after itself.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+  const char* kind() const noexcept override { return "Interrupted"; }
+};
+
+// How `round()` resolves exact halves in the group-quantization kernel (spec 5.2.4):
+// TVM since 2026-04 (and every CUDA f16 build) rounds ties to even; older CPU builds away from 0.
+enum class RoundMode { kTiesEven, kTiesAway };
+
+struct Progress {
+  std::size_t done = 0;   // MLC parameters finished
+  std::size_t total = 0;  // MLC parameters planned
+  std::string_view name;  // the parameter just finished
+};
+
+struct ConvertOptions {
+  RoundMode round_mode = RoundMode::kTiesEven;
+  unsigned threads = 0;  // 0: all hardware threads
+  // Called with each log line MLC-LLM would print (warnings, the statistics).
+  std::function<void(std::string_view)> on_log;
+  std::function<void(const Progress&)> on_progress;
+  // When set and true, the run stops between parameters and throws Interrupted; the output
+  // directory is left without a new manifest.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct ConvertStats {
+  std::int64_t param_count = 0;   // records written (metadata ParamSize)
+  double param_bytes = 0;         // metadata ParamBytes (float32 counted at 4 bytes)
+  std::int64_t total_params = 0;  // source elements, as MLC counts them
+  double bits_per_param = 0;
+  std::size_t shard_count = 0;
+  double read_seconds = 0, quantize_seconds = 0, write_seconds = 0, total_seconds = 0;
+};
+
+// Mirrors mlc_llm.interface.convert_weight.convert_weight. `config` is a directory holding
+// config.json or a JSON file; `model`, `device`, `source` and `source_format` accept "auto".
+ConvertStats convert_weight(const std::filesystem::path& config, std::string_view quantization,
+                            std::string_view model, std::string_view device,
+                            const std::string& source, std::string_view source_format,
+                            const std::filesystem::path& output,
+                            const ConvertOptions& options = {});
+
+// What this build supports, in registry order (for --help and validation).
+std::vector<std::string> quantization_names();
+std::vector<std::string> model_types();
+std::vector<std::string> source_formats();
+
+}  // namespace weightcast

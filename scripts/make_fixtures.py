@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Generates the tiny Llama checkpoints used by the README demo and the tests.
+
+Deterministic (seeded), written with the `safetensors` package, no network. The sizes are odd on
+purpose: hidden 72 and intermediate 100 are not multiples of the group sizes 32 and 40, so every
+scheme has partial last groups. Rows are planted with exact rounding ties, all-zero groups and a
+value that overflows float16.
+
+    python3 scripts/make_fixtures.py examples/tiny-llama           # the bundled demo model
+    python3 scripts/make_fixtures.py OUT --variant f32-tied-sharded
+"""
+import argparse
+import json
+import os
+
+import ml_dtypes
+import numpy as np
+from safetensors.numpy import save_file
+
+VARIANTS = {
+    # name: (source dtype, tied embeddings, sharded with an index, explicit head_dim)
+    "bf16-untied": ("bfloat16", False, False, None),
+    "f32-tied-sharded": ("float32", True, True, 16),
+    "f16-untied-sharded": ("float16", False, True, None),
+}
+
+
+def config_for(tied, head_dim, layers=2, hidden=72, inter=100, heads=6, kv_heads=2, vocab=37):
+    cfg = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "num_hidden_layers": layers,
+        "rms_norm_eps": 1e-5,
+        "vocab_size": vocab,
+        "max_position_embeddings": 256,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": tied,
+        "torch_dtype": "bfloat16",
+    }
+    if head_dim is not None:
+        cfg["head_dim"] = head_dim
+    return cfg
+
+
+def plant_special_rows(w, rng):
+    """Rows whose quantization hits ties, zero groups and partial groups."""
+    rows, k = w.shape
+    if rows < 4:
+        return w
+    # max |w| = 7 gives scale 1 for int4: half-integers land exactly on .5 after + 7.
+    w[0, :] = rng.choice([0.5, 1.5, 2.5, -0.5, -1.5, -3.5, 6.5], size=k)
+    w[0, 0] = 7.0
+    w[1, :] = 0.0  # all-zero groups
+    w[2, : min(k, 40)] = 0.0  # one zero group for both group sizes, the rest random
+    # int3 (max 3): a row scaled so w/scale + 3 hits ties too.
+    w[3, :] = rng.choice([0.5, -0.5, 1.5, -2.5], size=k)
+    w[3, 0] = 3.0
+    return w
+
+
+def make_tensors(cfg, seed=0, rotary=False, extra_lm_head=False):
+    rng = np.random.default_rng(seed)
+    h, inter = cfg["hidden_size"], cfg["intermediate_size"]
+    heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    d = cfg.get("head_dim", h // heads)
+    v = cfg["vocab_size"]
+
+    def mat(rows, cols, scale=0.05):
+        return plant_special_rows((rng.standard_normal((rows, cols)) * scale).astype(np.float32), rng)
+
+    t = {"model.embed_tokens.weight": mat(v, h, 1.0)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        t[p + "self_attn.q_proj.weight"] = mat(heads * d, h)
+        t[p + "self_attn.k_proj.weight"] = mat(kv * d, h)
+        t[p + "self_attn.v_proj.weight"] = mat(kv * d, h)
+        t[p + "self_attn.o_proj.weight"] = mat(h, heads * d)
+        t[p + "mlp.gate_proj.weight"] = mat(inter, h)
+        t[p + "mlp.up_proj.weight"] = mat(inter, h)
+        t[p + "mlp.down_proj.weight"] = mat(h, inter)
+        t[p + "input_layernorm.weight"] = (1 + rng.standard_normal(h) * 0.1).astype(np.float32)
+        t[p + "post_attention_layernorm.weight"] = (1 + rng.standard_normal(h) * 0.1).astype(np.float32)
+        if rotary:
+            t[p + "self_attn.rotary_emb.inv_freq"] = (1.0 / 10000 ** (np.arange(0, d, 2) / d)).astype(np.float32)
+    norm = (1 + rng.standard_normal(h) * 0.1).astype(np.float32)
+    norm[0] = 70000.0  # beyond float16: becomes inf under q*f16
+    t["model.norm.weight"] = norm
+    if not cfg["tie_word_embeddings"] or extra_lm_head:
+        t["lm_head.weight"] = mat(v, h)
+    return t
+
+
+def cast_all(tensors, dtype):
+    np_dtype = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}[dtype]
+    return {k: v.astype(np_dtype) for k, v in tensors.items()}
+
+
+def write_checkpoint(out_dir, cfg, tensors, sharded):
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    if not sharded:
+        save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+        return
+    # Like transformers' save_pretrained: shards by insertion order, index keys sorted.
+    names = list(tensors)
+    half = len(names) // 2
+    shards = {"model-00001-of-00002.safetensors": names[:half], "model-00002-of-00002.safetensors": names[half:]}
+    weight_map = {}
+    for fname, keys in shards.items():
+        save_file({k: tensors[k] for k in keys}, os.path.join(out_dir, fname), metadata={"format": "pt"})
+        for k in keys:
+            weight_map[k] = fname
+    total = sum(t.nbytes for t in tensors.values())
+    index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+    with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
+        json.dump(index, f, indent=2, sort_keys=False)
+
+
+def make_variant(out_dir, variant, **cfg_overrides):
+    dtype, tied, sharded, head_dim = VARIANTS[variant]
+    cfg = config_for(tied, head_dim, **cfg_overrides)
+    tensors = make_tensors(cfg, seed=sum(map(ord, variant)), rotary=sharded, extra_lm_head=tied)
+    write_checkpoint(out_dir, cfg, cast_all(tensors, dtype), sharded)
+    return cfg
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out_dir")
+    ap.add_argument("--variant", default="bf16-untied", choices=sorted(VARIANTS))
+    args = ap.parse_args()
+    make_variant(args.out_dir, args.variant)
+
+
+if __name__ == "__main__":
+    main()

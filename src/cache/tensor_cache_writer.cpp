@@ -1,0 +1,211 @@
+#include "cache/tensor_cache_writer.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <regex>
+
+#include "util/error.h"
+#include "util/float_bits.h"
+#include "util/py_json.h"
+
+namespace fs = std::filesystem;
+
+namespace weightcast {
+
+Tensor encode_for_cache(Tensor tensor) {
+  if (tensor.dtype != DType::kF32) return tensor;
+  const auto n = static_cast<std::size_t>(numel(tensor.shape));
+  Tensor out{tensor.name, DType::kF32, tensor.shape,
+             std::make_unique_for_overwrite<std::byte[]>(n * 2), n * 2};
+  const float* in = tensor.as<float>();
+  auto* o = out.as<std::uint16_t>();
+  for (std::size_t i = 0; i < n; ++i) o[i] = f32_to_bf16_cache_encoding(in[i]);
+  return out;
+}
+
+namespace {
+
+void write_all(int fd, std::span<const std::byte> data, const fs::path& path) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail<IOError>("{}: write failed: {}", path.string(), std::strerror(errno));
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+  }
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail<IOError>("{}: cannot create: {}", path.string(), std::strerror(errno));
+  write_all(fd, std::as_bytes(std::span(text)), path);
+  if (::close(fd) != 0) fail<IOError>("{}: close failed: {}", path.string(), std::strerror(errno));
+}
+
+void rename_or_fail(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec) fail<IOError>("cannot move {} to {}: {}", from.string(), to.string(), ec.message());
+}
+
+std::string shard_name(std::size_t k) { return fmt::format("params_shard_{}.bin", k); }
+
+}  // namespace
+
+// One shard file being written in the staging folder, with its running md5 and records.
+class TensorCacheWriter::Shard {
+ public:
+  explicit Shard(fs::path path) : path_(std::move(path)), md5_(EVP_MD_CTX_new()) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail<IOError>("{}: cannot create: {}", path_.string(), std::strerror(errno));
+    if (!md5_ || EVP_DigestInit_ex(md5_, EVP_md5(), nullptr) != 1)
+      fail<IOError>("OpenSSL md5 is unavailable");
+  }
+  ~Shard() {
+    if (fd_ >= 0) ::close(fd_);
+    EVP_MD_CTX_free(md5_);
+  }
+  void write(std::span<const std::byte> data) {
+    write_all(fd_, data, path_);
+    EVP_DigestUpdate(md5_, data.data(), data.size());
+    size_ += data.size();
+  }
+  std::string close_and_digest() {
+    if (::close(fd_) != 0) {
+      fd_ = -1;
+      fail<IOError>("{}: close failed: {}", path_.string(), std::strerror(errno));
+    }
+    fd_ = -1;
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(md5_, digest, &len);
+    std::string hex;
+    for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", digest[i]);
+    return hex;
+  }
+  const fs::path& path() const { return path_; }
+  std::size_t size() const { return size_; }
+  nlohmann::ordered_json records = nlohmann::ordered_json::array();
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  EVP_MD_CTX* md5_;
+  std::size_t size_ = 0;
+};
+
+TensorCacheWriter::TensorCacheWriter(fs::path output_dir) : output_dir_(std::move(output_dir)) {
+  std::error_code ec;
+  if (fs::exists(output_dir_, ec) && !fs::is_directory(output_dir_, ec))
+    fail<IOError>("{}: output path exists and is not a directory", output_dir_.string());
+  fs::create_directories(output_dir_, ec);
+  if (ec) fail<IOError>("{}: cannot create output directory: {}", output_dir_.string(), ec.message());
+  staging_dir_ = output_dir_ / kStagingDirName;
+  fs::remove_all(staging_dir_, ec);  // left by a killed run
+  if (!fs::create_directory(staging_dir_, ec) || ec)
+    fail<IOError>("{}: cannot write to output directory: {}", output_dir_.string(),
+                  ec ? ec.message() : "staging folder exists");
+}
+
+TensorCacheWriter::~TensorCacheWriter() {
+  pending_.reset();
+  std::error_code ec;
+  fs::remove_all(staging_dir_, ec);
+}
+
+void TensorCacheWriter::finish_shard(Shard& shard, std::size_t number) {
+  const auto md5 = shard.close_and_digest();
+  nlohmann::ordered_json rec;
+  rec["dataPath"] = shard_name(number);
+  rec["format"] = "raw-shard";
+  rec["nbytes"] = shard.size();
+  rec["records"] = std::move(shard.records);
+  rec["md5sum"] = md5;
+  shards_.push_back(std::move(rec));
+}
+
+void TensorCacheWriter::flush_pending() {
+  if (!pending_) return;
+  // tvmjs never commits an empty pending buffer, dropping any zero-byte records in it.
+  if (pending_->size() > 0) {
+    const std::size_t number = counter_++;
+    finish_shard(*pending_, number);
+    rename_or_fail(pending_->path(), staging_dir_ / shard_name(number));
+  }
+  pending_.reset();
+}
+
+void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
+                               std::span<const std::byte> data) {
+  if (dtype == DType::kF32) has_float32_ = true;
+  nlohmann::ordered_json rec;
+  rec["name"] = name;
+  rec["shape"] = shape;
+  rec["dtype"] = tvm_name(dtype);
+  rec["format"] = "f32-to-bf16";
+  rec["nbytes"] = data.size();
+  const std::size_t pending_size = pending_ ? pending_->size() : 0;
+  if (pending_size + data.size() >= kShardCapBytes) {
+    if (2 * data.size() >= kShardCapBytes) {  // out-of-band: a shard of its own
+      const std::size_t number = counter_++;
+      Shard shard(staging_dir_ / shard_name(number));
+      rec["byteOffset"] = 0;
+      shard.records.push_back(std::move(rec));
+      shard.write(data);
+      finish_shard(shard, number);
+      return;
+    }
+    flush_pending();
+  }
+  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp");
+  rec["byteOffset"] = pending_->size();
+  pending_->records.push_back(std::move(rec));
+  pending_->write(data);
+}
+
+std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
+  flush_pending();
+  nlohmann::ordered_json manifest;
+  manifest["metadata"] = metadata;
+  manifest["records"] = shards_;
+  write_file(staging_dir_ / kManifestName, python_json_dumps(manifest));
+  if (has_float32_) {
+    for (auto& shard : manifest["records"])
+      for (auto& rec : shard["records"])
+        if (rec["dtype"] == "float32") {
+          rec["dtype"] = "bfloat16";
+          rec["format"] = "raw";
+        }
+    write_file(staging_dir_ / kB16ManifestName, python_json_dumps(manifest));
+  }
+
+  // From here on the directory holds no manifest until the new one lands.
+  std::error_code ec;
+  for (const char* name : {kManifestName, kB16ManifestName}) {
+    fs::remove(output_dir_ / name, ec);
+    if (ec) fail<IOError>("{}: cannot remove: {}", (output_dir_ / name).string(), ec.message());
+  }
+  for (std::size_t k = 0; k < counter_; ++k)
+    rename_or_fail(staging_dir_ / shard_name(k), output_dir_ / shard_name(k));
+  static const std::regex shard_re(R"(params_shard_(\d+)\.bin)");
+  for (const auto& entry : fs::directory_iterator(output_dir_)) {
+    std::smatch m;
+    const auto fname = entry.path().filename().string();
+    // A stale shard of an earlier, larger run (numbers too long to parse are stale too).
+    if (std::regex_match(fname, m, shard_re) &&
+        (m[1].length() > 18 || std::stoull(m[1].str()) >= counter_))
+      fs::remove(entry.path(), ec);
+  }
+  if (has_float32_) rename_or_fail(staging_dir_ / kB16ManifestName, output_dir_ / kB16ManifestName);
+  rename_or_fail(staging_dir_ / kManifestName, output_dir_ / kManifestName);
+  committed_ = true;
+  fs::remove_all(staging_dir_, ec);
+  return counter_;
+}
+
+}  // namespace weightcast

@@ -1,0 +1,57 @@
+// Writes an MLC/TVM tensor cache (spec 7): params_shard_N.bin files packed by tvmjs' 32 MiB rule,
+// md5 per shard, and tensor-cache.json (+ tensor-cache-b16.json when float32 is present).
+//
+// Nothing appears under the final names until commit(): shards are staged in a hidden folder of
+// the output directory, the old manifests are removed before any shard is replaced, and the new
+// manifest is renamed into place last. A run that fails or is killed at any point never leaves a
+// tensor-cache.json that points at missing, partial or foreign shards.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "util/dtype.h"
+#include "util/tensor.h"
+
+namespace weightcast {
+
+inline constexpr std::size_t kShardCapBytes = 32u << 20;
+inline constexpr const char* kManifestName = "tensor-cache.json";
+inline constexpr const char* kB16ManifestName = "tensor-cache-b16.json";
+inline constexpr const char* kStagingDirName = ".weightcast-staging";
+
+// The bytes tvmjs stores for a tensor: float32 becomes bfloat16 (spec 7.4), the rest is raw.
+// Returns the tensor itself when no encoding applies.
+Tensor encode_for_cache(Tensor tensor);
+
+class TensorCacheWriter {
+ public:
+  explicit TensorCacheWriter(std::filesystem::path output_dir);
+  ~TensorCacheWriter();  // discards the staged files unless commit() succeeded
+  TensorCacheWriter(const TensorCacheWriter&) = delete;
+  TensorCacheWriter& operator=(const TensorCacheWriter&) = delete;
+
+  // `data` are the encoded bytes; `dtype` the record's declared dtype.
+  void append(const std::string& name, DType dtype, const Shape& shape,
+              std::span<const std::byte> data);
+  // Writes the manifests and moves everything into place. Returns the number of shards.
+  std::size_t commit(const nlohmann::ordered_json& metadata);
+
+ private:
+  class Shard;
+  void flush_pending();
+  void finish_shard(Shard& shard, std::size_t number);
+
+  std::filesystem::path output_dir_, staging_dir_;
+  std::unique_ptr<Shard> pending_;
+  nlohmann::ordered_json shards_ = nlohmann::ordered_json::array();
+  std::size_t counter_ = 0;
+  bool has_float32_ = false;
+  bool committed_ = false;
+};
+
+}  // namespace weightcast

@@ -1,0 +1,137 @@
+// The weightcast command line: `convert` mirrors `mlc_llm convert_weight`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "weightcast/weightcast.h"
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+extern "C" void on_signal(int) { g_cancel.store(true); }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C kills at once
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Errors are printed on one line: MLC's multi-line lists become comma-separated.
+std::string one_line(std::string msg) {
+  std::string out;
+  for (std::size_t i = 0; i < msg.size(); ++i) {
+    if (msg[i] != '\n') {
+      out += msg[i];
+      continue;
+    }
+    while (i + 1 < msg.size() && msg[i + 1] == ' ') ++i;
+    out += (!out.empty() && out.back() == ':') ? " " : ", ";
+  }
+  return out;
+}
+
+std::string list(const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ", ")); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "weightcast: convert LLM checkpoints into MLC-LLM weight packs (params_shard_*.bin + "
+      "tensor-cache.json), byte-identical to `mlc_llm convert_weight`."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "weightcast 0.1.0");
+
+  auto* convert = app.add_subcommand(
+      "convert", "Convert a checkpoint into a quantized MLC weight pack (mlc_llm convert_weight).");
+  convert->alias("convert_weight");
+  std::string config, quantization, model_type = "auto", device = "auto", source = "auto",
+                                    source_format = "auto", output, round_mode = "ties-even";
+  unsigned threads = 0;
+  bool quiet = false;
+  convert->add_option("config", config, "A directory holding config.json, or a JSON config file")
+      ->required();
+  convert
+      ->add_option("--quantization", quantization,
+                   "Quantization scheme, one of: " + list(weightcast::quantization_names()))
+      ->required()
+      ->check(CLI::IsMember(weightcast::quantization_names()));
+  std::vector<std::string> model_choices = {"auto"};
+  for (const auto& m : weightcast::model_types()) model_choices.push_back(m);
+  convert
+      ->add_option("--model-type", model_type,
+                   "Model architecture, 'auto' reads model_type from config.json. One of: " +
+                       list(model_choices))
+      ->capture_default_str();
+  convert
+      ->add_option("--device", device,
+                   "Where to quantize: auto or cpu (every device writes the same bytes)")
+      ->capture_default_str();
+  convert
+      ->add_option("--source", source,
+                   "Weights to read: 'auto' (the config's directory), a directory, a weights file "
+                   "or an *.index.json")
+      ->capture_default_str();
+  std::vector<std::string> format_choices = {"auto"};
+  for (const auto& f : weightcast::source_formats()) format_choices.push_back(f);
+  convert
+      ->add_option("--source-format", source_format,
+                   "Source format, one of: " + list(format_choices) +
+                       " (auto prefers .bin over .safetensors, as MLC does)")
+      ->capture_default_str();
+  convert->add_option("-o,--output", output, "Output directory (created if missing)")->required();
+  convert
+      ->add_option("--round-mode", round_mode,
+                   "How group quantization rounds exact halves: ties-even (TVM since 2026-04, "
+                   "mlc-llm HEAD) or ties-away (older CPU builds)")
+      ->check(CLI::IsMember({"ties-even", "ties-away"}))
+      ->capture_default_str();
+  convert->add_option("--threads", threads, "Worker threads (0: all cores)")->capture_default_str();
+  convert->add_flag("-q,--quiet", quiet, "Print only errors");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  weightcast::ConvertOptions options;
+  options.round_mode = round_mode == "ties-away" ? weightcast::RoundMode::kTiesAway
+                                                 : weightcast::RoundMode::kTiesEven;
+  options.threads = threads;
+  options.cancel = &g_cancel;
+  const bool tty = ::isatty(STDERR_FILENO);
+  if (!quiet) {
+    options.on_log = [&](std::string_view line) {
+      if (tty) std::fputs("\r\033[K", stderr);
+      fmt::print("{}\n", line);
+      std::fflush(stdout);
+    };
+    if (tty)
+      options.on_progress = [](const weightcast::Progress& p) {
+        fmt::print(stderr, "\r\033[K[{}/{}] {}", p.done, p.total, p.name);
+      };
+  }
+  install_signal_handlers();
+  try {
+    weightcast::convert_weight(config, quantization, model_type, device, source, source_format,
+                               output, options);
+  } catch (const weightcast::Error& e) {
+    if (tty && !quiet) std::fputs("\r\033[K", stderr);
+    fmt::print(stderr, "weightcast: error: {}: {}\n", e.kind(), one_line(e.what()));
+    return g_cancel.load() ? 130 : 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "weightcast: error: {}\n", one_line(e.what()));
+    return 1;
+  }
+  return 0;
+}

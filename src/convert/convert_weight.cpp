@@ -1,0 +1,203 @@
+// The public entry point: detect, plan, then stream every parameter through map -> quantize ->
+// encode on all cores while a writer thread packs the finished records in plan order.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <thread>
+
+#include "arch/architecture.h"
+#include "cache/tensor_cache_writer.h"
+#include "convert/bounded_queue.h"
+#include "convert/cast.h"
+#include "convert/plan.h"
+#include "formats/detect.h"
+#include "quant/scheme.h"
+#include "util/error.h"
+#include "weightcast/weightcast.h"
+
+namespace weightcast {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+void check_device(std::string_view device) {
+  const auto type = device.substr(0, device.find(':'));
+  if (device == "auto" || type == "cpu" || type == "llvm") return;
+  for (std::string_view gpu : {"cuda", "rocm", "metal", "vulkan", "opencl"})
+    if (type == gpu)
+      fail<NotImplementedError>(
+          "--device {}: this build quantizes on the CPU only (use --device cpu or auto; the "
+          "output bytes are the same)",
+          device);
+  fail("Invalid device name: {}", device);
+}
+
+const Scheme& find_scheme_or_fail(std::string_view quantization) {
+  if (const auto* s = find_scheme(quantization)) return *s;
+  fail("Unknown quantization: {}. Available ones: ['{}']", quantization,
+       fmt::join(quantization_names(), "', '"));
+}
+
+// Reads and casts a parameter's sources into one model-dtype tensor (the ExternMapping).
+Tensor map_param(const PlannedParam& p, const Checkpoint& ckpt, DType dtype, ThreadPool& pool) {
+  Tensor out = Tensor::allocate(p.def->name, dtype, p.shape);
+  std::size_t offset = 0;
+  const std::size_t out_size = dtype_size(dtype);
+  for (const auto& loc : p.sources) {
+    const auto& file = *ckpt.files()[loc.file];
+    const auto& info = ckpt.info(loc);
+    const auto data = file.data(loc.index);
+    const std::size_t n = static_cast<std::size_t>(numel(info.shape));
+    const std::size_t in_size = dtype_size(info.dtype);
+    pool.parallel_for(n, 1 << 16, [&](std::size_t b, std::size_t e) {
+      cast_elements(info.dtype, data.data() + b * in_size, dtype,
+                    out.buffer.get() + (offset + b) * out_size, e - b);
+    });
+    file.release(loc.index);
+    offset += n;
+  }
+  return out;
+}
+
+// Python's f"{n:,}".
+std::string with_commas(std::int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+struct Finished {
+  std::vector<Tensor> records;  // encoded for the cache
+  std::vector<DType> dtypes;    // declared dtypes
+};
+
+}  // namespace
+
+std::vector<std::string> quantization_names() {
+  std::vector<std::string> out;
+  for (const auto* s : schemes()) out.emplace_back(s->name());
+  return out;
+}
+
+std::vector<std::string> model_types() {
+  std::vector<std::string> out;
+  for (const auto* a : architectures()) out.emplace_back(a->name);
+  return out;
+}
+
+std::vector<std::string> source_formats() { return available_weight_formats(); }
+
+ConvertStats convert_weight(const std::filesystem::path& config, std::string_view quantization,
+                            std::string_view model, std::string_view device,
+                            const std::string& source, std::string_view source_format,
+                            const std::filesystem::path& output, const ConvertOptions& options) {
+  const auto start = Clock::now();
+  auto log = [&](const std::string& line) {
+    if (options.on_log) options.on_log(line);
+  };
+  const auto config_path = detect_config(config);
+  const auto& scheme = find_scheme_or_fail(quantization);
+  check_device(device);
+  const auto model_config = ModelConfig::load(config_path);
+  const auto& arch = detect_architecture(model, model_config);
+  const auto weights = detect_weight(source, config_path, source_format);
+  const auto ckpt = open_checkpoint(weights);
+  const ModelDef model_def = arch.build(model_config);
+  if (!arch.quant_kinds.count(scheme.kind()))
+    fail("{}: quantization kind '{}' ({}) is not available for model type {}", scheme.name(),
+         scheme.kind(), scheme.name(), arch.name);
+  const Plan plan = make_plan(model_def, *ckpt, scheme);
+  if (!plan.unused.empty())
+    log(fmt::format("Unused extern parameters: {}", fmt::join(plan.unused, ", ")));
+  if (plan.total_params == 0)
+    fail("{}: the source holds no parameters to count (BitsPerParam would divide by zero)",
+         weights.path.string());
+
+  ConvertStats stats;
+  ThreadPool pool(options.threads);
+  TensorCacheWriter writer(output);
+  BoundedQueue<Finished> queue(2);  // bounds memory: at most a few parameters in flight
+  std::exception_ptr writer_error;
+  std::thread writer_thread([&] {
+    try {
+      while (auto item = queue.pop()) {
+        const auto t = Clock::now();
+        for (std::size_t i = 0; i < item->records.size(); ++i) {
+          const auto& r = item->records[i];
+          writer.append(r.name, item->dtypes[i], r.shape, r.bytes());
+        }
+        stats.write_seconds += seconds_since(t);
+      }
+    } catch (...) {
+      writer_error = std::current_exception();
+      queue.close();
+    }
+  });
+  auto stop_writer = [&] {
+    queue.close();
+    if (writer_thread.joinable()) writer_thread.join();
+  };
+
+  try {
+    const KernelOptions kernel{options.round_mode};
+    std::size_t done = 0;
+    for (const auto& p : plan.params) {
+      if (options.cancel && options.cancel->load())
+        fail<Interrupted>("interrupted; {} was left without a new manifest", output.string());
+      auto t = Clock::now();
+      Tensor mapped = map_param(p, *ckpt, scheme.model_dtype(), pool);
+      stats.read_seconds += seconds_since(t);
+      t = Clock::now();
+      auto outputs = scheme.compute(*p.def, std::move(mapped), pool, kernel);
+      Finished item;
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        auto& o = outputs[i];
+        if (o.shape.size() != p.outputs[i].shape.size() || o.name != p.outputs[i].name)
+          fail("internal error: {} does not match its plan", o.name);
+        stats.param_bytes +=
+            static_cast<double>(numel(o.shape)) * static_cast<double>(dtype_size(o.dtype));
+        item.dtypes.push_back(o.dtype);
+        item.records.push_back(encode_for_cache(std::move(o)));
+        ++stats.param_count;
+      }
+      stats.quantize_seconds += seconds_since(t);
+      if (!queue.push(std::move(item))) break;  // the writer failed
+      if (options.on_progress) options.on_progress({++done, plan.params.size(), p.def->name});
+    }
+  } catch (...) {
+    stop_writer();
+    throw;
+  }
+  stop_writer();
+  if (writer_error) std::rethrow_exception(writer_error);
+
+  stats.total_params = plan.total_params;
+  stats.bits_per_param = stats.param_bytes * 8.0 / static_cast<double>(stats.total_params);
+  nlohmann::ordered_json metadata;
+  metadata["ParamSize"] = stats.param_count;
+  metadata["ParamBytes"] = stats.param_bytes;
+  metadata["BitsPerParam"] = stats.bits_per_param;
+  auto t = Clock::now();
+  stats.shard_count = writer.commit(metadata);
+  stats.write_seconds += seconds_since(t);
+  stats.total_seconds = seconds_since(start);
+
+  log(fmt::format("Parameter size after quantization: {:.3f} GB",
+                  stats.param_bytes / (1024.0 * 1024.0 * 1024.0)));
+  log("Total parameters: " + with_commas(stats.total_params));
+  log(fmt::format("Bits per parameter: {:.3f}", stats.bits_per_param));
+  log(fmt::format("Time: reading {:.3f} s, quantizing {:.3f} s, writing {:.3f} s, total {:.3f} s",
+                  stats.read_seconds, stats.quantize_seconds, stats.write_seconds,
+                  stats.total_seconds));
+  log(fmt::format("Saved to directory: {}", output.string()));
+  return stats;
+}
+
+}  // namespace weightcast

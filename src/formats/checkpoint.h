@@ -1,0 +1,64 @@
+// What every source-format reader provides: named tensors with their bytes in place, grouped by
+// file, and the weight-map order in which MLC-LLM walks them (spec 3.4).
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "util/dtype.h"
+
+namespace weightcast {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+
+// One source file: the tensors it holds, in the order its format iterates them.
+class SourceFile {
+ public:
+  virtual ~SourceFile() = default;
+  virtual const std::filesystem::path& path() const = 0;
+  virtual const std::vector<TensorInfo>& tensors() const = 0;
+  // The raw little-endian bytes of tensor i, C order.
+  virtual std::span<const std::byte> data(std::size_t i) const = 0;
+  // Hints: the tensor will be read soon / its pages may be dropped.
+  virtual void prefetch(std::size_t) const {}
+  virtual void release(std::size_t) const {}
+};
+
+struct TensorLocation {
+  std::size_t file = 0;
+  std::size_t index = 0;  // into files[file]->tensors()
+};
+
+// A whole checkpoint: its files and the weight map (tensor name -> file), in map order.
+class Checkpoint {
+ public:
+  void add_file(std::unique_ptr<SourceFile> file);
+  // Declares `name` as stored in file `file` (a weight-map entry); the file must hold it.
+  void map_tensor(const std::string& name, std::size_t file, std::string_view index_path);
+  // Maps every tensor of every file, in file order then the file's own order.
+  void map_all();
+
+  const std::vector<std::unique_ptr<SourceFile>>& files() const { return files_; }
+  const std::vector<std::string>& weight_map_order() const { return order_; }
+  const TensorLocation* find(const std::string& name) const;
+  const TensorInfo& info(const TensorLocation& loc) const {
+    return files_[loc.file]->tensors()[loc.index];
+  }
+
+ private:
+  std::vector<std::unique_ptr<SourceFile>> files_;
+  std::vector<std::string> order_;
+  std::unordered_map<std::string, TensorLocation> where_;
+  std::vector<std::unordered_map<std::string, std::size_t>> by_name_;  // per file, built lazily
+};
+
+}  // namespace weightcast

@@ -1,0 +1,134 @@
+#include "formats/detect.h"
+
+#include <fmt/ranges.h>
+
+#include <optional>
+
+#include "formats/safetensors.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace weightcast {
+
+namespace {
+
+// Formats MLC knows, in its CHECK_FORMAT_METHODS order, and whether this build reads them.
+struct FormatEntry {
+  std::string name;
+  bool supported;
+  std::optional<fs::path> (*check)(const fs::path& dir);
+};
+
+std::optional<fs::path> check_pytorch(const fs::path& dir) {
+  for (const char* f : {"pytorch_model.bin.index.json", "pytorch_model.bin"})
+    if (fs::is_regular_file(dir / f)) return dir / f;
+  return std::nullopt;
+}
+
+std::optional<fs::path> check_safetensor(const fs::path& dir) {
+  // MLC writes model.safetensors.index.json next to a lone model.safetensors; we never write
+  // into the source and read the single file directly instead.
+  for (const char* f : {"model.safetensors.index.json", "model.safetensors"})
+    if (fs::is_regular_file(dir / f)) return dir / f;
+  return std::nullopt;
+}
+
+const std::vector<FormatEntry>& format_table() {
+  static const std::vector<FormatEntry> table = {
+      {"huggingface-torch", false, check_pytorch},
+      {"huggingface-safetensor", true, check_safetensor},
+      {"awq", false, nullptr},
+  };
+  return table;
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A file named directly by --source: recognise it by its name.
+std::optional<std::string> format_of_file(const fs::path& file) {
+  const auto name = file.filename().string();
+  if (ends_with(name, ".safetensors") || ends_with(name, ".safetensors.index.json"))
+    return "huggingface-safetensor";
+  if (ends_with(name, ".bin") || ends_with(name, ".pt") || ends_with(name, ".bin.index.json"))
+    return "huggingface-torch";
+  return std::nullopt;
+}
+
+}  // namespace
+
+const std::vector<std::string>& available_weight_formats() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const auto& f : format_table()) v.push_back(f.name);
+    return v;
+  }();
+  return names;
+}
+
+fs::path detect_config(const fs::path& config) {
+  if (!fs::exists(config)) fail("{} does not exist.", config.string());
+  if (fs::is_directory(config)) {
+    if (!fs::is_regular_file(config / "config.json"))
+      fail("Fail to find config.json under {}.", config.string());
+    return config / "config.json";
+  }
+  return config;
+}
+
+WeightSource detect_weight(const std::string& source, const fs::path& config_json,
+                           std::string_view format) {
+  const fs::path path = source == "auto" ? config_json.parent_path() : fs::path(source);
+  if (!fs::exists(path)) fail("Model source does not exist: {}", path.string());
+
+  if (format != "auto") {
+    const auto& table = format_table();
+    auto it = std::find_if(table.begin(), table.end(), [&](auto& f) { return f.name == format; });
+    if (it == table.end())
+      fail("Available weight format list: ['{}'], but got {}",
+           fmt::join(available_weight_formats(), "', '"), format);
+    if (!it->supported)
+      fail<NotImplementedError>("source format {} is not supported by this build yet", format);
+    if (fs::is_directory(path)) {
+      auto hit = it->check(path);
+      if (!hit) fail("The weight is not in {} format.", format);
+      return {*hit, std::string(format)};
+    }
+    if (format_of_file(path) != it->name) fail("The weight is not in {} format.", format);
+    return {path, std::string(format)};
+  }
+
+  if (!fs::is_directory(path)) {
+    const auto fmt_name = format_of_file(path);
+    if (!fmt_name)
+      fail("Fail to detect source weight format. Use `--source-format` to explicitly specify the "
+           "format. ({} is not a .safetensors, .bin or index file)",
+           path.string());
+    return detect_weight(path.string(), config_json, *fmt_name);
+  }
+  // MLC takes the first hit in table order (.bin before .safetensors). A format this build
+  // cannot read yet is skipped when a readable one is present.
+  std::optional<std::string> unsupported_hit;
+  for (const auto& f : format_table()) {
+    if (!f.check) continue;
+    if (auto hit = f.check(path)) {
+      if (f.supported) return {*hit, f.name};
+      if (!unsupported_hit) unsupported_hit = f.name;
+    }
+  }
+  if (unsupported_hit)
+    fail<NotImplementedError>("{} holds {} weights, which this build cannot read yet",
+                              path.string(), *unsupported_hit);
+  fail("Fail to detect source weight format. Use `--source-format` to explicitly specify the "
+       "format. (no model.safetensors, model.safetensors.index.json or pytorch_model.bin in {})",
+       path.string());
+}
+
+std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source) {
+  if (source.format == "huggingface-safetensor") return open_safetensors_checkpoint(source.path);
+  fail<NotImplementedError>("source format {} is not supported by this build yet", source.format);
+}
+
+}  // namespace weightcast

@@ -1,0 +1,30 @@
+// MLC-LLM's auto-detection of the config file and the source weights (spec 1.2, 1.4).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "formats/checkpoint.h"
+
+namespace weightcast {
+
+// A directory holding config.json, or a JSON file.
+std::filesystem::path detect_config(const std::filesystem::path& config);
+
+struct WeightSource {
+  std::filesystem::path path;  // the file to open: a weights file or an index
+  std::string format;
+};
+
+// `source` is "auto" (the config's directory) or a path; `format` is "auto" or a format name.
+WeightSource detect_weight(const std::string& source, const std::filesystem::path& config_json,
+                           std::string_view format);
+
+std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source);
+
+const std::vector<std::string>& available_weight_formats();
+
+}  // namespace weightcast

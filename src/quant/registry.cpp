@@ -1,0 +1,36 @@
+// The scheme registry, in MLC-LLM's QUANTIZATION order (spec 5.1). A new scheme is one line.
+#include "quant/group_quant.h"
+#include "quant/no_quant.h"
+
+namespace weightcast {
+
+namespace {
+const NoQuantize q0f16("q0f16", DType::kF16);
+const NoQuantize q0bf16("q0bf16", DType::kBF16);
+const NoQuantize q0f32("q0f32", DType::kF32);
+// name, bits, group size, model dtype, layout, quantize embedding, quantize final fc
+const GroupQuantize q3f16_0({"q3f16_0", 3, 40, DType::kF16, Layout::kKN, true, true});
+const GroupQuantize q3f16_1({"q3f16_1", 3, 40, DType::kF16, Layout::kNK, true, true});
+const GroupQuantize q4f16_0({"q4f16_0", 4, 32, DType::kF16, Layout::kKN, true, true});
+const GroupQuantize q4f16_1({"q4f16_1", 4, 32, DType::kF16, Layout::kNK, true, true});
+const GroupQuantize q4bf16_0({"q4bf16_0", 4, 32, DType::kBF16, Layout::kKN, true, true});
+const GroupQuantize q4bf16_1({"q4bf16_1", 4, 32, DType::kBF16, Layout::kNK, true, true});
+const GroupQuantize q4f32_1({"q4f32_1", 4, 32, DType::kF32, Layout::kNK, true, true});
+const GroupQuantize q4f16_2({"q4f16_2", 4, 32, DType::kF16, Layout::kNK, false, false});
+}  // namespace
+
+const std::vector<const Scheme*>& schemes() {
+  static const std::vector<const Scheme*> all = {
+      &q0f16,   &q0bf16,   &q0f32,    &q3f16_0, &q3f16_1, &q4f16_0,
+      &q4f16_1, &q4bf16_0, &q4bf16_1, &q4f32_1, &q4f16_2,
+  };
+  return all;
+}
+
+const Scheme* find_scheme(std::string_view name) {
+  for (const auto* s : schemes())
+    if (s->name() == name) return s;
+  return nullptr;
+}
+
+}  // namespace weightcast

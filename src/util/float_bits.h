@@ -1,0 +1,97 @@
+// Bit-exact conversions between float32 and the 16-bit float formats. Each one names the
+// library whose rounding it reproduces, because MLC's bytes depend on exactly that library.
+#pragma once
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+namespace weightcast {
+
+inline float f16_to_f32(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exp = (h >> 10) & 0x1Fu;
+  const std::uint32_t mant = h & 0x3FFu;
+  if (exp == 0) {  // zero or subnormal: exact in float32
+    const float v = static_cast<float>(mant) * 0x1p-24f;
+    return sign ? -v : v;
+  }
+  if (exp == 31) return std::bit_cast<float>(sign | 0x7F800000u | (mant << 13));
+  return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+// IEEE round-to-nearest-even float32 -> binary16, overflow to inf; NaN keeps its top payload
+// bits (numpy's npy_floatbits_to_halfbits, used by ndarray.astype("float16")).
+inline std::uint16_t f32_to_f16(float f) {
+  std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+  const std::uint16_t sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
+  x &= 0x7FFFFFFFu;
+  if (x >= 0x7F800000u) {
+    if (x == 0x7F800000u) return sign | 0x7C00u;
+    std::uint16_t r = static_cast<std::uint16_t>(0x7C00u | ((x & 0x7FFFFFu) >> 13));
+    if ((r & 0x3FFu) == 0) r |= 1;
+    return sign | r;
+  }
+  if (x >= 0x477FF000u) return sign | 0x7C00u;  // >= 65520 rounds to inf
+  if (x < 0x38800000u) {                         // below 2^-14: a binary16 subnormal or zero
+    const float scaled = std::bit_cast<float>(x) * 0x1p24f;  // exact: power-of-two scaling
+    return sign | static_cast<std::uint16_t>(std::nearbyint(scaled));
+  }
+  const std::uint32_t rounded = x + 0xFFFu + ((x >> 13) & 1u);
+  return sign | static_cast<std::uint16_t>((rounded >> 13) - (112u << 10));
+}
+
+// Eigen's float_to_half_rtne, which ml_dtypes uses for bfloat16 -> float16 casts: identical to
+// f32_to_f16 except that every NaN becomes the quiet NaN 0x7E00.
+inline std::uint16_t f32_to_f16_eigen(float f) {
+  if (std::isnan(f)) return std::signbit(f) ? 0xFE00u : 0x7E00u;
+  return f32_to_f16(f);
+}
+
+inline float bf16_to_f32(std::uint16_t b) {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16);
+}
+
+// ml_dtypes / Eigen float -> bfloat16: round to nearest even, NaN -> quiet NaN with its sign.
+inline std::uint16_t f32_to_bf16(float f) {
+  if (std::isnan(f)) return std::signbit(f) ? 0xFFC0u : 0x7FC0u;
+  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+  return static_cast<std::uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+}
+
+// TVM's BF16StorageLegalize: the same rounding with no NaN case (used when a kernel stores a
+// bfloat16 buffer).
+inline std::uint16_t f32_to_bf16_tvm_storage(float f) {
+  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+  return static_cast<std::uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+}
+
+// tvmjs._convert_f32_to_bf16 (spec 7.4): RNE strictly inside +-0x7F7F0000, else truncation.
+inline std::uint16_t f32_to_bf16_cache_encoding(float f) {
+  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+  const float limit = std::bit_cast<float>(0x7F7F0000u);
+  if (-limit < f && f < limit)
+    return static_cast<std::uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+  return static_cast<std::uint16_t>(x >> 16);
+}
+
+// numpy's double -> float16 (npy_doublebits_to_halfbits): correctly rounded, no detour through
+// float32 (which could round twice).
+inline std::uint16_t f64_to_f16(double d) {
+  if (std::isnan(d)) {
+    const std::uint64_t x = std::bit_cast<std::uint64_t>(d);
+    std::uint16_t r = static_cast<std::uint16_t>(0x7C00u | ((x >> 42) & 0x3FFu));
+    if ((r & 0x3FFu) == 0) r |= 1;
+    return static_cast<std::uint16_t>((std::signbit(d) ? 0x8000u : 0u) | r);
+  }
+  const std::uint16_t sign = std::signbit(d) ? 0x8000u : 0u;
+  const double a = std::fabs(d);
+  if (a >= 65520.0) return sign | 0x7C00u;
+  if (a < 0x1p-14) return sign | static_cast<std::uint16_t>(std::nearbyint(a * 0x1p24));
+  int e = 0;
+  const double m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+  const double q = std::nearbyint((m * 2.0 - 1.0) * 1024.0);
+  return sign | static_cast<std::uint16_t>(((e - 1 + 15) << 10) + static_cast<int>(q));
+}
+
+}  // namespace weightcast

@@ -1,0 +1,94 @@
+#include "quant/group_quant.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "util/float_bits.h"
+
+namespace weightcast {
+namespace {
+
+std::vector<std::uint16_t> f16(const std::vector<float>& v) {
+  std::vector<std::uint16_t> out;
+  for (float f : v) out.push_back(f32_to_f16(f));
+  return out;
+}
+
+std::vector<unsigned> codes(const std::vector<std::uint32_t>& words, int bits, std::size_t k) {
+  std::vector<unsigned> out;
+  const std::size_t per_word = 32 / bits;
+  for (std::size_t i = 0; i < k; ++i)
+    out.push_back((words[i / per_word] >> ((i % per_word) * bits)) & ((1u << bits) - 1));
+  return out;
+}
+
+TEST(GroupQuant, Int4TiesFollowTheRoundingMode) {
+  // max |w| = 7 gives scale 1, so w + 7 lands exactly on .5 for the half-integers.
+  std::vector<float> row = {7, 0.5f, 1.5f, -0.5f, -2.5f, -7, 0, 3.25f};
+  row.resize(32, 0.0f);
+  const auto in = f16(row);
+  std::vector<std::uint32_t> q(4);
+  std::uint16_t scale = 0;
+  GroupKernelArgs args{DType::kF16, 4, 32, true, RoundMode::kTiesEven};
+  group_quantize_rows(args, in.data(), 1, 32, q.data(), &scale);
+  EXPECT_EQ(f16_to_f32(scale), 1.0f);
+  auto c = codes(q, 4, 8);
+  EXPECT_EQ(c, (std::vector<unsigned>{14, 8, 8, 6, 4, 0, 7, 10}));
+  args.round_mode = RoundMode::kTiesAway;
+  group_quantize_rows(args, in.data(), 1, 32, q.data(), &scale);
+  c = codes(q, 4, 8);
+  EXPECT_EQ(c, (std::vector<unsigned>{14, 8, 9, 7, 5, 0, 7, 10}));
+}
+
+TEST(GroupQuant, AllZeroGroupGivesZeroCodesAndScale) {
+  std::vector<std::uint16_t> in(32, 0);
+  std::vector<std::uint32_t> q(4, 0xFFFFFFFFu);
+  std::uint16_t scale = 0xFFFF;
+  group_quantize_rows({DType::kF16, 4, 32}, in.data(), 1, 32, q.data(), &scale);
+  EXPECT_EQ(scale, 0);
+  for (auto w : q) EXPECT_EQ(w, 0u);  // 0/0 is NaN, and max(NaN, 0) selects 0, not 7
+}
+
+TEST(GroupQuant, PartialLastGroupIsZeroPadded) {
+  // K = 33: two groups, the second holding one element; eight words per row, all padding 0.
+  std::vector<float> row(33, 1.0f);
+  row[32] = -3.0f;
+  const auto in = f16(row);
+  std::vector<std::uint32_t> q(8, 0xFFFFFFFFu);
+  std::uint16_t scales[2];
+  group_quantize_rows({DType::kF16, 4, 32}, in.data(), 1, 33, q.data(), scales);
+  EXPECT_EQ(q[4], 0u);  // -3 / (3/7) + 7 = 0
+  for (int w = 5; w < 8; ++w) EXPECT_EQ(q[w], 0u);
+  EXPECT_EQ(f16_to_f32(scales[1]), f16_to_f32(f32_to_f16(3.0f / 7.0f)));
+}
+
+TEST(GroupQuant, Int3PacksTenCodesPerWordLsbFirst) {
+  std::vector<float> row(40);
+  for (int i = 0; i < 40; ++i) row[i] = static_cast<float>(i % 7 - 3);  // -3..3, scale 1
+  const auto in = f16(row);
+  std::vector<std::uint32_t> q(4);
+  std::uint16_t scale;
+  group_quantize_rows({DType::kF16, 3, 40}, in.data(), 1, 40, q.data(), &scale);
+  const auto c = codes(q, 3, 40);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(c[i], static_cast<unsigned>(i % 7)) << i;
+  for (auto w : q) EXPECT_EQ(w >> 30, 0u);  // the top two bits of each word stay clear
+}
+
+TEST(GroupQuant, Bf16KnLinearUsesTheUnroundedScale) {
+  // max = 1.0: the f32 scale 1/7 and its bf16 rounding differ, which moves w = 0.5 across a
+  // rounding boundary: 0.5 / (1/7) + 7 = 10.5 exactly vs 0.5 / 0.142578125 + 7 = 10.5068...
+  std::vector<std::uint16_t> in(32, 0);
+  in[0] = f32_to_bf16(1.0f);
+  in[1] = f32_to_bf16(0.5f);
+  std::vector<std::uint32_t> q(4);
+  std::uint16_t scale;
+  group_quantize_rows({DType::kBF16, 4, 32, true}, in.data(), 1, 32, q.data(), &scale);
+  EXPECT_EQ(codes(q, 4, 2)[1], 11u);
+  group_quantize_rows({DType::kBF16, 4, 32, false}, in.data(), 1, 32, q.data(), &scale);
+  EXPECT_EQ(codes(q, 4, 2)[1], 10u);  // 10.5 ties to even
+  EXPECT_EQ(scale, f32_to_bf16(1.0f / 7.0f));
+}
+
+}  // namespace
+}  // namespace weightcast

@@ -1,0 +1,119 @@
+#include "cache/tensor_cache_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+#include "weightcast/weightcast.h"
+
+namespace weightcast {
+namespace {
+
+namespace fs = std::filesystem;
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return nlohmann::json::parse(s.str());
+}
+
+class WriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::temp_dir("writer"); }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(WriterTest, OutOfBandRuleMatchesTvmjs) {
+  const std::size_t mib = 1 << 20;
+  std::vector<std::byte> buf(20 * mib, std::byte{1});
+  auto bytes = [&](std::size_t n) { return std::span<const std::byte>(buf.data(), n); };
+  {
+    TensorCacheWriter w(dir_ / "out");
+    w.append("A", DType::kU8, {10 << 20}, bytes(10 * mib));
+    w.append("B", DType::kU8, {20 << 20}, bytes(20 * mib));  // 30 MiB pending: still fits
+    buf.resize(17 * mib + 1);
+    w.append("C", DType::kU8, {17 << 20}, bytes(17 * mib));  // would overflow, >= 16 MiB: own shard
+    w.append("D", DType::kU8, {1 << 20}, bytes(1 * mib));    // joins the untouched pending
+    w.append("E", DType::kU8, {2 << 20}, bytes(2 * mib));    // overflows: pending is flushed
+    EXPECT_FALSE(fs::exists(dir_ / "out" / kManifestName));  // nothing visible before commit
+    EXPECT_EQ(w.commit({{"ParamSize", 5}}), 3u);
+  }
+  const auto m = read_json(dir_ / "out" / kManifestName);
+  ASSERT_EQ(m["records"].size(), 3u);
+  auto names = [&](int shard) {
+    std::vector<std::string> v;
+    for (auto& r : m["records"][shard]["records"]) v.push_back(r["name"]);
+    return v;
+  };
+  EXPECT_EQ(names(0), (std::vector<std::string>{"C"}));
+  EXPECT_EQ(names(1), (std::vector<std::string>{"A", "B", "D"}));
+  EXPECT_EQ(names(2), (std::vector<std::string>{"E"}));
+  EXPECT_EQ(m["records"][1]["records"][2]["byteOffset"], 30 * mib);
+  EXPECT_EQ(m["records"][1]["nbytes"], 31 * mib);
+  EXPECT_EQ(fs::file_size(dir_ / "out" / "params_shard_1.bin"), 31 * mib);
+  EXPECT_FALSE(fs::exists(dir_ / "out" / kStagingDirName));
+  EXPECT_FALSE(fs::exists(dir_ / "out" / kB16ManifestName));  // no float32 records
+}
+
+TEST_F(WriterTest, RerunRemovesStaleShardsAndManifests) {
+  fs::create_directories(dir_ / "out");
+  for (const char* f : {"params_shard_0.bin", "params_shard_7.bin", kB16ManifestName, "notes.txt"})
+    testing::write_bytes(dir_ / "out" / f, "old");
+  {
+    TensorCacheWriter w(dir_ / "out");
+    const std::byte b[4] = {};
+    w.append("x", DType::kU32, {1}, b);
+    w.commit({});
+  }
+  EXPECT_EQ(fs::file_size(dir_ / "out" / "params_shard_0.bin"), 4u);
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "params_shard_7.bin"));
+  EXPECT_FALSE(fs::exists(dir_ / "out" / kB16ManifestName));
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "notes.txt"));  // not ours: left alone
+}
+
+TEST_F(WriterTest, AbandonedWriterLeavesEarlierOutputIntact) {
+  fs::create_directories(dir_ / "out");
+  testing::write_bytes(dir_ / "out" / kManifestName, "{}");
+  testing::write_bytes(dir_ / "out" / "params_shard_0.bin", "old");
+  {
+    TensorCacheWriter w(dir_ / "out");
+    const std::byte b[4] = {};
+    w.append("x", DType::kU32, {1}, b);
+  }  // destroyed without commit, as on an error
+  EXPECT_FALSE(fs::exists(dir_ / "out" / kStagingDirName));
+  EXPECT_EQ(fs::file_size(dir_ / "out" / "params_shard_0.bin"), 3u);
+  EXPECT_TRUE(fs::exists(dir_ / "out" / kManifestName));
+}
+
+TEST_F(WriterTest, Float32IsEncodedAsBf16AndGetsTheB16Manifest) {
+  Tensor t = Tensor::allocate("f", DType::kF32, {2});
+  t.as<float>()[0] = 1.0f;
+  t.as<float>()[1] = -2.0f;
+  const Tensor enc = encode_for_cache(std::move(t));
+  ASSERT_EQ(enc.nbytes, 4u);
+  EXPECT_EQ(enc.as<std::uint16_t>()[0], 0x3F80);
+  EXPECT_EQ(enc.as<std::uint16_t>()[1], 0xC000);
+  {
+    TensorCacheWriter w(dir_ / "out");
+    w.append("f", DType::kF32, enc.shape, enc.bytes());
+    w.commit({});
+  }
+  const auto m = read_json(dir_ / "out" / kManifestName);
+  EXPECT_EQ(m["records"][0]["records"][0]["dtype"], "float32");
+  EXPECT_EQ(m["records"][0]["records"][0]["format"], "f32-to-bf16");
+  const auto b16 = read_json(dir_ / "out" / kB16ManifestName);
+  EXPECT_EQ(b16["records"][0]["records"][0]["dtype"], "bfloat16");
+  EXPECT_EQ(b16["records"][0]["records"][0]["format"], "raw");
+}
+
+TEST_F(WriterTest, OutputPathThatIsAFileIsAnError) {
+  testing::write_bytes(dir_ / "file", "x");
+  EXPECT_THROW(TensorCacheWriter(dir_ / "file"), IOError);
+}
+
+}  // namespace
+}  // namespace weightcast

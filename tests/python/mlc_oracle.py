@@ -1,0 +1,276 @@
+"""An independent reimplementation of `mlc_llm convert_weight` for Llama, in numpy.
+
+Written from ../shared/spec/mlc-convert-weight.md alone, sharing no code with the C++ converter:
+its own safetensors parsing, loading order, casts (numpy / ml_dtypes), group quantization in
+numpy's per-op float16 arithmetic, tvmjs shard packing, md5 via hashlib and the manifest via
+Python's own json.dump. The tests compare weightcast's bytes against what this writes.
+"""
+import hashlib
+import json
+import os
+import struct
+
+import ml_dtypes
+import numpy as np
+
+ST_DTYPES = {
+    "F16": np.float16, "BF16": ml_dtypes.bfloat16, "F32": np.float32, "F64": np.float64,
+    "I8": np.int8, "I16": np.int16, "I32": np.int32, "I64": np.int64, "U8": np.uint8,
+    "U16": np.uint16, "U32": np.uint32, "U64": np.uint64, "BOOL": np.bool_,
+}
+
+# name -> (kind, bits, group size, model dtype, layout, quantize embedding, quantize final fc)
+SCHEMES = {
+    "q0f16": ("no-quant", None, None, "float16", None, None, None),
+    "q0bf16": ("no-quant", None, None, "bfloat16", None, None, None),
+    "q0f32": ("no-quant", None, None, "float32", None, None, None),
+    "q3f16_0": ("group-quant", 3, 40, "float16", "KN", True, True),
+    "q3f16_1": ("group-quant", 3, 40, "float16", "NK", True, True),
+    "q4f16_0": ("group-quant", 4, 32, "float16", "KN", True, True),
+    "q4f16_1": ("group-quant", 4, 32, "float16", "NK", True, True),
+    "q4bf16_0": ("group-quant", 4, 32, "bfloat16", "KN", True, True),
+    "q4bf16_1": ("group-quant", 4, 32, "bfloat16", "NK", True, True),
+    "q4f32_1": ("group-quant", 4, 32, "float32", "NK", True, True),
+    "q4f16_2": ("group-quant", 4, 32, "float16", "NK", False, False),
+}
+
+NP_DTYPE = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
+
+
+# ---------------------------------------------------------------- source reading
+
+
+def read_safetensors(path):
+    """(ordered list of names by data offset, dict name -> array)"""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    header.pop("__metadata__", None)
+    base = 8 + n
+    arrays = {}
+    for name, d in header.items():
+        b, e = d["data_offsets"]
+        arrays[name] = np.frombuffer(raw[base + b : base + e], dtype=ST_DTYPES[d["dtype"]]).reshape(d["shape"])
+    order = sorted(header, key=lambda k: tuple(header[k]["data_offsets"]))
+    return order, arrays
+
+
+def weight_map(source_dir):
+    """MLC's torch_to_path: name -> file, in weight-map order."""
+    index = os.path.join(source_dir, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            return {k: os.path.join(source_dir, v) for k, v in json.load(f)["weight_map"].items()}
+    single = os.path.join(source_dir, "model.safetensors")
+    order, _ = read_safetensors(single)
+    return {k: single for k in order}
+
+
+# ---------------------------------------------------------------- the Llama mapping
+
+
+def llama_params(cfg):
+    """[(mlc name, [sources], role, final_fc)] and the declared-unused names."""
+    heads = cfg["num_attention_heads"]
+    params, unused = [("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding", False)], []
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        params.append((p + "self_attn.qkv_proj.weight", [p + f"self_attn.{x}_proj.weight" for x in "qkv"], "linear", False))
+        params.append((p + "self_attn.o_proj.weight", [p + "self_attn.o_proj.weight"], "linear", False))
+        params.append((p + "mlp.gate_up_proj.weight", [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"], "linear", False))
+        params.append((p + "mlp.down_proj.weight", [p + "mlp.down_proj.weight"], "linear", False))
+        params.append((p + "input_layernorm.weight", [p + "input_layernorm.weight"], "other", False))
+        params.append((p + "post_attention_layernorm.weight", [p + "post_attention_layernorm.weight"], "other", False))
+        unused.append(p + "self_attn.rotary_emb.inv_freq")
+    params.append(("model.norm.weight", ["model.norm.weight"], "other", False))
+    if not cfg.get("tie_word_embeddings", False):
+        params.append(("lm_head.weight", ["lm_head.weight"], "linear", True))
+    del heads
+    return params, set(unused)
+
+
+def loading_order(params, wmap):
+    path_to_names = {}
+    for name, path in wmap.items():
+        path_to_names.setdefault(path, []).append(name)
+    src_to_mlc = {}
+    for mlc, srcs, _, _ in params:
+        for s in srcs:
+            src_to_mlc.setdefault(s, []).append(mlc)
+    order, seen = [], set()
+    for path, names in path_to_names.items():
+        for n in names:
+            for mlc in src_to_mlc.get(n, []):
+                if mlc not in seen:
+                    seen.add(mlc)
+                    order.append(mlc)
+    return order
+
+
+# ---------------------------------------------------------------- quantization
+
+
+def round_mode_fn(mode):
+    if mode == "ties-even":
+        return np.rint
+    return lambda x: np.sign(x) * np.floor(np.abs(x.astype(np.float64)) + 0.5)
+
+
+def group_quantize(w, bits, gs, dtype, rounded_scale, mode):
+    """w: [..., K] in the model dtype. Returns (q_weight uint32 [..., words], scale)."""
+    k = w.shape[-1]
+    groups = -(-k // gs)
+    epw = 32 // bits
+    max_int = (1 << (bits - 1)) - 1
+    pad = groups * gs - k
+    lead = w.shape[:-1]
+    with np.errstate(all="ignore"):
+        if dtype == "float16":
+            wf = w.astype(np.float16)
+            absw = np.abs(wf)
+            padded = np.concatenate([absw, np.zeros(lead + (pad,), np.float16)], axis=-1)
+            max_abs = padded.reshape(lead + (groups, gs)).max(axis=-1)
+            scale = (max_abs / np.float16(max_int)).astype(np.float16)  # one f16-rounded op
+            s_rep = np.repeat(scale, gs, axis=-1)[..., :k]
+            t = (wf / s_rep).astype(np.float16)
+            u = (t + np.float16(max_int)).astype(np.float16)
+            stored = scale
+        else:
+            wf = w.astype(np.float32)
+            absw = np.abs(wf)
+            padded = np.concatenate([absw, np.zeros(lead + (pad,), np.float32)], axis=-1)
+            max_abs = padded.reshape(lead + (groups, gs)).max(axis=-1)
+            raw = (max_abs / np.float32(max_int)).astype(np.float32)
+            stored = raw.astype(NP_DTYPE[dtype])  # RNE, as TVM stores a bf16 buffer
+            s = stored.astype(np.float32) if rounded_scale else raw
+            s_rep = np.repeat(s, gs, axis=-1)[..., :k]
+            t = (wf / s_rep).astype(np.float32)
+            u = (t + np.float32(max_int)).astype(np.float32)
+        r = round_mode_fn(mode)(u.astype(np.float64))
+        r = np.where(r > 0, r, 0.0)  # select semantics: NaN -> 0
+        r = np.where(r < 2 * max_int, r, 2 * max_int)
+    codes = np.zeros(lead + (groups * gs,), np.uint32)
+    codes[..., :k] = r.astype(np.uint32)
+    codes = codes.reshape(lead + (groups * gs // epw, epw))
+    shifts = (np.arange(epw, dtype=np.uint32) * bits).astype(np.uint32)
+    q = np.bitwise_or.reduce(codes << shifts, axis=-1).astype(np.uint32)
+    return q, stored
+
+
+def quantize_param(name, role, final_fc, arr, scheme, mode):
+    kind, bits, gs, dtype, layout, q_emb, q_fc = SCHEMES[scheme]
+    if kind == "no-quant":
+        return [(name, arr)]
+    quantize = (role == "linear" and (not final_fc or q_fc)) or (role == "embedding" and q_emb)
+    if not quantize:
+        return [(name, arr)]
+    transpose = layout == "KN" and role == "linear"
+    rounded = not (transpose and dtype == "bfloat16")
+    q, s = group_quantize(arr, bits, gs, dtype, rounded, mode)
+    if transpose:
+        q, s = q.T.copy(), s.T.copy()
+    base = name[: -len(".weight")]
+    return [(base + ".q_weight", q), (base + ".q_scale", s)]
+
+
+# ---------------------------------------------------------------- tensor cache
+
+TVM_DTYPE = {np.dtype(np.float16): "float16", np.dtype(np.float32): "float32",
+             np.dtype(ml_dtypes.bfloat16): "bfloat16", np.dtype(np.uint32): "uint32"}
+
+
+def f32_to_bf16_bytes(a):
+    u = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+    lim = np.frombuffer(struct.pack("<I", 0x7F7F0000), np.float32)[0]
+    f = a.astype(np.float32)
+    inside = (f > -lim) & (f < lim)
+    rne = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    out = np.where(inside, rne, u >> 16).astype(np.uint16)
+    return out.tobytes()
+
+
+def dump_cache(records, out_dir, metadata):
+    """tvmjs.dump_tensor_cache with encode_format f32-to-bf16 and a 32 MiB cap."""
+    cap = 32 * 1024 * 1024
+    shards, pending, pending_recs, counter = [], bytearray(), [], 0
+    os.makedirs(out_dir, exist_ok=True)
+
+    def commit(data, recs):
+        nonlocal counter
+        path = f"params_shard_{counter}.bin"
+        counter += 1
+        with open(os.path.join(out_dir, path), "wb") as f:
+            f.write(data)
+        shards.append({"dataPath": path, "format": "raw-shard", "nbytes": len(data), "records": recs,
+                       "md5sum": hashlib.md5(data).hexdigest()})
+
+    has_f32 = False
+    for name, arr in records:
+        dtype = TVM_DTYPE[arr.dtype]
+        data = f32_to_bf16_bytes(arr) if dtype == "float32" else np.ascontiguousarray(arr).tobytes()
+        has_f32 |= dtype == "float32"
+        rec = {"name": name, "shape": list(arr.shape), "dtype": dtype, "format": "f32-to-bf16", "nbytes": len(data)}
+        if len(pending) + len(data) >= cap:
+            if 2 * len(data) >= cap:
+                rec["byteOffset"] = 0
+                commit(bytes(data), [rec])
+                continue
+            if len(pending):
+                commit(bytes(pending), pending_recs)
+                pending, pending_recs = bytearray(), []
+        rec["byteOffset"] = len(pending)
+        pending_recs.append(rec)
+        pending += data
+    if len(pending):
+        commit(bytes(pending), pending_recs)
+    manifest = {"metadata": metadata, "records": shards}
+    with open(os.path.join(out_dir, "tensor-cache.json"), "w") as f:
+        json.dump(manifest, f, indent=4)
+    if has_f32:
+        for shard in manifest["records"]:
+            for rec in shard["records"]:
+                if rec["dtype"] == "float32":
+                    rec["dtype"], rec["format"] = "bfloat16", "raw"
+        with open(os.path.join(out_dir, "tensor-cache-b16.json"), "w") as f:
+            json.dump(manifest, f, indent=4)
+
+
+# ---------------------------------------------------------------- the conversion
+
+
+def convert(source_dir, scheme, out_dir, mode="ties-even"):
+    """Returns {mlc record name: array as written (before the f32->bf16 encoding)}."""
+    with open(os.path.join(source_dir, "config.json")) as f:
+        cfg = json.load(f)
+    model_dtype = SCHEMES[scheme][3]
+    params, unused = llama_params(cfg)
+    by_name = {p[0]: p for p in params}
+    wmap = weight_map(source_dir)
+    files = {}
+    for path in dict.fromkeys(wmap.values()):
+        files[path] = read_safetensors(path)[1]
+
+    # total_param_num: files loaded (and reloaded) as MLC's loader does.
+    total_params, loaded = 0, set()
+    records = []
+    for mlc in loading_order(params, wmap):
+        _, srcs, role, final_fc = by_name[mlc]
+        required = {wmap[s] for s in srcs}
+        if not required <= loaded:
+            loaded &= required
+            for path in required - loaded:
+                total_params += sum(a.size for n, a in files[path].items() if n not in unused)
+                loaded.add(path)
+        arrays = [files[wmap[s]][s] for s in srcs]
+        arr = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
+        with np.errstate(over="ignore"):
+            arr = arr.astype(NP_DTYPE[model_dtype])
+        records.extend(quantize_param(mlc, role, final_fc, arr, scheme, mode))
+
+    total_bytes = 0.0
+    for _, a in records:
+        total_bytes += a.size * a.dtype.itemsize
+    metadata = {"ParamSize": len(records), "ParamBytes": total_bytes, "BitsPerParam": total_bytes * 8.0 / total_params}
+    dump_cache(records, out_dir, metadata)
+    return dict(records), total_params
