@@ -96,7 +96,8 @@ def make_tensors(cfg, seed=0, rotary=False, extra_lm_head=False):
 
 def cast_all(tensors, dtype):
     np_dtype = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}[dtype]
-    return {k: v.astype(np_dtype) for k, v in tensors.items()}
+    with np.errstate(over="ignore"):  # the planted 70000 overflows float16 on purpose
+        return {k: v.astype(np_dtype) for k, v in tensors.items()}
 
 
 def write_checkpoint(out_dir, cfg, tensors, sharded):
@@ -139,3 +140,70 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------- large synthetic checkpoints
+
+SHAPES = {
+    # name: (vocab, hidden, layers, intermediate, heads, kv heads)
+    "tinyllama": (32000, 2048, 22, 5632, 32, 4),
+    "llama2-7b": (32000, 4096, 32, 11008, 32, 32),
+}
+
+
+def llama_tensor_shapes(cfg):
+    h, inter = cfg["hidden_size"], cfg["intermediate_size"]
+    heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    d = h // heads
+    v = cfg["vocab_size"]
+    shapes = {"model.embed_tokens.weight": (v, h)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        shapes.update({
+            p + "self_attn.q_proj.weight": (heads * d, h),
+            p + "self_attn.k_proj.weight": (kv * d, h),
+            p + "self_attn.v_proj.weight": (kv * d, h),
+            p + "self_attn.o_proj.weight": (h, heads * d),
+            p + "mlp.gate_proj.weight": (inter, h),
+            p + "mlp.up_proj.weight": (inter, h),
+            p + "mlp.down_proj.weight": (h, inter),
+            p + "input_layernorm.weight": (h,),
+            p + "post_attention_layernorm.weight": (h,),
+        })
+    shapes["model.norm.weight"] = (h,)
+    shapes["lm_head.weight"] = (v, h)
+    return shapes
+
+
+def write_synthetic(out_dir, shape_name=None, cfg=None, fill="random", seed=0):
+    """A bf16 single-file safetensors checkpoint with real Llama shapes, written tensor by tensor
+    so memory stays small. fill="zeros" leaves the data as a sparse hole (instant, for tests that
+    only need size); "random" writes N(0, 0.02) values from a seeded generator."""
+    if cfg is None:
+        v, h, layers, inter, heads, kv = SHAPES[shape_name]
+        cfg = config_for(False, None, layers=layers, hidden=h, inter=inter, heads=heads, kv_heads=kv, vocab=v)
+        cfg["max_position_embeddings"] = 2048
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    shapes = llama_tensor_shapes(cfg)
+    header, offset = {}, 0
+    for name, shape in shapes.items():
+        n = int(np.prod(shape)) * 2
+        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + n]}
+        offset += n
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    rng = np.random.default_rng(seed)
+    with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text)
+        if fill == "zeros":
+            f.truncate(8 + len(text) + offset)
+            return cfg
+        for name, shape in shapes.items():
+            rows = shape[0]
+            step = max(1, (1 << 24) // (int(np.prod(shape[1:])) or 1))
+            for r in range(0, rows, step):
+                block = rng.standard_normal((min(step, rows - r),) + tuple(shape[1:]), dtype=np.float32) * 0.02
+                f.write((block.view(np.uint32) >> 16).astype(np.uint16).tobytes())
+    return cfg

@@ -61,14 +61,16 @@ std::int64_t ModelConfig::get_int(std::string_view key, std::int64_t fallback) c
 bool ModelConfig::get_bool(std::string_view key, bool fallback) const {
   if (!has(key)) return fallback;
   const auto& v = json_[std::string(key)];
-  if (!v.is_boolean()) fail("{}: field \"{}\" must be true or false, got {}", path_.string(), key, v.dump());
+  if (!v.is_boolean())
+    fail("{}: field \"{}\" must be true or false, got {}", path_.string(), key, v.dump());
   return v.get<bool>();
 }
 
 double ModelConfig::require_number(std::string_view key) const {
   if (!has(key)) fail("{}: missing required field \"{}\"", path_.string(), key);
   const auto& v = json_[std::string(key)];
-  if (!v.is_number()) fail("{}: field \"{}\" must be a number, got {}", path_.string(), key, v.dump());
+  if (!v.is_number())
+    fail("{}: field \"{}\" must be a number, got {}", path_.string(), key, v.dump());
   return v.get<double>();
 }
 

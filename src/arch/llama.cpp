@@ -24,13 +24,15 @@ LlamaConfig read_config(const ModelConfig& c) {
   cfg.tie_embeddings = c.get_bool("tie_word_embeddings", false);
   if (c.get_int("context_window_size", 0) == 0 && !c.has("max_position_embeddings") &&
       !c.has("max_sequence_length"))
-    fail("Unable to determine the maximum sequence length, because none of "
-         "`context_window_size`, `max_position_embeddings` or `max_sequence_length` is provided "
-         "in `config.json`.");
+    fail(
+        "Unable to determine the maximum sequence length, because none of "
+        "`context_window_size`, `max_position_embeddings` or `max_sequence_length` is provided "
+        "in `config.json`.");
   if (cfg.hidden <= 0 || cfg.intermediate <= 0 || cfg.heads <= 0 || cfg.layers <= 0)
-    fail("{}: hidden_size, intermediate_size, num_attention_heads and num_hidden_layers must be "
-         "positive",
-         c.path().string());
+    fail(
+        "{}: hidden_size, intermediate_size, num_attention_heads and num_hidden_layers must be "
+        "positive",
+        c.path().string());
   cfg.kv_heads = c.get_int("num_key_value_heads", 0);
   if (cfg.kv_heads == 0) cfg.kv_heads = cfg.heads;
   cfg.head_dim = c.get_int("head_dim", 0);
@@ -51,15 +53,23 @@ ModelDef build(const ModelConfig& config) {
   ModelDef def;
   auto linear = [&](std::string name, Dim out, Dim in, std::vector<std::string> sources) {
     const bool fused = sources.size() > 1;
-    def.params.push_back({std::move(name), {out, in}, ParamRole::kLinearWeight, false,
-                          std::move(sources), fused ? Combine::kConcatAxis0 : Combine::kIdentity});
+    def.params.push_back({std::move(name),
+                          {out, in},
+                          ParamRole::kLinearWeight,
+                          false,
+                          std::move(sources),
+                          fused ? Combine::kConcatAxis0 : Combine::kIdentity});
   };
   auto norm = [&](std::string name) {
     def.params.push_back({name, {hidden}, ParamRole::kOther, false, {name}, Combine::kIdentity});
   };
 
-  def.params.push_back({"model.embed_tokens.weight", {vocab, hidden}, ParamRole::kEmbedding, false,
-                        {"model.embed_tokens.weight"}, Combine::kIdentity});
+  def.params.push_back({"model.embed_tokens.weight",
+                        {vocab, hidden},
+                        ParamRole::kEmbedding,
+                        false,
+                        {"model.embed_tokens.weight"},
+                        Combine::kIdentity});
   for (std::int64_t i = 0; i < cfg.layers; ++i) {
     const auto p = fmt::format("model.layers.{}.", i);
     const auto qkv_rows = (cfg.heads + 2 * cfg.kv_heads) * cfg.head_dim;
@@ -77,8 +87,12 @@ ModelDef build(const ModelConfig& config) {
   }
   norm("model.norm.weight");
   if (!cfg.tie_embeddings) {
-    def.params.push_back({"lm_head.weight", {vocab, hidden}, ParamRole::kLinearWeight, true,
-                          {"lm_head.weight"}, Combine::kIdentity});
+    def.params.push_back({"lm_head.weight",
+                          {vocab, hidden},
+                          ParamRole::kLinearWeight,
+                          true,
+                          {"lm_head.weight"},
+                          Combine::kIdentity});
   }
   return def;
 }

@@ -53,7 +53,9 @@ void rename_or_fail(const fs::path& from, const fs::path& to) {
   if (ec) fail<IOError>("cannot move {} to {}: {}", from.string(), to.string(), ec.message());
 }
 
-std::string shard_name(std::size_t k) { return fmt::format("params_shard_{}.bin", k); }
+std::string shard_name(std::size_t k) {
+  return fmt::format("params_shard_{}.bin", k);
+}
 
 }  // namespace
 
@@ -104,7 +106,8 @@ TensorCacheWriter::TensorCacheWriter(fs::path output_dir) : output_dir_(std::mov
   if (fs::exists(output_dir_, ec) && !fs::is_directory(output_dir_, ec))
     fail<IOError>("{}: output path exists and is not a directory", output_dir_.string());
   fs::create_directories(output_dir_, ec);
-  if (ec) fail<IOError>("{}: cannot create output directory: {}", output_dir_.string(), ec.message());
+  if (ec)
+    fail<IOError>("{}: cannot create output directory: {}", output_dir_.string(), ec.message());
   staging_dir_ = output_dir_ / kStagingDirName;
   fs::remove_all(staging_dir_, ec);  // left by a killed run
   if (!fs::create_directory(staging_dir_, ec) || ec)

@@ -2,11 +2,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "weightcast/weightcast.h"
 
@@ -14,7 +14,9 @@ namespace {
 
 std::atomic<bool> g_cancel{false};
 
-extern "C" void on_signal(int) { g_cancel.store(true); }
+extern "C" void on_signal(int) {
+  g_cancel.store(true);
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -39,7 +41,9 @@ std::string one_line(std::string msg) {
   return out;
 }
 
-std::string list(const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ", ")); }
+std::string list(const std::vector<std::string>& v) {
+  return fmt::format("{}", fmt::join(v, ", "));
+}
 
 }  // namespace
 
@@ -53,6 +57,12 @@ int main(int argc, char** argv) {
   auto* convert = app.add_subcommand(
       "convert", "Convert a checkpoint into a quantized MLC weight pack (mlc_llm convert_weight).");
   convert->alias("convert_weight");
+  convert->footer(
+      "Example:\n  weightcast convert ./Llama-2-7b-hf --quantization q4f16_1 -o "
+      "./Llama-2-7b-q4f16_1-MLC\n\n"
+      "The output directory receives params_shard_*.bin, tensor-cache.json and, when float32\n"
+      "tensors are present, tensor-cache-b16.json. Nothing replaces an earlier output there until\n"
+      "the new one is complete.");
   std::string config, quantization, model_type = "auto", device = "auto", source = "auto",
                                     source_format = "auto", output, round_mode = "ties-even";
   unsigned threads = 0;
@@ -85,7 +95,8 @@ int main(int argc, char** argv) {
   convert
       ->add_option("--source-format", source_format,
                    "Source format, one of: " + list(format_choices) +
-                       " (auto prefers .bin over .safetensors, as MLC does)")
+                       " (auto picks the format from the files, preferring .bin over "
+                       ".safetensors as MLC does)")
       ->capture_default_str();
   convert->add_option("-o,--output", output, "Output directory (created if missing)")->required();
   convert

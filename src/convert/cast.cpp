@@ -20,20 +20,32 @@ T load(const std::byte* p, std::size_t i) {
 // Any integer or bool element as a double (exact below 2^53, which covers real checkpoints).
 double integer_as_double(DType t, const std::byte* p, std::size_t i) {
   switch (t) {
-    case DType::kBool: return load<std::uint8_t>(p, i) != 0;
-    case DType::kU8: return load<std::uint8_t>(p, i);
-    case DType::kI8: return load<std::int8_t>(p, i);
-    case DType::kU16: return load<std::uint16_t>(p, i);
-    case DType::kI16: return load<std::int16_t>(p, i);
-    case DType::kU32: return load<std::uint32_t>(p, i);
-    case DType::kI32: return load<std::int32_t>(p, i);
-    case DType::kU64: return static_cast<double>(load<std::uint64_t>(p, i));
-    case DType::kI64: return static_cast<double>(load<std::int64_t>(p, i));
-    default: return 0;
+    case DType::kBool:
+      return load<std::uint8_t>(p, i) != 0;
+    case DType::kU8:
+      return load<std::uint8_t>(p, i);
+    case DType::kI8:
+      return load<std::int8_t>(p, i);
+    case DType::kU16:
+      return load<std::uint16_t>(p, i);
+    case DType::kI16:
+      return load<std::int16_t>(p, i);
+    case DType::kU32:
+      return load<std::uint32_t>(p, i);
+    case DType::kI32:
+      return load<std::int32_t>(p, i);
+    case DType::kU64:
+      return static_cast<double>(load<std::uint64_t>(p, i));
+    case DType::kI64:
+      return static_cast<double>(load<std::int64_t>(p, i));
+    default:
+      return 0;
   }
 }
 
-bool is_integer(DType t) { return !is_float(t); }
+bool is_integer(DType t) {
+  return !is_float(t);
+}
 
 }  // namespace
 
@@ -56,35 +68,47 @@ void cast_elements(DType from, const std::byte* in, DType to, std::byte* out, st
     switch (from) {
       case DType::kF16: {
         const float f = f16_to_f32(load<std::uint16_t>(in, i));
-        if (to == DType::kBF16) o16[i] = f32_to_bf16(f);
-        else o32[i] = f;
+        if (to == DType::kBF16)
+          o16[i] = f32_to_bf16(f);
+        else
+          o32[i] = f;
         break;
       }
       case DType::kBF16: {
         const float f = bf16_to_f32(load<std::uint16_t>(in, i));
-        if (to == DType::kF16) o16[i] = f32_to_f16_eigen(f);
-        else o32[i] = f;
+        if (to == DType::kF16)
+          o16[i] = f32_to_f16_eigen(f);
+        else
+          o32[i] = f;
         break;
       }
       case DType::kF32: {
         const float f = load<float>(in, i);
-        if (to == DType::kF16) o16[i] = f32_to_f16(f);
-        else o16[i] = f32_to_bf16(f);
+        if (to == DType::kF16)
+          o16[i] = f32_to_f16(f);
+        else
+          o16[i] = f32_to_bf16(f);
         break;
       }
       case DType::kF64: {
         const double d = load<double>(in, i);
-        if (to == DType::kF16) o16[i] = f64_to_f16(d);
-        else if (to == DType::kBF16) o16[i] = f32_to_bf16(static_cast<float>(d));
-        else o32[i] = static_cast<float>(d);
+        if (to == DType::kF16)
+          o16[i] = f64_to_f16(d);
+        else if (to == DType::kBF16)
+          o16[i] = f32_to_bf16(static_cast<float>(d));
+        else
+          o32[i] = static_cast<float>(d);
         break;
       }
       default: {
         if (!is_integer(from)) break;
         const double d = integer_as_double(from, in, i);
-        if (to == DType::kF16) o16[i] = f64_to_f16(d);
-        else if (to == DType::kBF16) o16[i] = f32_to_bf16(static_cast<float>(d));
-        else o32[i] = static_cast<float>(d);
+        if (to == DType::kF16)
+          o16[i] = f64_to_f16(d);
+        else if (to == DType::kBF16)
+          o16[i] = f32_to_bf16(static_cast<float>(d));
+        else
+          o32[i] = static_cast<float>(d);
         break;
       }
     }

@@ -92,7 +92,9 @@ std::vector<std::string> model_types() {
   return out;
 }
 
-std::vector<std::string> source_formats() { return available_weight_formats(); }
+std::vector<std::string> source_formats() {
+  return supported_weight_formats();
+}
 
 ConvertStats convert_weight(const std::filesystem::path& config, std::string_view quantization,
                             std::string_view model, std::string_view device,

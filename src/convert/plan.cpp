@@ -67,7 +67,8 @@ Shape mapped_shape(const ParamDef& def, const std::vector<TensorLocation>& sourc
   if (out.empty()) fail("Parameter {}: cannot concatenate scalar {}", def.name, first.name);
   for (std::size_t i = 1; i < sources.size(); ++i) {
     const auto& s = ckpt.info(sources[i]);
-    if (s.shape.size() != out.size() || !std::equal(out.begin() + 1, out.end(), s.shape.begin() + 1))
+    if (s.shape.size() != out.size() ||
+        !std::equal(out.begin() + 1, out.end(), s.shape.begin() + 1))
       fail("Parameter {}: cannot concatenate {} {} with {} {} along axis 0", def.name, first.name,
            shape_str(first.shape), s.name, shape_str(s.shape));
     out[0] += s.shape[0];
@@ -100,8 +101,9 @@ Plan make_plan(const ModelDef& model, const Checkpoint& ckpt, const Scheme& sche
       p.sources.push_back(*ckpt.find(s));
       const auto& info = ckpt.info(p.sources.back());
       if (!can_cast(info.dtype, scheme.model_dtype()))
-        fail<NotImplementedError>("Parameter {}: source {} has dtype {}, which cannot be cast to {}",
-                                  def->name, s, tvm_name(info.dtype), tvm_name(scheme.model_dtype()));
+        fail<NotImplementedError>(
+            "Parameter {}: source {} has dtype {}, which cannot be cast to {}", def->name, s,
+            tvm_name(info.dtype), tvm_name(scheme.model_dtype()));
     }
     p.shape = mapped_shape(*def, p.sources, ckpt);
     p.outputs = scheme.outputs(*def, concrete(p.shape));
@@ -116,7 +118,8 @@ Plan make_plan(const ModelDef& model, const Checkpoint& ckpt, const Scheme& sche
   if (plan.params.size() != model.params.size()) {
     std::vector<std::string> never;
     for (const auto& p : model.params)
-      if (std::none_of(plan.params.begin(), plan.params.end(), [&](auto& q) { return q.def == &p; }))
+      if (std::none_of(plan.params.begin(), plan.params.end(),
+                       [&](auto& q) { return q.def == &p; }))
         never.push_back(p.name);
     fail("Parameter not found in source: {}", fmt::join(never, ", "));
   }

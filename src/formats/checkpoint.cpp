@@ -4,9 +4,12 @@
 
 namespace weightcast {
 
-void Checkpoint::add_file(std::unique_ptr<SourceFile> file) { files_.push_back(std::move(file)); }
+void Checkpoint::add_file(std::unique_ptr<SourceFile> file) {
+  files_.push_back(std::move(file));
+}
 
-void Checkpoint::map_tensor(const std::string& name, std::size_t file, std::string_view index_path) {
+void Checkpoint::map_tensor(const std::string& name, std::size_t file,
+                            std::string_view index_path) {
   if (by_name_.size() < files_.size()) by_name_.resize(files_.size());
   auto& names = by_name_[file];
   const auto& tensors = files_.at(file)->tensors();

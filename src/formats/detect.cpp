@@ -44,7 +44,8 @@ const std::vector<FormatEntry>& format_table() {
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // A file named directly by --source: recognise it by its name.
@@ -66,6 +67,13 @@ const std::vector<std::string>& available_weight_formats() {
     return v;
   }();
   return names;
+}
+
+std::vector<std::string> supported_weight_formats() {
+  std::vector<std::string> v;
+  for (const auto& f : format_table())
+    if (f.supported) v.push_back(f.name);
+  return v;
 }
 
 fs::path detect_config(const fs::path& config) {
@@ -103,9 +111,10 @@ WeightSource detect_weight(const std::string& source, const fs::path& config_jso
   if (!fs::is_directory(path)) {
     const auto fmt_name = format_of_file(path);
     if (!fmt_name)
-      fail("Fail to detect source weight format. Use `--source-format` to explicitly specify the "
-           "format. ({} is not a .safetensors, .bin or index file)",
-           path.string());
+      fail(
+          "Fail to detect source weight format. Use `--source-format` to explicitly specify the "
+          "format. ({} is not a .safetensors, .bin or index file)",
+          path.string());
     return detect_weight(path.string(), config_json, *fmt_name);
   }
   // MLC takes the first hit in table order (.bin before .safetensors). A format this build
@@ -121,9 +130,10 @@ WeightSource detect_weight(const std::string& source, const fs::path& config_jso
   if (unsupported_hit)
     fail<NotImplementedError>("{} holds {} weights, which this build cannot read yet",
                               path.string(), *unsupported_hit);
-  fail("Fail to detect source weight format. Use `--source-format` to explicitly specify the "
-       "format. (no model.safetensors, model.safetensors.index.json or pytorch_model.bin in {})",
-       path.string());
+  fail(
+      "Fail to detect source weight format. Use `--source-format` to explicitly specify the "
+      "format. (no model.safetensors, model.safetensors.index.json or pytorch_model.bin in {})",
+      path.string());
 }
 
 std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source) {

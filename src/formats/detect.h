@@ -25,6 +25,8 @@ WeightSource detect_weight(const std::string& source, const std::filesystem::pat
 
 std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source);
 
+// Every format MLC names (for its error messages), and the subset this build reads.
 const std::vector<std::string>& available_weight_formats();
+std::vector<std::string> supported_weight_formats();
 
 }  // namespace weightcast

@@ -83,7 +83,8 @@ class SafetensorsFile final : public SourceFile {
       Shape shape;
       if (!desc["shape"].is_array()) bad("tensor \"{}\": shape is not a list", name);
       for (const auto& d : desc["shape"]) {
-        if (!d.is_number_unsigned()) bad("tensor \"{}\": shape holds a non-integer or negative", name);
+        if (!d.is_number_unsigned())
+          bad("tensor \"{}\": shape holds a non-integer or negative", name);
         if (d.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
           bad("tensor \"{}\": dimension {} is too large", name, d.get<std::uint64_t>());
         shape.push_back(d.get<std::int64_t>());
@@ -95,10 +96,11 @@ class SafetensorsFile final : public SourceFile {
       const auto begin = off[0].get<std::uint64_t>(), end = off[1].get<std::uint64_t>();
       const auto count = checked_numel(shape);
       std::uint64_t need = 0;
-      if (!count || __builtin_mul_overflow(static_cast<std::uint64_t>(*count),
-                                           dtype_size(*dtype), &need))
+      if (!count ||
+          __builtin_mul_overflow(static_cast<std::uint64_t>(*count), dtype_size(*dtype), &need))
         bad("tensor \"{}\": shape {} overflows", name, shape_str(shape));
-      if (end < begin) bad("tensor \"{}\": data_offsets [{}, {}] end before they begin", name, begin, end);
+      if (end < begin)
+        bad("tensor \"{}\": data_offsets [{}, {}] end before they begin", name, begin, end);
       if (end > data_size)
         bad("tensor \"{}\": data_offsets [{}, {}] run past the end of the file (data section is "
             "{} bytes)",
@@ -135,7 +137,8 @@ std::unique_ptr<SourceFile> open_safetensors_file(const std::filesystem::path& p
   return std::make_unique<SafetensorsFile>(path);
 }
 
-std::vector<std::pair<std::string, std::string>> read_weight_map(const std::filesystem::path& path) {
+std::vector<std::pair<std::string, std::string>> read_weight_map(
+    const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail<IOError>("{}: cannot open", path.string());
   std::stringstream buf;

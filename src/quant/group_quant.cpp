@@ -22,14 +22,20 @@ std::string strip_weight_suffix(const std::string& name) {
 }
 
 // TVM lowers max/min to selects: NaN falls through to the second operand (spec 5.2.3).
-inline float select_max(float a, float b) { return a > b ? a : b; }
-inline float select_min(float a, float b) { return a < b ? a : b; }
+inline float select_max(float a, float b) {
+  return a > b ? a : b;
+}
+inline float select_min(float a, float b) {
+  return a < b ? a : b;
+}
 
 inline float round_with(float u, RoundMode mode) {
   return mode == RoundMode::kTiesEven ? std::nearbyint(u) : std::round(u);
 }
 
-inline float f16_round(float x) { return f16_to_f32(f32_to_f16(x)); }
+inline float f16_round(float x) {
+  return f16_to_f32(f32_to_f16(x));
+}
 
 // Per-dtype arithmetic of the kernel. f16 rounds every operation to binary16 (LLVM promotes
 // each half op to float and rounds back); bf16 and f32 compute in float32.
@@ -97,16 +103,23 @@ void transpose_2d(const T* in, std::size_t rows, std::size_t cols, T* out) {
   for (std::size_t r0 = 0; r0 < rows; r0 += kBlock)
     for (std::size_t c0 = 0; c0 < cols; c0 += kBlock)
       for (std::size_t r = r0; r < std::min(rows, r0 + kBlock); ++r)
-        for (std::size_t c = c0; c < std::min(cols, c0 + kBlock); ++c) out[c * rows + r] = in[r * cols + c];
+        for (std::size_t c = c0; c < std::min(cols, c0 + kBlock); ++c)
+          out[c * rows + r] = in[r * cols + c];
 }
 
 Tensor transposed(const Tensor& t) {
-  const auto rows = static_cast<std::size_t>(t.shape[0]), cols = static_cast<std::size_t>(t.shape[1]);
+  const auto rows = static_cast<std::size_t>(t.shape[0]),
+             cols = static_cast<std::size_t>(t.shape[1]);
   Tensor out = Tensor::allocate(t.name, t.dtype, {t.shape[1], t.shape[0]});
   switch (dtype_size(t.dtype)) {
-    case 2: transpose_2d(t.as<std::uint16_t>(), rows, cols, out.as<std::uint16_t>()); break;
-    case 4: transpose_2d(t.as<std::uint32_t>(), rows, cols, out.as<std::uint32_t>()); break;
-    default: fail<NotImplementedError>("transpose of {}", tvm_name(t.dtype));
+    case 2:
+      transpose_2d(t.as<std::uint16_t>(), rows, cols, out.as<std::uint16_t>());
+      break;
+    case 4:
+      transpose_2d(t.as<std::uint32_t>(), rows, cols, out.as<std::uint32_t>());
+      break;
+    default:
+      fail<NotImplementedError>("transpose of {}", tvm_name(t.dtype));
   }
   return out;
 }
@@ -116,10 +129,14 @@ Tensor transposed(const Tensor& t) {
 void group_quantize_rows(const GroupKernelArgs& args, const void* input, std::size_t rows,
                          std::size_t k, std::uint32_t* q_weight, void* q_scale) {
   switch (args.dtype) {
-    case DType::kF16: return quantize_rows<F16Math>(args, input, rows, k, q_weight, q_scale);
-    case DType::kBF16: return quantize_rows<BF16Math>(args, input, rows, k, q_weight, q_scale);
-    case DType::kF32: return quantize_rows<F32Math>(args, input, rows, k, q_weight, q_scale);
-    default: fail<NotImplementedError>("group quantization of {} weights", tvm_name(args.dtype));
+    case DType::kF16:
+      return quantize_rows<F16Math>(args, input, rows, k, q_weight, q_scale);
+    case DType::kBF16:
+      return quantize_rows<BF16Math>(args, input, rows, k, q_weight, q_scale);
+    case DType::kF32:
+      return quantize_rows<F32Math>(args, input, rows, k, q_weight, q_scale);
+    default:
+      fail<NotImplementedError>("group quantization of {} weights", tvm_name(args.dtype));
   }
 }
 
@@ -158,7 +175,8 @@ std::vector<OutputDef> GroupQuantize::outputs(const ParamDef& param,
     std::swap(scale[0], scale[1]);
   }
   const auto base = strip_weight_suffix(param.name);
-  return {{base + ".q_weight", weight, DType::kU32}, {base + ".q_scale", scale, config_.model_dtype}};
+  return {{base + ".q_weight", weight, DType::kU32},
+          {base + ".q_scale", scale, config_.model_dtype}};
 }
 
 std::vector<Tensor> GroupQuantize::compute(const ParamDef& param, Tensor input, ThreadPool& pool,

@@ -31,7 +31,8 @@ class Scheme {
   virtual std::string_view kind() const = 0;  // MLC's quantization kind, e.g. "group-quant"
   virtual DType model_dtype() const = 0;
   // The records `param` becomes, for a parameter of shape `shape` (expected or actual).
-  virtual std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const = 0;
+  virtual std::vector<OutputDef> outputs(const ParamDef& param,
+                                         const ExpectedShape& shape) const = 0;
   // Computes those records from `input` (model dtype, the parameter's actual shape).
   virtual std::vector<Tensor> compute(const ParamDef& param, Tensor input, ThreadPool& pool,
                                       const KernelOptions& options) const = 0;

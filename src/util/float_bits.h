@@ -33,7 +33,7 @@ inline std::uint16_t f32_to_f16(float f) {
     return sign | r;
   }
   if (x >= 0x477FF000u) return sign | 0x7C00u;  // >= 65520 rounds to inf
-  if (x < 0x38800000u) {                         // below 2^-14: a binary16 subnormal or zero
+  if (x < 0x38800000u) {                        // below 2^-14: a binary16 subnormal or zero
     const float scaled = std::bit_cast<float>(x) * 0x1p24f;  // exact: power-of-two scaling
     return sign | static_cast<std::uint16_t>(std::nearbyint(scaled));
   }

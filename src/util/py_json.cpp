@@ -29,7 +29,9 @@ std::string python_float_repr(double value) {
     } else if (decpt >= ndigits) {
       out.append(digits).append(static_cast<std::size_t>(decpt - ndigits), '0').append(".0");
     } else {
-      out.append(digits, 0, static_cast<std::size_t>(decpt)).append(".").append(digits, static_cast<std::size_t>(decpt));
+      out.append(digits, 0, static_cast<std::size_t>(decpt))
+          .append(".")
+          .append(digits, static_cast<std::size_t>(decpt));
     }
   } else {
     out.append(digits, 0, 1);
@@ -51,20 +53,36 @@ void append_escaped(std::string& out, const std::string& s) {
       int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
       if (extra && i + extra < s.size()) {
         cp = c & (0x3F >> extra);
-        for (int k = 1; k <= extra; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+        for (int k = 1; k <= extra; ++k)
+          cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
         len = 1 + extra;
       }
     }
     i += len;
     switch (cp) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
     }
     if (cp >= 0x20 && cp < 0x7F) {
       out += static_cast<char>(cp);
@@ -115,12 +133,24 @@ void dump(std::string& out, const nlohmann::ordered_json& v, int indent, int lev
       out.append("\n").append(outer).append("]");
       return;
     }
-    case T::string: append_escaped(out, v.get_ref<const std::string&>()); return;
-    case T::boolean: out += v.get<bool>() ? "true" : "false"; return;
-    case T::number_integer: out += std::to_string(v.get<std::int64_t>()); return;
-    case T::number_unsigned: out += std::to_string(v.get<std::uint64_t>()); return;
-    case T::number_float: out += python_float_repr(v.get<double>()); return;
-    default: out += "null"; return;
+    case T::string:
+      append_escaped(out, v.get_ref<const std::string&>());
+      return;
+    case T::boolean:
+      out += v.get<bool>() ? "true" : "false";
+      return;
+    case T::number_integer:
+      out += std::to_string(v.get<std::int64_t>());
+      return;
+    case T::number_unsigned:
+      out += std::to_string(v.get<std::uint64_t>());
+      return;
+    case T::number_float:
+      out += python_float_repr(v.get<double>());
+      return;
+    default:
+      out += "null";
+      return;
   }
 }
 

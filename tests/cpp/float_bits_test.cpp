@@ -13,7 +13,9 @@ namespace {
 __attribute__((target("f16c"))) std::uint16_t hw_f32_to_f16(float f) {
   return static_cast<std::uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
 }
-__attribute__((target("f16c"))) float hw_f16_to_f32(std::uint16_t h) { return _cvtsh_ss(h); }
+__attribute__((target("f16c"))) float hw_f16_to_f32(std::uint16_t h) {
+  return _cvtsh_ss(h);
+}
 
 TEST(FloatBits, F16ToF32MatchesHardwareForAllNonNaN) {
   if (!__builtin_cpu_supports("f16c")) GTEST_SKIP() << "no F16C on this CPU";
@@ -42,8 +44,8 @@ TEST(FloatBits, F32ToF16EdgeCases) {
   EXPECT_EQ(f32_to_f16(65520.0f), 0x7C00);  // the tie rounds to even: infinity
   EXPECT_EQ(f32_to_f16(-1e9f), 0xFC00);
   EXPECT_EQ(f32_to_f16(0x1p-24f), 0x0001);
-  EXPECT_EQ(f32_to_f16(0x1p-25f), 0x0000);     // tie to even: zero
-  EXPECT_EQ(f32_to_f16(0x1.8p-25f), 0x0001);   // above the tie
+  EXPECT_EQ(f32_to_f16(0x1p-25f), 0x0000);    // tie to even: zero
+  EXPECT_EQ(f32_to_f16(0x1.8p-25f), 0x0001);  // above the tie
   EXPECT_EQ(f32_to_f16(-0.0f), 0x8000);
   // numpy keeps the NaN payload's top bits, Eigen (ml_dtypes) returns the canonical quiet NaN.
   const float nan_payload = std::bit_cast<float>(0x7F800001u);

@@ -34,7 +34,8 @@ TEST_F(SafetensorsTest, ReadsTensorsInDataOffsetOrder) {
       R"({"b":{"dtype":"F16","shape":[2],"data_offsets":[4,8]},)"
       R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"__metadata__":{"format":"pt"}})";
   const auto path = dir_ / "model.safetensors";
-  testing::write_bytes(path, safetensors_bytes(header, std::string("\x00\x00\x80\x3f\x00\x3c\x00\xc0", 8)));
+  testing::write_bytes(
+      path, safetensors_bytes(header, std::string("\x00\x00\x80\x3f\x00\x3c\x00\xc0", 8)));
   auto ckpt = open_safetensors_checkpoint(path);
   ASSERT_EQ(ckpt->weight_map_order(), (std::vector<std::string>{"a", "b"}));
   const auto* b = ckpt->find("b");
@@ -47,7 +48,8 @@ TEST_F(SafetensorsTest, ReadsTensorsInDataOffsetOrder) {
 }
 
 TEST_F(SafetensorsTest, RejectsTruncatedFile) {
-  EXPECT_NE(error_of(std::string("\x05\x00", 2)).find("truncated safetensors file (2 bytes"), std::string::npos);
+  EXPECT_NE(error_of(std::string("\x05\x00", 2)).find("truncated safetensors file (2 bytes"),
+            std::string::npos);
 }
 
 TEST_F(SafetensorsTest, RejectsHeaderLengthPastEnd) {
@@ -70,19 +72,22 @@ TEST_F(SafetensorsTest, RejectsInvalidJson) {
 }
 
 TEST_F(SafetensorsTest, RejectsUnknownDtype) {
-  EXPECT_NE(error_of(safetensors_bytes(R"({"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", "x"))
-                .find("tensor \"w\": unknown dtype \"Q4\""),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(safetensors_bytes(R"({"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", "x"))
+          .find("tensor \"w\": unknown dtype \"Q4\""),
+      std::string::npos);
 }
 
 TEST_F(SafetensorsTest, RejectsSpanPastEnd) {
-  EXPECT_NE(error_of(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "1234"))
+  EXPECT_NE(error_of(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                                       "1234"))
                 .find("run past the end of the file (data section is 4 bytes)"),
             std::string::npos);
 }
 
 TEST_F(SafetensorsTest, RejectsSpanThatDisagreesWithShape) {
-  EXPECT_NE(error_of(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678"))
+  EXPECT_NE(error_of(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
+                                       "12345678"))
                 .find("hold 8 bytes, but F32 (3,) needs 12"),
             std::string::npos);
 }
@@ -96,10 +101,12 @@ TEST_F(SafetensorsTest, RejectsOverlappingTensors) {
 }
 
 TEST_F(SafetensorsTest, RejectsShapeOverflow) {
-  EXPECT_NE(error_of(safetensors_bytes(
-                R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", "1234"))
-                .find("overflows"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(safetensors_bytes(
+                   R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
+                   "1234"))
+          .find("overflows"),
+      std::string::npos);
 }
 
 TEST_F(SafetensorsTest, IndexNamingMissingShardIsAnError) {

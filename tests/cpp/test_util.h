@@ -11,13 +11,15 @@ namespace weightcast::testing {
 
 inline std::filesystem::path temp_dir(const std::string& tag) {
   static std::mt19937_64 rng{std::random_device{}()};
-  auto dir = std::filesystem::temp_directory_path() / ("weightcast-" + tag + "-" + std::to_string(rng()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("weightcast-" + tag + "-" + std::to_string(rng()));
   std::filesystem::create_directories(dir);
   return dir;
 }
 
 inline void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // A safetensors file from a header JSON text and a data section.

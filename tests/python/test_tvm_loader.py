@@ -1,0 +1,32 @@
+"""The output loads through a real client, TVM's own tensor-cache reader (pip apache-tvm)."""
+import numpy as np
+import pytest
+
+import mlc_oracle
+from conftest import run_cli
+
+tvm = pytest.importorskip("tvm", reason="apache-tvm is not installed")
+from tvm.contrib import tvmjs  # noqa: E402
+
+
+def bf16_roundtrip(a):
+    """What tvmjs's f32-to-bf16 encoding gives back: the bf16 bits widened to float32."""
+    bits = np.frombuffer(mlc_oracle.f32_to_bf16_bytes(a), np.uint16).astype(np.uint32) << 16
+    return bits.view(np.float32).reshape(a.shape)
+
+
+@pytest.mark.parametrize("scheme", ["q0f16", "q0bf16", "q0f32", "q4f16_1", "q3f16_0", "q4bf16_0", "q4f32_1", "q4f16_2"])
+def test_tvm_reads_back_what_the_oracle_computed(weightcast_bin, checkpoints, tmp_path, scheme):
+    src = checkpoints["f32-tied-sharded"]
+    expected, _ = mlc_oracle.convert(src, scheme, str(tmp_path / "expected"))
+    run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out")
+    params, metadata = tvmjs.load_tensor_cache(str(tmp_path / "out"), tvm.cpu())
+    assert metadata["ParamSize"] == len(expected)
+    assert sorted(params) == sorted(expected)
+    for name, want in expected.items():
+        got = params[name].numpy()
+        assert got.shape == want.shape, name
+        if want.dtype == np.float32:
+            want = bf16_roundtrip(want)
+        assert got.dtype.itemsize == want.dtype.itemsize, name
+        assert got.tobytes() == np.ascontiguousarray(want).tobytes(), name
