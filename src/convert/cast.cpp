@@ -51,7 +51,7 @@ bool is_integer(DType t) {
 
 bool can_cast(DType from, DType to) {
   const bool to_ok = to == DType::kF16 || to == DType::kBF16 || to == DType::kF32;
-  const bool from_ok = from != DType::kF8E4M3 && from != DType::kF8E5M2;
+  const bool from_ok = from <= DType::kF64;  // integers, bool and the IEEE-style floats
   return (to_ok && from_ok) || from == to;
 }
 

@@ -95,10 +95,14 @@ class SafetensorsFile final : public SourceFile {
         bad("tensor \"{}\": data_offsets must be two non-negative integers", name);
       const auto begin = off[0].get<std::uint64_t>(), end = off[1].get<std::uint64_t>();
       const auto count = checked_numel(shape);
-      std::uint64_t need = 0;
+      std::uint64_t bits = 0;
       if (!count ||
-          __builtin_mul_overflow(static_cast<std::uint64_t>(*count), dtype_size(*dtype), &need))
+          __builtin_mul_overflow(static_cast<std::uint64_t>(*count), dtype_bits(*dtype), &bits))
         bad("tensor \"{}\": shape {} overflows", name, shape_str(shape));
+      if (bits % 8 != 0)
+        bad("tensor \"{}\": {} x {} is not a whole number of bytes", name, dt.get<std::string>(),
+            shape_str(shape));
+      const std::uint64_t need = bits / 8;
       if (end < begin)
         bad("tensor \"{}\": data_offsets [{}, {}] end before they begin", name, begin, end);
       if (end > data_size)

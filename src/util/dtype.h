@@ -26,9 +26,19 @@ enum class DType : std::uint8_t {
   kF64,
   kF8E4M3,
   kF8E5M2,
+  // Stored by some checkpoints; read and validated, but not cast to a model dtype.
+  kF8E8M0,
+  kF8E4M3FNUZ,
+  kF8E5M2FNUZ,
+  kF4E2M1,
+  kF6E2M3,
+  kF6E3M2,
+  kC64,
 };
 
+// Bytes per element (sub-byte types round up; use dtype_bits for their exact size).
 std::size_t dtype_size(DType t);
+std::size_t dtype_bits(DType t);
 // TVM's dtype string, as written in tensor-cache.json ("float16", "uint32", ...).
 std::string_view tvm_name(DType t);
 std::optional<DType> dtype_from_safetensors(std::string_view s);

@@ -100,6 +100,18 @@ TEST_F(SafetensorsTest, RejectsOverlappingTensors) {
             std::string::npos);
 }
 
+TEST_F(SafetensorsTest, ReadsSubByteDtypesAndRejectsPartialBytes) {
+  const auto path = dir_ / "model.safetensors";
+  testing::write_bytes(
+      path, safetensors_bytes(R"({"w":{"dtype":"F4","shape":[4],"data_offsets":[0,2]}})", "ab"));
+  auto ckpt = open_safetensors_checkpoint(path);
+  EXPECT_EQ(ckpt->info(*ckpt->find("w")).dtype, DType::kF4E2M1);
+  EXPECT_NE(
+      error_of(safetensors_bytes(R"({"w":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}})", "ab"))
+          .find("is not a whole number of bytes"),
+      std::string::npos);
+}
+
 TEST_F(SafetensorsTest, RejectsShapeOverflow) {
   EXPECT_NE(
       error_of(safetensors_bytes(
