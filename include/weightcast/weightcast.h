@@ -69,7 +69,9 @@ struct ConvertStats {
   std::int64_t total_params = 0;  // source elements, as MLC counts them
   double bits_per_param = 0;
   std::size_t shard_count = 0;
-  double read_seconds = 0, quantize_seconds = 0, write_seconds = 0, total_seconds = 0;
+  // Where the time went: building the plan (headers only), reading + casting + quantizing on
+  // all cores, and the writer thread's busy time (which overlaps the compute).
+  double plan_seconds = 0, compute_seconds = 0, write_seconds = 0, total_seconds = 0;
 };
 
 // Mirrors mlc_llm.interface.convert_weight.convert_weight. `config` is a directory holding

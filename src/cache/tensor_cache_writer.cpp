@@ -1,7 +1,6 @@
 #include "cache/tensor_cache_writer.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,45 +58,35 @@ std::string shard_name(std::size_t k) {
 
 }  // namespace
 
-// One shard file being written in the staging folder, with its running md5 and records.
+// One shard file being written in the staging folder, with its records.
 class TensorCacheWriter::Shard {
  public:
-  explicit Shard(fs::path path) : path_(std::move(path)), md5_(EVP_MD_CTX_new()) {
+  Shard(fs::path path, std::size_t digest) : path_(std::move(path)), digest_(digest) {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail<IOError>("{}: cannot create: {}", path_.string(), std::strerror(errno));
-    if (!md5_ || EVP_DigestInit_ex(md5_, EVP_md5(), nullptr) != 1)
-      fail<IOError>("OpenSSL md5 is unavailable");
   }
   ~Shard() {
     if (fd_ >= 0) ::close(fd_);
-    EVP_MD_CTX_free(md5_);
   }
   void write(std::span<const std::byte> data) {
     write_all(fd_, data, path_);
-    EVP_DigestUpdate(md5_, data.data(), data.size());
     size_ += data.size();
   }
-  std::string close_and_digest() {
-    if (::close(fd_) != 0) {
-      fd_ = -1;
-      fail<IOError>("{}: close failed: {}", path_.string(), std::strerror(errno));
-    }
+  void close() {
+    const int fd = fd_;
     fd_ = -1;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(md5_, digest, &len);
-    std::string hex;
-    for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", digest[i]);
-    return hex;
+    if (::close(fd) != 0)
+      fail<IOError>("{}: close failed: {}", path_.string(), std::strerror(errno));
   }
   const fs::path& path() const { return path_; }
   std::size_t size() const { return size_; }
+  std::size_t digest() const { return digest_; }
   nlohmann::ordered_json records = nlohmann::ordered_json::array();
 
  private:
   fs::path path_;
   int fd_ = -1;
-  EVP_MD_CTX* md5_;
+  std::size_t digest_;
   std::size_t size_ = 0;
 };
 
@@ -122,14 +111,15 @@ TensorCacheWriter::~TensorCacheWriter() {
 }
 
 void TensorCacheWriter::finish_shard(Shard& shard, std::size_t number) {
-  const auto md5 = shard.close_and_digest();
+  shard.close();
   nlohmann::ordered_json rec;
   rec["dataPath"] = shard_name(number);
   rec["format"] = "raw-shard";
   rec["nbytes"] = shard.size();
   rec["records"] = std::move(shard.records);
-  rec["md5sum"] = md5;
+  rec["md5sum"] = "";  // filled in by commit(), once the hasher is done
   shards_.push_back(std::move(rec));
+  shard_digests_.push_back(shard.digest());
 }
 
 void TensorCacheWriter::flush_pending() {
@@ -144,7 +134,7 @@ void TensorCacheWriter::flush_pending() {
 }
 
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
-                               std::span<const std::byte> data) {
+                               std::span<const std::byte> data, std::shared_ptr<const void> keep) {
   if (dtype == DType::kF32) has_float32_ = true;
   nlohmann::ordered_json rec;
   rec["name"] = name;
@@ -156,23 +146,28 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
   if (pending_size + data.size() >= kShardCapBytes) {
     if (2 * data.size() >= kShardCapBytes) {  // out-of-band: a shard of its own
       const std::size_t number = counter_++;
-      Shard shard(staging_dir_ / shard_name(number));
+      Shard shard(staging_dir_ / shard_name(number), hasher_.open());
       rec["byteOffset"] = 0;
       shard.records.push_back(std::move(rec));
       shard.write(data);
+      hasher_.update(shard.digest(), data, std::move(keep));
       finish_shard(shard, number);
       return;
     }
     flush_pending();
   }
-  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp");
+  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp", hasher_.open());
   rec["byteOffset"] = pending_->size();
   pending_->records.push_back(std::move(rec));
   pending_->write(data);
+  hasher_.update(pending_->digest(), data, std::move(keep));
 }
 
 std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
   flush_pending();
+  const auto digests = hasher_.finish();
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    shards_[i]["md5sum"] = digests[shard_digests_[i]];
   nlohmann::ordered_json manifest;
   manifest["metadata"] = metadata;
   manifest["records"] = shards_;

@@ -4,11 +4,19 @@
 #include <cstddef>
 
 #include "util/dtype.h"
+#include "util/simd.h"
 
 namespace weightcast {
 
+using CastFn = void (*)(const std::byte* in, std::byte* out, std::size_t n);
+
 bool can_cast(DType from, DType to);
-// Converts n elements; `in` and `out` must not overlap.
-void cast_elements(DType from, const std::byte* in, DType to, std::byte* out, std::size_t n);
+// The converter for a dtype pair (throws for pairs can_cast rejects). `in` and `out` must not
+// overlap. The SIMD variants write the same bytes as the portable ones.
+CastFn cast_function(DType from, DType to, SimdLevel level = simd_level());
+inline void cast_elements(DType from, const std::byte* in, DType to, std::byte* out,
+                          std::size_t n) {
+  cast_function(from, to)(in, out, n);
+}
 
 }  // namespace weightcast

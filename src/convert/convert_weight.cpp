@@ -2,7 +2,9 @@
 // encode on all cores while a writer thread packs the finished records in plan order.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <span>
 #include <thread>
 
 #include "arch/architecture.h"
@@ -42,25 +44,45 @@ const Scheme& find_scheme_or_fail(std::string_view quantization) {
        fmt::join(quantization_names(), "', '"));
 }
 
-// Reads and casts a parameter's sources into one model-dtype tensor (the ExternMapping).
-Tensor map_param(const PlannedParam& p, const Checkpoint& ckpt, DType dtype, ThreadPool& pool) {
-  Tensor out = Tensor::allocate(p.def->name, dtype, p.shape);
-  std::size_t offset = 0;
-  const std::size_t out_size = dtype_size(dtype);
-  for (const auto& loc : p.sources) {
-    const auto& file = *ckpt.files()[loc.file];
-    const auto& info = ckpt.info(loc);
-    const auto data = file.data(loc.index);
-    const std::size_t n = static_cast<std::size_t>(numel(info.shape));
-    const std::size_t in_size = dtype_size(info.dtype);
-    pool.parallel_for(n, 1 << 16, [&](std::size_t b, std::size_t e) {
-      cast_elements(info.dtype, data.data() + b * in_size, dtype,
-                    out.buffer.get() + (offset + b) * out_size, e - b);
-    });
-    file.release(loc.index);
-    offset += n;
+// A parameter's source tensors, concatenated along axis 0 and cast to the model dtype on demand
+// (the ExternMapping). Concatenation along axis 0 is concatenation of the flat C-order data.
+class SourceRows final : public ParamRows {
+ public:
+  SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype)
+      : ParamRows(dtype, p.shape), out_size_(dtype_size(dtype)) {
+    for (const auto& loc : p.sources) {
+      const auto& info = ckpt.info(loc);
+      const auto& file = *ckpt.files()[loc.file];
+      parts_.push_back({file.data(loc.index), dtype_size(info.dtype),
+                        static_cast<std::size_t>(numel(info.shape)),
+                        cast_function(info.dtype, dtype)});
+      file.prefetch(loc.index);
+    }
   }
-  return out;
+
+  void fill(std::size_t begin, std::size_t end, std::byte* out) const override {
+    std::size_t first = begin * row_size(), last = end * row_size(), base = 0;
+    for (const auto& part : parts_) {
+      const std::size_t lo = std::max(first, base), hi = std::min(last, base + part.count);
+      if (lo < hi)
+        part.cast(part.data.data() + (lo - base) * part.elem_size, out + (lo - first) * out_size_,
+                  hi - lo);
+      base += part.count;
+    }
+  }
+
+ private:
+  struct Part {
+    std::span<const std::byte> data;
+    std::size_t elem_size, count;
+    CastFn cast;
+  };
+  std::vector<Part> parts_;
+  std::size_t out_size_;
+};
+
+void release_sources(const PlannedParam& p, const Checkpoint& ckpt) {
+  for (const auto& loc : p.sources) ckpt.files()[loc.file]->release(loc.index);
 }
 
 // Python's f"{n:,}".
@@ -74,8 +96,8 @@ std::string with_commas(std::int64_t n) {
 }
 
 struct Finished {
-  std::vector<Tensor> records;  // encoded for the cache
-  std::vector<DType> dtypes;    // declared dtypes
+  std::vector<std::shared_ptr<const Tensor>> records;  // encoded for the cache
+  std::vector<DType> dtypes;                           // declared dtypes
 };
 
 }  // namespace
@@ -123,6 +145,7 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
          weights.path.string());
 
   ConvertStats stats;
+  stats.plan_seconds = seconds_since(start);
   ThreadPool pool(options.threads);
   TensorCacheWriter writer(output);
   BoundedQueue<Finished> queue(2);  // bounds memory: at most a few parameters in flight
@@ -133,7 +156,7 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
         const auto t = Clock::now();
         for (std::size_t i = 0; i < item->records.size(); ++i) {
           const auto& r = item->records[i];
-          writer.append(r.name, item->dtypes[i], r.shape, r.bytes());
+          writer.append(r->name, item->dtypes[i], r->shape, r->bytes(), r);
         }
         stats.write_seconds += seconds_since(t);
       }
@@ -154,10 +177,9 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
       if (options.cancel && options.cancel->load())
         fail<Interrupted>("interrupted; {} was left without a new manifest", output.string());
       auto t = Clock::now();
-      Tensor mapped = map_param(p, *ckpt, scheme.model_dtype(), pool);
-      stats.read_seconds += seconds_since(t);
-      t = Clock::now();
-      auto outputs = scheme.compute(*p.def, std::move(mapped), pool, kernel);
+      const SourceRows rows(p, *ckpt, scheme.model_dtype());
+      auto outputs = scheme.compute(*p.def, rows, pool, kernel);
+      release_sources(p, *ckpt);
       Finished item;
       for (std::size_t i = 0; i < outputs.size(); ++i) {
         auto& o = outputs[i];
@@ -166,10 +188,10 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
         stats.param_bytes +=
             static_cast<double>(numel(o.shape)) * static_cast<double>(dtype_size(o.dtype));
         item.dtypes.push_back(o.dtype);
-        item.records.push_back(encode_for_cache(std::move(o)));
+        item.records.push_back(std::make_shared<const Tensor>(encode_for_cache(std::move(o))));
         ++stats.param_count;
       }
-      stats.quantize_seconds += seconds_since(t);
+      stats.compute_seconds += seconds_since(t);
       if (!queue.push(std::move(item))) break;  // the writer failed
       if (options.on_progress) options.on_progress({++done, plan.params.size(), p.def->name});
     }
@@ -195,9 +217,10 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
                   stats.param_bytes / (1024.0 * 1024.0 * 1024.0)));
   log("Total parameters: " + with_commas(stats.total_params));
   log(fmt::format("Bits per parameter: {:.3f}", stats.bits_per_param));
-  log(fmt::format("Time: reading {:.3f} s, quantizing {:.3f} s, writing {:.3f} s, total {:.3f} s",
-                  stats.read_seconds, stats.quantize_seconds, stats.write_seconds,
-                  stats.total_seconds));
+  log(fmt::format(
+      "Time: planning {:.3f} s, reading+quantizing {:.3f} s, writing {:.3f} s "
+      "(overlapped), total {:.3f} s",
+      stats.plan_seconds, stats.compute_seconds, stats.write_seconds, stats.total_seconds));
   log(fmt::format("Saved to directory: {}", output.string()));
   return stats;
 }

@@ -14,10 +14,10 @@ class NoQuantize final : public Scheme {
   std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override {
     return {{param.name, shape, dtype_}};
   }
-  std::vector<Tensor> compute(const ParamDef&, Tensor input, ThreadPool&,
+  std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
                               const KernelOptions&) const override {
     std::vector<Tensor> out;
-    out.push_back(std::move(input));
+    out.push_back(materialize(param.name, input, pool));
     return out;
   }
 

@@ -2,7 +2,7 @@
 // dtypes) and computes it from the parameter in the model dtype.
 #pragma once
 
-#include <memory>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +24,30 @@ struct KernelOptions {
   RoundMode round_mode = RoundMode::kTiesEven;
 };
 
+// A parameter after the source mapping, in the model dtype, produced on demand one block of rows
+// (along the last axis) at a time, so that casting and quantizing stream through small buffers.
+class ParamRows {
+ public:
+  virtual ~ParamRows() = default;
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  std::size_t row_size() const { return row_size_; }  // elements per row: the last dimension
+  std::size_t rows() const { return rows_; }
+  // Writes rows [begin, end) to `out`; safe to call from several threads at once.
+  virtual void fill(std::size_t begin, std::size_t end, std::byte* out) const = 0;
+
+ protected:
+  ParamRows(DType dtype, Shape shape);
+
+ private:
+  DType dtype_;
+  Shape shape_;
+  std::size_t row_size_, rows_;
+};
+
+// Materialises the whole parameter (for schemes that keep it as is).
+Tensor materialize(const std::string& name, const ParamRows& rows, ThreadPool& pool);
+
 class Scheme {
  public:
   virtual ~Scheme() = default;
@@ -33,9 +57,9 @@ class Scheme {
   // The records `param` becomes, for a parameter of shape `shape` (expected or actual).
   virtual std::vector<OutputDef> outputs(const ParamDef& param,
                                          const ExpectedShape& shape) const = 0;
-  // Computes those records from `input` (model dtype, the parameter's actual shape).
-  virtual std::vector<Tensor> compute(const ParamDef& param, Tensor input, ThreadPool& pool,
-                                      const KernelOptions& options) const = 0;
+  // Computes those records, in that order.
+  virtual std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input,
+                                      ThreadPool& pool, const KernelOptions& options) const = 0;
 };
 
 const std::vector<const Scheme*>& schemes();

@@ -1,7 +1,10 @@
-#include "quant/group_quant.h"
+#include "quant/kernels/group_kernel.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <random>
 #include <vector>
 
 #include "util/float_bits.h"
@@ -88,6 +91,59 @@ TEST(GroupQuant, Bf16KnLinearUsesTheUnroundedScale) {
   group_quantize_rows({DType::kBF16, 4, 32, false}, in.data(), 1, 32, q.data(), &scale);
   EXPECT_EQ(codes(q, 4, 2)[1], 10u);  // 10.5 ties to even
   EXPECT_EQ(scale, f32_to_bf16(1.0f / 7.0f));
+}
+
+}  // namespace
+}  // namespace weightcast
+
+namespace weightcast {
+namespace {
+
+// Random rows with the awkward values mixed in: exact ties, zeros, subnormals, huge values,
+// infinities and NaNs.
+std::vector<float> awkward_values(std::mt19937& rng, std::size_t n) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> pick(0, 15);
+  const float specials[] = {0.0f,     -0.0f,    0.5f,   -1.5f,    7.0f,      6.5f, 1e-7f, -3e-6f,
+                            65504.0f, 70000.0f, -1e30f, INFINITY, -INFINITY, NAN,  3.0f,  2.5f};
+  std::vector<float> v(n);
+  for (auto& x : v)
+    x = pick(rng) < 12 ? normal(rng) * (pick(rng) < 2 ? 1e-4f : 1.0f) : specials[pick(rng)];
+  return v;
+}
+
+TEST(GroupQuant, SimdAndScalarPathsWriteIdenticalBytes) {
+  if (simd_level() != SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2+F16C here";
+  std::mt19937 rng(42);
+  for (DType dtype : {DType::kF16, DType::kBF16, DType::kF32})
+    for (auto [bits, gs] : {std::pair{4, 32}, std::pair{3, 40}})
+      for (RoundMode mode : {RoundMode::kTiesEven, RoundMode::kTiesAway})
+        for (bool rounded : {true, false})
+          for (std::size_t k : {32u, 40u, 72u, 100u, 256u, 4000u}) {
+            const std::size_t rows = 9;
+            const auto values = awkward_values(rng, rows * k);
+            std::vector<std::byte> in(rows * k * dtype_size(dtype));
+            for (std::size_t i = 0; i < values.size(); ++i) {
+              if (dtype == DType::kF32) {
+                std::memcpy(in.data() + 4 * i, &values[i], 4);
+              } else {
+                const std::uint16_t h =
+                    dtype == DType::kF16 ? f32_to_f16(values[i]) : f32_to_bf16(values[i]);
+                std::memcpy(in.data() + 2 * i, &h, 2);
+              }
+            }
+            const std::size_t groups = (k + gs - 1) / gs, words = groups * (gs / (32 / bits));
+            std::vector<std::uint32_t> q_scalar(rows * words), q_simd(rows * words);
+            std::vector<std::byte> s_scalar(rows * groups * dtype_size(dtype)),
+                s_simd(s_scalar.size());
+            const GroupKernelArgs args{dtype, bits, gs, rounded, mode};
+            group_quantize_rows(args, in.data(), rows, k, q_scalar.data(), s_scalar.data(),
+                                SimdLevel::kScalar);
+            group_quantize_rows(args, in.data(), rows, k, q_simd.data(), s_simd.data(),
+                                SimdLevel::kAvx2);
+            ASSERT_EQ(q_scalar, q_simd) << tvm_name(dtype) << " bits " << bits << " k " << k;
+            ASSERT_EQ(s_scalar, s_simd) << tvm_name(dtype) << " bits " << bits << " k " << k;
+          }
 }
 
 }  // namespace

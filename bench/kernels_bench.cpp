@@ -1,0 +1,61 @@
+// Micro-benchmarks of the hot loops, scalar against SIMD, on one thread:
+//   cmake --build build --target weightcast_kernels_bench && ./build/bench/weightcast_kernels_bench
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "convert/cast.h"
+#include "quant/kernels/group_kernel.h"
+#include "util/float_bits.h"
+
+namespace weightcast {
+namespace {
+
+constexpr std::size_t kRows = 512, kK = 4096;
+
+const std::vector<std::uint16_t>& f16_weights() {
+  static const auto data = [] {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    std::vector<std::uint16_t> v(kRows * kK);
+    for (auto& x : v) x = f32_to_f16(normal(rng));
+    return v;
+  }();
+  return data;
+}
+
+void BM_GroupQuant(benchmark::State& state) {
+  const auto level = static_cast<SimdLevel>(state.range(0));
+  const int bits = static_cast<int>(state.range(1)), gs = bits == 4 ? 32 : 40;
+  if (level == SimdLevel::kAvx2 && simd_level() != SimdLevel::kAvx2) state.SkipWithError("no AVX2");
+  const auto& in = f16_weights();
+  const std::size_t groups = (kK + gs - 1) / gs;
+  std::vector<std::uint32_t> q(kRows * groups * (gs / (32 / bits)));
+  std::vector<std::uint16_t> s(kRows * groups);
+  const GroupKernelArgs args{DType::kF16, bits, gs};
+  for (auto _ : state) {
+    group_quantize_rows(args, in.data(), kRows, kK, q.data(), s.data(), level);
+    benchmark::DoNotOptimize(q.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kRows * kK));
+}
+BENCHMARK(BM_GroupQuant)->ArgsProduct({{0, 1}, {4, 3}})->ArgNames({"avx2", "bits"});
+
+void BM_CastBf16ToF16(benchmark::State& state) {
+  const auto level = static_cast<SimdLevel>(state.range(0));
+  std::vector<std::uint16_t> in(kRows * kK, 0x3F80), out(in.size());
+  const CastFn fn = cast_function(DType::kBF16, DType::kF16, level);
+  for (auto _ : state) {
+    fn(reinterpret_cast<const std::byte*>(in.data()), reinterpret_cast<std::byte*>(out.data()),
+       in.size());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+}
+BENCHMARK(BM_CastBf16ToF16)->Arg(0)->Arg(1)->ArgName("avx2");
+
+}  // namespace
+}  // namespace weightcast
+
+BENCHMARK_MAIN();

@@ -1,0 +1,409 @@
+#include "quant/kernels/group_kernel.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "util/error.h"
+#include "util/float_bits.h"
+
+namespace weightcast {
+
+namespace {
+
+constexpr int kStorageBits = 32;
+
+// TVM lowers max/min to selects: NaN falls through to the second operand (spec 5.2.3). x86's
+// MAXPS/MINPS have exactly these semantics, so the SIMD path uses them directly.
+inline float select_max(float a, float b) {
+  return a > b ? a : b;
+}
+inline float select_min(float a, float b) {
+  return a < b ? a : b;
+}
+
+inline float round_with(float u, RoundMode mode) {
+  return mode == RoundMode::kTiesEven ? std::nearbyint(u) : std::round(u);
+}
+
+// Per-dtype arithmetic. f16 rounds every operation to binary16 (LLVM promotes each half op to
+// float and rounds back, which equals IEEE binary16 arithmetic); bf16 and f32 compute in float32.
+struct F16Math {
+  using Storage = std::uint16_t;
+  static constexpr float kLowest = -65504.0f;
+  static float load(Storage v) { return f16_to_f32(v); }
+  static Storage store(float v) { return f32_to_f16(v); }
+  static float op(float v) { return f16_to_f32(f32_to_f16(v)); }
+};
+struct BF16Math {
+  using Storage = std::uint16_t;
+  static constexpr float kLowest = std::bit_cast<float>(0xFF7F0000u);  // bfloat16 lowest
+  static float load(Storage v) { return bf16_to_f32(v); }
+  static Storage store(float v) { return f32_to_bf16_tvm_storage(v); }
+  static float op(float v) { return v; }
+};
+struct F32Math {
+  using Storage = float;
+  static constexpr float kLowest = -FLT_MAX;
+  static float load(Storage v) { return v; }
+  static Storage store(float v) { return v; }
+  static float op(float v) { return v; }
+};
+
+struct Geometry {
+  std::size_t gs, per_word, groups, words;
+  float max_int, max_code;
+  Geometry(const GroupKernelArgs& a, std::size_t k)
+      : gs(static_cast<std::size_t>(a.group_size)),
+        per_word(static_cast<std::size_t>(kStorageBits / a.bits)),
+        groups((k + gs - 1) / gs),
+        words(groups * (gs / per_word)),
+        max_int(static_cast<float>((1 << (a.bits - 1)) - 1)),
+        max_code(2 * max_int) {}
+};
+
+// The reduction in TVM's order: sequential from the identity, padding lanes included.
+template <typename Math>
+float group_max_sequential(const typename Math::Storage* w, std::size_t begin, std::size_t gs,
+                           std::size_t k) {
+  float max_abs = Math::kLowest;
+  for (std::size_t i = begin; i < begin + gs; ++i)
+    max_abs = select_max(max_abs, i < k ? std::fabs(Math::load(w[i])) : Math::kLowest);
+  return max_abs;
+}
+
+template <typename Math>
+unsigned code_of(float w, float scale, const Geometry& g, RoundMode mode) {
+  const float t = Math::op(w / scale);
+  const float u = Math::op(t + g.max_int);
+  return static_cast<unsigned>(select_min(select_max(round_with(u, mode), 0.0f), g.max_code));
+}
+
+// The group's scale as stored, and the one its codes divide by.
+template <typename Math>
+typename Math::Storage group_scale(float max_abs, const Geometry& g, bool rounded, float* scale) {
+  const float raw = Math::op(max_abs / g.max_int);
+  const auto stored = Math::store(raw);
+  *scale = rounded ? Math::load(stored) : raw;
+  return stored;
+}
+
+template <typename Math>
+void quantize_rows_scalar(const GroupKernelArgs& a, const void* input, std::size_t rows,
+                          std::size_t k, std::uint32_t* q_weight, void* q_scale) {
+  using S = typename Math::Storage;
+  const Geometry g(a, k);
+  const auto* in = static_cast<const S*>(input);
+  auto* scales = static_cast<S*>(q_scale);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const S* w = in + r * k;
+    std::uint32_t* qw = q_weight + r * g.words;
+    std::memset(qw, 0, g.words * sizeof(std::uint32_t));
+    for (std::size_t grp = 0; grp < g.groups; ++grp) {
+      const std::size_t begin = grp * g.gs, end = std::min(k, begin + g.gs);
+      float scale;
+      scales[r * g.groups + grp] = group_scale<Math>(group_max_sequential<Math>(w, begin, g.gs, k),
+                                                     g, a.rounded_scale, &scale);
+      for (std::size_t i = begin; i < end; ++i)
+        qw[i / g.per_word] |= code_of<Math>(Math::load(w[i]), scale, g, a.round_mode)
+                              << ((i % g.per_word) * a.bits);
+    }
+  }
+}
+
+#if defined(__x86_64__)
+
+// ---- AVX2 + F16C. Full groups run eight lanes at a time; a group holding a NaN (where the
+// reduction order would matter) and the partial last group take the scalar code above.
+
+struct F16Simd {
+  using Math = F16Math;
+  WEIGHTCAST_AVX2 static __m256 load8(const std::uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  // Rounds to binary16 precision with integer ops on the float32 bits (round to nearest even at
+  // mantissa bit 13), cheaper than a conversion round trip. It differs from a true binary16
+  // rounding only for binary16 subnormals and overflow, and neither changes a code: a subnormal
+  // t gives u = f16(t + 7) = 7 either way, and an overflowing t or u clamps to 0 or 14 as the
+  // infinity would. NaNs keep a set quiet bit, so they stay NaN.
+  WEIGHTCAST_AVX2 static __m256 op8(__m256 x) {
+    const __m256i bits = _mm256_castps_si256(x);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 13), _mm256_set1_epi32(1));
+    const __m256i up = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0xFFF)));
+    return _mm256_castsi256_ps(_mm256_and_si256(up, _mm256_set1_epi32(~0x1FFF)));
+  }
+  static constexpr std::uint32_t kInfBits = 0x7C00;
+};
+struct BF16Simd {
+  using Math = BF16Math;
+  WEIGHTCAST_AVX2 static __m256 load8(const std::uint16_t* p) {
+    const __m256i wide =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
+  WEIGHTCAST_AVX2 static __m256 op8(__m256 x) { return x; }
+  static constexpr std::uint32_t kInfBits = 0x7F80;
+};
+struct F32Simd {
+  using Math = F32Math;
+  WEIGHTCAST_AVX2 static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+  WEIGHTCAST_AVX2 static __m256 op8(__m256 x) { return x; }
+  static constexpr std::uint32_t kInfBits = 0x7F800000;
+};
+
+WEIGHTCAST_AVX2 inline __m256 round8(__m256 u, RoundMode mode) {
+  if (mode == RoundMode::kTiesEven)
+    return _mm256_round_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // Half away from zero, exactly: truncate, then step outward when the dropped part is >= 0.5.
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 t = _mm256_round_ps(u, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(u, t));
+  const __m256 step = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(u, sign));
+  return _mm256_add_ps(t,
+                       _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+}
+
+// The largest |x| of a group as raw bits. With the sign cleared, IEEE bit patterns order like
+// the values they encode, so an integer max finds the float max; a result above the infinity
+// pattern means the group holds a NaN.
+WEIGHTCAST_AVX2 inline std::uint32_t max_abs_bits(const std::uint16_t* p, std::size_t n) {
+  const __m256i mask = _mm256_set1_epi16(0x7FFF);
+  __m256i acc = _mm256_setzero_si256();
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    acc = _mm256_max_epu16(
+        acc, _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)), mask));
+  __m128i m = _mm_max_epu16(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  for (; i + 8 <= n; i += 8)
+    m = _mm_max_epu16(m, _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)),
+                                       _mm256_castsi256_si128(mask)));
+  // phminposuw finds the minimum of eight u16 lanes: take it of the complement.
+  const __m128i inv = _mm_xor_si128(m, _mm_set1_epi32(-1));
+  return 0xFFFFu - static_cast<std::uint32_t>(_mm_cvtsi128_si32(_mm_minpos_epu16(inv)) & 0xFFFF);
+}
+WEIGHTCAST_AVX2 inline std::uint32_t max_abs_bits(const float* p, std::size_t n) {
+  const __m256i mask = _mm256_set1_epi32(0x7FFFFFFF);
+  __m256i acc = _mm256_setzero_si256();
+  for (std::size_t i = 0; i < n; i += 8)
+    acc = _mm256_max_epu32(
+        acc, _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)), mask));
+  __m128i m = _mm_max_epu32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  m = _mm_max_epu32(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(1, 0, 3, 2)));
+  m = _mm_max_epu32(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1)));
+  return static_cast<std::uint32_t>(_mm_cvtsi128_si32(m));
+}
+
+inline float bits_value(const std::uint16_t*, std::uint32_t bits, DType dtype) {
+  return dtype == DType::kF16 ? f16_to_f32(static_cast<std::uint16_t>(bits))
+                              : bf16_to_f32(static_cast<std::uint16_t>(bits));
+}
+inline float bits_value(const float*, std::uint32_t bits, DType) {
+  return std::bit_cast<float>(bits);
+}
+
+template <typename Simd>
+WEIGHTCAST_AVX2 inline __m256i codes8(const typename Simd::Math::Storage* w, __m256 scale,
+                                      __m256 max_int, __m256 max_code, RoundMode mode) {
+  const __m256 t = Simd::op8(_mm256_div_ps(Simd::load8(w), scale));
+  const __m256 u = Simd::op8(_mm256_add_ps(t, max_int));
+  return _mm256_cvttps_epi32(
+      _mm256_min_ps(_mm256_max_ps(round8(u, mode), _mm256_setzero_ps()), max_code));
+}
+
+// `n` codes (a whole number of words) packed LSB-first, `per_word` codes of `bits` each per word.
+// Ten 3-bit codes gather into a word with three mask-and-shift steps on their bytes.
+inline void pack_codes(const std::int32_t* codes, std::size_t n, int bits, std::size_t per_word,
+                       std::uint32_t* out) {
+  if (bits == 3 && per_word == 10) {
+    for (std::size_t w = 0; w < n / 10; ++w) {
+      const std::int32_t* c = codes + 10 * w;
+      std::uint64_t x = 0;
+      for (int i = 0; i < 8; ++i) x |= static_cast<std::uint64_t>(c[i]) << (8 * i);
+      x = (x & 0x00FF00FF00FF00FFull) | ((x & 0xFF00FF00FF00FF00ull) >> 5);
+      x = (x & 0x0000FFFF0000FFFFull) | ((x & 0xFFFF0000FFFF0000ull) >> 10);
+      x = (x & 0xFFFFFFFFull) | ((x >> 32) << 12);
+      out[w] = static_cast<std::uint32_t>(x) | static_cast<std::uint32_t>(c[8]) << 24 |
+               static_cast<std::uint32_t>(c[9]) << 27;
+    }
+    return;
+  }
+  for (std::size_t j = 0; j < n; ++j)
+    out[j / per_word] |= static_cast<std::uint32_t>(codes[j]) << ((j % per_word) * bits);
+}
+
+// 32 int4 codes (four vectors of eight, in order) packed into four LSB-first uint32 words.
+WEIGHTCAST_AVX2 inline void pack_int4x32(__m256i c0, __m256i c1, __m256i c2, __m256i c3,
+                                         std::uint32_t* out) {
+  const __m256i bytes =
+      _mm256_packus_epi16(_mm256_packus_epi32(c0, c1), _mm256_packus_epi32(c2, c3));
+  // packus works per 128-bit lane: restore element order (each dword holds four codes).
+  const __m256i ordered =
+      _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  // byte 2i + 16 * byte 2i+1: two codes per byte, the even one in the low nibble.
+  const __m256i pairs = _mm256_maddubs_epi16(ordered, _mm256_set1_epi16(0x1001));
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(pairs, pairs), 0x08);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(packed));
+}
+
+// Scales of eight groups at once from their max-abs bits: the stored scale (in the model dtype)
+// and the float32 scale the codes divide by. Only for groups without NaN.
+struct Scales8 {
+  __m128i stored16;  // f16 / bf16 storage
+  __m256 stored32;   // f32 storage
+  __m256 divisor;
+};
+WEIGHTCAST_AVX2 inline Scales8 scales8(const std::uint16_t* bits, DType dtype, bool rounded,
+                                       float max_int) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bits));
+  const __m256 seven = _mm256_set1_ps(max_int);
+  Scales8 out{};
+  if (dtype == DType::kF16) {
+    out.stored16 = _mm256_cvtps_ph(_mm256_div_ps(_mm256_cvtph_ps(b), seven),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    out.divisor = _mm256_cvtph_ps(out.stored16);
+    return out;
+  }
+  // bfloat16: float32 arithmetic, stored with TVM's rounding (x + 0x7FFF + lsb) >> 16.
+  const __m256 raw =
+      _mm256_div_ps(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16)), seven);
+  const __m256i x = _mm256_castps_si256(raw);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+  const __m256i r =
+      _mm256_srli_epi32(_mm256_add_epi32(x, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF))), 16);
+  out.stored16 = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+  out.divisor = rounded ? _mm256_castsi256_ps(_mm256_slli_epi32(r, 16)) : raw;
+  return out;
+}
+WEIGHTCAST_AVX2 inline Scales8 scales8(const std::uint32_t* bits, DType, bool, float max_int) {
+  Scales8 out{};
+  out.stored32 =
+      _mm256_div_ps(_mm256_loadu_ps(reinterpret_cast<const float*>(bits)), _mm256_set1_ps(max_int));
+  out.divisor = out.stored32;
+  return out;
+}
+inline void store_scales8(const Scales8& s, std::uint16_t* out) {
+  std::memcpy(out, &s.stored16, 16);
+}
+inline void store_scales8(const Scales8& s, float* out) {
+  std::memcpy(out, &s.stored32, 32);
+}
+
+template <typename Simd>
+WEIGHTCAST_AVX2 void quantize_rows_avx2(const GroupKernelArgs& a, const void* input,
+                                        std::size_t rows, std::size_t k, std::uint32_t* q_weight,
+                                        void* q_scale) {
+  using Math = typename Simd::Math;
+  using S = typename Math::Storage;
+  using Bits = std::conditional_t<sizeof(S) == 2, std::uint16_t, std::uint32_t>;
+  const Geometry g(a, k);
+  const auto* in = static_cast<const S*>(input);
+  auto* scales = static_cast<S*>(q_scale);
+  const __m256 max_int = _mm256_set1_ps(g.max_int), max_code = _mm256_set1_ps(g.max_code);
+  const bool vector_groups = g.gs % 8 == 0 && g.gs <= 256;
+  const bool int4_fast = g.per_word == 8 && g.gs % 32 == 0;
+  // Groups covered by the vector path: the full ones. The partial last group is scalar.
+  const std::size_t full = vector_groups ? k / g.gs : 0;
+  thread_local std::vector<Bits> max_bits;
+  thread_local std::vector<float> divisors;
+  max_bits.resize(full + 8);
+  divisors.resize(full + 8);
+  alignas(32) std::int32_t codes[256];
+  for (std::size_t r = 0; r < rows; ++r) {
+    const S* w = in + r * k;
+    S* row_scales = scales + r * g.groups;
+    std::uint32_t* qw = q_weight + r * g.words;
+    std::memset(qw, 0, g.words * sizeof(std::uint32_t));
+    // Pass 1: the max |w| of every full group, as bits.
+    for (std::size_t grp = 0; grp < full; ++grp)
+      max_bits[grp] = static_cast<Bits>(max_abs_bits(w + grp * g.gs, g.gs));
+    // Pass 2: scales, eight groups at a time; groups holding a NaN take the scalar path, since
+    // the reduction order then matters.
+    std::size_t grp = 0;
+    for (; grp + 8 <= full; grp += 8) {
+      bool nan = false;
+      for (int j = 0; j < 8; ++j) nan |= max_bits[grp + j] > Simd::kInfBits;
+      if (nan) break;
+      const Scales8 sc = scales8(max_bits.data() + grp, a.dtype, a.rounded_scale, g.max_int);
+      store_scales8(sc, row_scales + grp);
+      _mm256_storeu_ps(divisors.data() + grp, sc.divisor);
+    }
+    for (; grp < full; ++grp) {
+      const float max_abs = max_bits[grp] > Simd::kInfBits
+                                ? group_max_sequential<Math>(w, grp * g.gs, g.gs, k)
+                                : bits_value(w, max_bits[grp], a.dtype);
+      row_scales[grp] = group_scale<Math>(max_abs, g, a.rounded_scale, &divisors[grp]);
+    }
+    // Pass 3: the codes.
+    for (grp = 0; grp < full; ++grp) {
+      const std::size_t begin = grp * g.gs;
+      const __m256 sv = _mm256_set1_ps(divisors[grp]);
+      if (int4_fast) {
+        for (std::size_t j = 0; j < g.gs; j += 32) {
+          const S* p = w + begin + j;
+          pack_int4x32(codes8<Simd>(p, sv, max_int, max_code, a.round_mode),
+                       codes8<Simd>(p + 8, sv, max_int, max_code, a.round_mode),
+                       codes8<Simd>(p + 16, sv, max_int, max_code, a.round_mode),
+                       codes8<Simd>(p + 24, sv, max_int, max_code, a.round_mode),
+                       qw + (begin + j) / 8);
+        }
+        continue;
+      }
+      for (std::size_t j = 0; j < g.gs; j += 8)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(codes + j),
+                           codes8<Simd>(w + begin + j, sv, max_int, max_code, a.round_mode));
+      pack_codes(codes, g.gs, a.bits, g.per_word, qw + begin / g.per_word);
+    }
+    // The partial last group (or every group, when the group size does not suit the vectors).
+    for (grp = full; grp < g.groups; ++grp) {
+      const std::size_t begin = grp * g.gs;
+      float scale;
+      row_scales[grp] = group_scale<Math>(group_max_sequential<Math>(w, begin, g.gs, k), g,
+                                          a.rounded_scale, &scale);
+      for (std::size_t i = begin; i < std::min(k, begin + g.gs); ++i)
+        qw[i / g.per_word] |= code_of<Math>(Math::load(w[i]), scale, g, a.round_mode)
+                              << ((i % g.per_word) * a.bits);
+    }
+  }
+}
+
+#endif  // __x86_64__
+
+}  // namespace
+
+void group_quantize_rows(const GroupKernelArgs& a, const void* input, std::size_t rows,
+                         std::size_t k, std::uint32_t* q_weight, void* q_scale, SimdLevel level) {
+#if defined(__x86_64__)
+  if (level == SimdLevel::kAvx2) {
+    switch (a.dtype) {
+      case DType::kF16:
+        return quantize_rows_avx2<F16Simd>(a, input, rows, k, q_weight, q_scale);
+      case DType::kBF16:
+        return quantize_rows_avx2<BF16Simd>(a, input, rows, k, q_weight, q_scale);
+      case DType::kF32:
+        return quantize_rows_avx2<F32Simd>(a, input, rows, k, q_weight, q_scale);
+      default:
+        break;
+    }
+  }
+#else
+  (void)level;
+#endif
+  switch (a.dtype) {
+    case DType::kF16:
+      return quantize_rows_scalar<F16Math>(a, input, rows, k, q_weight, q_scale);
+    case DType::kBF16:
+      return quantize_rows_scalar<BF16Math>(a, input, rows, k, q_weight, q_scale);
+    case DType::kF32:
+      return quantize_rows_scalar<F32Math>(a, input, rows, k, q_weight, q_scale);
+    default:
+      fail<NotImplementedError>("group quantization of {} weights", tvm_name(a.dtype));
+  }
+}
+
+}  // namespace weightcast
