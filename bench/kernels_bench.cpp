@@ -8,6 +8,7 @@
 #include "convert/cast.h"
 #include "quant/kernels/group_kernel.h"
 #include "util/float_bits.h"
+#include "util/md5_multi.h"
 
 namespace weightcast {
 namespace {
@@ -54,6 +55,30 @@ void BM_CastBf16ToF16(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
 }
 BENCHMARK(BM_CastBf16ToF16)->Arg(0)->Arg(1)->ArgName("avx2");
+
+}  // namespace
+}  // namespace weightcast
+
+namespace weightcast {
+namespace {
+
+void BM_Md5EightLanes(benchmark::State& state) {
+  const auto level = static_cast<SimdLevel>(state.range(0));
+  std::vector<std::byte> buf(8 << 20, std::byte{7});
+  std::array<const std::byte*, 8> lanes{};
+  for (int i = 0; i < 8; ++i) lanes[i] = buf.data() + (static_cast<std::size_t>(i) << 20);
+  Md5Lanes md5;
+  for (auto _ : state) md5.update(lanes, (1 << 20) / 64, level);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * buf.size()));
+}
+BENCHMARK(BM_Md5EightLanes)->Arg(0)->Arg(1)->ArgName("avx2");
+
+void BM_Md5OpenSSL(benchmark::State& state) {
+  std::vector<std::byte> buf(8 << 20, std::byte{7});
+  for (auto _ : state) benchmark::DoNotOptimize(md5_openssl(buf));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * buf.size()));
+}
+BENCHMARK(BM_Md5OpenSSL);
 
 }  // namespace
 }  // namespace weightcast

@@ -1,14 +1,26 @@
 #include "cache/shard_hasher.h"
 
-#include <fmt/format.h>
-#include <openssl/evp.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 
 #include "util/error.h"
+#include "util/mapped_file.h"
+#include "util/md5_multi.h"
 
 namespace weightcast {
 
-ShardHasher::ShardHasher(std::size_t max_queued_bytes)
-    : max_queued_bytes_(max_queued_bytes), thread_([this] { run(); }) {}
+namespace {
+
+constexpr std::size_t kChunkBlocks = (1u << 20) / 64;  // 1 MiB read per lane and round
+
+}  // namespace
+
+ShardHasher::ShardHasher() : thread_([this] { run(); }) {}
 
 ShardHasher::~ShardHasher() {
   {
@@ -18,50 +30,77 @@ ShardHasher::~ShardHasher() {
   }
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
-  for (auto* ctx : contexts_) EVP_MD_CTX_free(ctx);
 }
 
-std::size_t ShardHasher::open() {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  if (!ctx || EVP_DigestInit_ex(ctx, EVP_md5(), nullptr) != 1) {
-    EVP_MD_CTX_free(ctx);
-    fail<IOError>("OpenSSL md5 is unavailable");
-  }
+void ShardHasher::add(std::size_t index, std::filesystem::path path) {
   std::lock_guard lock(mutex_);
-  contexts_.push_back(ctx);
-  return contexts_.size() - 1;
-}
-
-void ShardHasher::update(std::size_t id, std::span<const std::byte> data,
-                         std::shared_ptr<const void> keep) {
-  if (data.empty()) return;
-  std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] {
-    return closing_ || queued_bytes_ == 0 || queued_bytes_ + data.size() <= max_queued_bytes_;
-  });
-  jobs_.push_back({id, data, std::move(keep)});
-  queued_bytes_ += data.size();
+  jobs_.push_back({index, std::move(path)});
   changed_.notify_all();
 }
 
 void ShardHasher::run() {
   for (;;) {
-    Job job;
-    EVP_MD_CTX* ctx = nullptr;
+    std::vector<Job> batch;
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return closing_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // closing and drained
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-      ctx = contexts_[job.id];
+      // Wait for a full batch of eight, or for the end.
+      changed_.wait(lock, [&] { return closing_ || jobs_.size() >= Md5Lanes::kLanes; });
+      if (jobs_.empty()) return;
+      while (!jobs_.empty() && batch.size() < Md5Lanes::kLanes) {
+        batch.push_back(std::move(jobs_.front()));
+        jobs_.pop_front();
+      }
     }
-    EVP_DigestUpdate(ctx, job.data.data(), job.data.size());
-    {
+    try {
+      hash_batch(batch);
+    } catch (...) {
       std::lock_guard lock(mutex_);
-      queued_bytes_ -= job.data.size();
+      if (!error_) error_ = std::current_exception();
+      jobs_.clear();
+      return;
     }
-    changed_.notify_all();
+  }
+}
+
+void ShardHasher::hash_batch(std::vector<Job>& batch) {
+  const int n = static_cast<int>(batch.size());
+  // Mapped, not read: no copy. Each window is dropped from our resident set once hashed.
+  std::vector<std::unique_ptr<MappedFile>> files;
+  std::vector<std::size_t> offset(n, 0);
+  for (int i = 0; i < n; ++i) files.push_back(std::make_unique<MappedFile>(batch[i].path));
+  Md5Lanes lanes;
+  std::vector<bool> done(n, false);
+  std::vector<Md5Digest> out(n);
+  for (;;) {
+    // Lanes run in lockstep: the round covers as many whole blocks as every live lane has.
+    std::size_t blocks = kChunkBlocks;
+    bool any = false;
+    for (int i = 0; i < n; ++i) {
+      if (done[i]) continue;
+      const std::size_t left = (files[i]->size() - offset[i]) / 64;
+      if (left == 0) {  // only the tail is left: finish this lane
+        out[i] = lanes.finish(i, files[i]->bytes().subspan(offset[i]), files[i]->size());
+        done[i] = true;
+        continue;
+      }
+      blocks = std::min(blocks, left);
+      any = true;
+    }
+    if (!any) break;
+    std::array<const std::byte*, Md5Lanes::kLanes> data{};
+    for (int i = 0; i < n; ++i)
+      if (!done[i]) data[i] = files[i]->bytes().data() + offset[i];
+    lanes.update(data, blocks);
+    for (int i = 0; i < n; ++i) {
+      if (done[i]) continue;
+      files[i]->done_with(offset[i], blocks * 64);
+      offset[i] += blocks * 64;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  for (int i = 0; i < n; ++i) {
+    if (digests_.size() <= batch[i].index) digests_.resize(batch[i].index + 1);
+    digests_[batch[i].index] = to_hex(out[i]);
   }
 }
 
@@ -72,16 +111,8 @@ std::vector<std::string> ShardHasher::finish() {
   }
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::vector<std::string> out;
-  for (auto* ctx : contexts_) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx, digest, &len);
-    std::string hex;
-    for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", digest[i]);
-    out.push_back(std::move(hex));
-  }
-  return out;
+  if (error_) std::rethrow_exception(error_);
+  return digests_;
 }
 
 }  // namespace weightcast

@@ -61,7 +61,7 @@ std::string shard_name(std::size_t k) {
 // One shard file being written in the staging folder, with its records.
 class TensorCacheWriter::Shard {
  public:
-  Shard(fs::path path, std::size_t digest) : path_(std::move(path)), digest_(digest) {
+  explicit Shard(fs::path path) : path_(std::move(path)) {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail<IOError>("{}: cannot create: {}", path_.string(), std::strerror(errno));
   }
@@ -80,13 +80,11 @@ class TensorCacheWriter::Shard {
   }
   const fs::path& path() const { return path_; }
   std::size_t size() const { return size_; }
-  std::size_t digest() const { return digest_; }
   nlohmann::ordered_json records = nlohmann::ordered_json::array();
 
  private:
   fs::path path_;
   int fd_ = -1;
-  std::size_t digest_;
   std::size_t size_ = 0;
 };
 
@@ -110,8 +108,10 @@ TensorCacheWriter::~TensorCacheWriter() {
   fs::remove_all(staging_dir_, ec);
 }
 
-void TensorCacheWriter::finish_shard(Shard& shard, std::size_t number) {
+// Closes a shard, moves it to its final staged name and queues it for hashing.
+void TensorCacheWriter::finish_shard(Shard& shard, std::size_t number, const fs::path& final_path) {
   shard.close();
+  if (shard.path() != final_path) rename_or_fail(shard.path(), final_path);
   nlohmann::ordered_json rec;
   rec["dataPath"] = shard_name(number);
   rec["format"] = "raw-shard";
@@ -119,7 +119,7 @@ void TensorCacheWriter::finish_shard(Shard& shard, std::size_t number) {
   rec["records"] = std::move(shard.records);
   rec["md5sum"] = "";  // filled in by commit(), once the hasher is done
   shards_.push_back(std::move(rec));
-  shard_digests_.push_back(shard.digest());
+  hasher_.add(shards_.size() - 1, final_path);
 }
 
 void TensorCacheWriter::flush_pending() {
@@ -127,14 +127,13 @@ void TensorCacheWriter::flush_pending() {
   // tvmjs never commits an empty pending buffer, dropping any zero-byte records in it.
   if (pending_->size() > 0) {
     const std::size_t number = counter_++;
-    finish_shard(*pending_, number);
-    rename_or_fail(pending_->path(), staging_dir_ / shard_name(number));
+    finish_shard(*pending_, number, staging_dir_ / shard_name(number));
   }
   pending_.reset();
 }
 
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
-                               std::span<const std::byte> data, std::shared_ptr<const void> keep) {
+                               std::span<const std::byte> data) {
   if (dtype == DType::kF32) has_float32_ = true;
   nlohmann::ordered_json rec;
   rec["name"] = name;
@@ -146,28 +145,25 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
   if (pending_size + data.size() >= kShardCapBytes) {
     if (2 * data.size() >= kShardCapBytes) {  // out-of-band: a shard of its own
       const std::size_t number = counter_++;
-      Shard shard(staging_dir_ / shard_name(number), hasher_.open());
+      Shard shard(staging_dir_ / shard_name(number));
       rec["byteOffset"] = 0;
       shard.records.push_back(std::move(rec));
       shard.write(data);
-      hasher_.update(shard.digest(), data, std::move(keep));
-      finish_shard(shard, number);
+      finish_shard(shard, number, shard.path());
       return;
     }
     flush_pending();
   }
-  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp", hasher_.open());
+  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp");
   rec["byteOffset"] = pending_->size();
   pending_->records.push_back(std::move(rec));
   pending_->write(data);
-  hasher_.update(pending_->digest(), data, std::move(keep));
 }
 
 std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
   flush_pending();
   const auto digests = hasher_.finish();
-  for (std::size_t i = 0; i < shards_.size(); ++i)
-    shards_[i]["md5sum"] = digests[shard_digests_[i]];
+  for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i]["md5sum"] = digests.at(i);
   nlohmann::ordered_json manifest;
   manifest["metadata"] = metadata;
   manifest["records"] = shards_;

@@ -36,21 +36,19 @@ class TensorCacheWriter {
   TensorCacheWriter(const TensorCacheWriter&) = delete;
   TensorCacheWriter& operator=(const TensorCacheWriter&) = delete;
 
-  // `data` are the encoded bytes; `dtype` the record's declared dtype. `keep` keeps `data` alive
-  // until it has been hashed (it may be null when `data` outlives the writer).
+  // `data` are the encoded bytes; `dtype` the record's declared dtype.
   void append(const std::string& name, DType dtype, const Shape& shape,
-              std::span<const std::byte> data, std::shared_ptr<const void> keep = nullptr);
+              std::span<const std::byte> data);
   // Writes the manifests and moves everything into place. Returns the number of shards.
   std::size_t commit(const nlohmann::ordered_json& metadata);
 
  private:
   class Shard;
   void flush_pending();
-  void finish_shard(Shard& shard, std::size_t number);
+  void finish_shard(Shard& shard, std::size_t number, const std::filesystem::path& final_path);
 
   std::filesystem::path output_dir_, staging_dir_;
   ShardHasher hasher_;
-  std::vector<std::size_t> shard_digests_;  // hasher id of each finished shard
   std::unique_ptr<Shard> pending_;
   nlohmann::ordered_json shards_ = nlohmann::ordered_json::array();
   std::size_t counter_ = 0;

@@ -96,7 +96,7 @@ std::string with_commas(std::int64_t n) {
 }
 
 struct Finished {
-  std::vector<std::shared_ptr<const Tensor>> records;  // encoded for the cache
+  std::vector<std::unique_ptr<const Tensor>> records;  // encoded for the cache
   std::vector<DType> dtypes;                           // declared dtypes
 };
 
@@ -156,7 +156,7 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
         const auto t = Clock::now();
         for (std::size_t i = 0; i < item->records.size(); ++i) {
           const auto& r = item->records[i];
-          writer.append(r->name, item->dtypes[i], r->shape, r->bytes(), r);
+          writer.append(r->name, item->dtypes[i], r->shape, r->bytes());
         }
         stats.write_seconds += seconds_since(t);
       }
@@ -188,7 +188,7 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
         stats.param_bytes +=
             static_cast<double>(numel(o.shape)) * static_cast<double>(dtype_size(o.dtype));
         item.dtypes.push_back(o.dtype);
-        item.records.push_back(std::make_shared<const Tensor>(encode_for_cache(std::move(o))));
+        item.records.push_back(std::make_unique<const Tensor>(encode_for_cache(std::move(o))));
         ++stats.param_count;
       }
       stats.compute_seconds += seconds_since(t);
