@@ -15,14 +15,16 @@ namespace fs = std::filesystem;
 
 namespace weightcast {
 
-Tensor encode_for_cache(Tensor tensor) {
+Tensor encode_for_cache(Tensor tensor, ThreadPool& pool) {
   if (tensor.dtype != DType::kF32) return tensor;
   const auto n = static_cast<std::size_t>(numel(tensor.shape));
   Tensor out{tensor.name, DType::kF32, tensor.shape,
              std::make_unique_for_overwrite<std::byte[]>(n * 2), n * 2};
   const float* in = tensor.as<float>();
   auto* o = out.as<std::uint16_t>();
-  for (std::size_t i = 0; i < n; ++i) o[i] = f32_to_bf16_cache_encoding(in[i]);
+  pool.parallel_for(n, 1 << 16, [&](std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i) o[i] = f32_to_bf16_cache_encoding(in[i]);
+  });
   return out;
 }
 

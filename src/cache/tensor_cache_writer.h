@@ -17,6 +17,7 @@
 #include "cache/shard_hasher.h"
 #include "util/dtype.h"
 #include "util/tensor.h"
+#include "util/thread_pool.h"
 
 namespace weightcast {
 
@@ -27,7 +28,7 @@ inline constexpr const char* kStagingDirName = ".weightcast-staging";
 
 // The bytes tvmjs stores for a tensor: float32 becomes bfloat16 (spec 7.4), the rest is raw.
 // Returns the tensor itself when no encoding applies.
-Tensor encode_for_cache(Tensor tensor);
+Tensor encode_for_cache(Tensor tensor, ThreadPool& pool);
 
 class TensorCacheWriter {
  public:

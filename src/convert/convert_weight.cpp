@@ -188,7 +188,8 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
         stats.param_bytes +=
             static_cast<double>(numel(o.shape)) * static_cast<double>(dtype_size(o.dtype));
         item.dtypes.push_back(o.dtype);
-        item.records.push_back(std::make_unique<const Tensor>(encode_for_cache(std::move(o))));
+        item.records.push_back(
+            std::make_unique<const Tensor>(encode_for_cache(std::move(o), pool)));
         ++stats.param_count;
       }
       stats.compute_seconds += seconds_since(t);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/transpose.h"
 
 namespace weightcast {
 
@@ -19,30 +20,22 @@ std::string strip_weight_suffix(const std::string& name) {
   return name;
 }
 
-template <typename T>
-void transpose_2d(const T* in, std::size_t rows, std::size_t cols, T* out) {
-  constexpr std::size_t kBlock = 32;
-  for (std::size_t r0 = 0; r0 < rows; r0 += kBlock)
-    for (std::size_t c0 = 0; c0 < cols; c0 += kBlock)
-      for (std::size_t r = r0; r < std::min(rows, r0 + kBlock); ++r)
-        for (std::size_t c = c0; c < std::min(cols, c0 + kBlock); ++c)
-          out[c * rows + r] = in[r * cols + c];
-}
-
-Tensor transposed(const Tensor& t) {
+Tensor transposed(const Tensor& t, ThreadPool& pool) {
   const auto rows = static_cast<std::size_t>(t.shape[0]);
   const auto cols = static_cast<std::size_t>(t.shape[1]);
   Tensor out = Tensor::allocate(t.name, t.dtype, {t.shape[1], t.shape[0]});
-  switch (dtype_size(t.dtype)) {
-    case 2:
-      transpose_2d(t.as<std::uint16_t>(), rows, cols, out.as<std::uint16_t>());
-      break;
-    case 4:
-      transpose_2d(t.as<std::uint32_t>(), rows, cols, out.as<std::uint32_t>());
-      break;
-    default:
-      fail<NotImplementedError>("transpose of {}", tvm_name(t.dtype));
-  }
+  pool.parallel_for(rows, 64, [&](std::size_t r0, std::size_t r1) {
+    switch (dtype_size(t.dtype)) {
+      case 2:
+        transpose_rows(t.as<std::uint16_t>(), r0, r1, rows, cols, out.as<std::uint16_t>());
+        break;
+      case 4:
+        transpose_rows(t.as<std::uint32_t>(), r0, r1, rows, cols, out.as<std::uint32_t>());
+        break;
+      default:
+        fail<NotImplementedError>("transpose of {}", tvm_name(t.dtype));
+    }
+  });
   return out;
 }
 
@@ -120,8 +113,8 @@ std::vector<Tensor> GroupQuantize::compute(const ParamDef& param, const ParamRow
                         scale.buffer.get() + begin * scale_row);
   });
   if (transposes(param)) {
-    weight = transposed(weight);
-    scale = transposed(scale);
+    weight = transposed(weight, pool);
+    scale = transposed(scale, pool);
   }
   out.push_back(std::move(weight));
   out.push_back(std::move(scale));

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "util/error.h"
+#include "util/transpose.h"
 
 namespace weightcast {
 
@@ -62,26 +63,6 @@ void block_scalar(std::uint32_t* st, const std::byte* block) {
 }
 
 #if defined(__x86_64__)
-// 8x8 transpose of 32-bit elements: row r of the input (lane r's eight words) becomes column r.
-WEIGHTCAST_AVX2 inline void transpose8(__m256i r[8]) {
-  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-  const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-  const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-  const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-  r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-  r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-  r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-  r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-  r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-  r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-  r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-  r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
-}
-
 template <int S>
 WEIGHTCAST_AVX2 inline __m256i rotl8(__m256i x) {
   return _mm256_or_si256(_mm256_slli_epi32(x, S), _mm256_srli_epi32(x, 32 - S));
@@ -125,7 +106,7 @@ WEIGHTCAST_AVX2 void blocks_avx2(__m256i* st, const std::array<const std::byte*,
       const std::byte* p = in[lane] ? in[lane] + offset : zeros;
       m[8 * half + lane] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * half));
     }
-    transpose8(m + 8 * half);
+    transpose8x8_epi32(m + 8 * half);
   }
   __m256i a = st[0], b = st[1], c = st[2], d = st[3];
   steps8(a, b, c, d, m, constants().data(), std::make_integer_sequence<int, 64>{});

@@ -148,3 +148,26 @@ TEST(GroupQuant, SimdAndScalarPathsWriteIdenticalBytes) {
 
 }  // namespace
 }  // namespace weightcast
+
+#include "util/transpose.h"
+
+namespace weightcast {
+namespace {
+
+TEST(Transpose, SimdAndScalarAgreeOnAwkwardShapes) {
+  for (auto [rows, cols] :
+       {std::pair<std::size_t, std::size_t>{1, 1}, {8, 8}, {13, 29}, {64, 17}, {100, 256}}) {
+    std::vector<std::uint32_t> in(rows * cols), a(rows * cols), b(rows * cols);
+    for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::uint32_t>(i * 2654435761u);
+    transpose_rows(in.data(), 0, rows, rows, cols, a.data(), SimdLevel::kScalar);
+    // Split over row ranges the way the thread pool does.
+    transpose_rows(in.data(), 0, rows / 2, rows, cols, b.data(), simd_level());
+    transpose_rows(in.data(), rows / 2, rows, rows, cols, b.data(), simd_level());
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(a[c * rows + r], in[r * cols + c]);
+    EXPECT_EQ(a, b) << rows << "x" << cols;
+  }
+}
+
+}  // namespace
+}  // namespace weightcast

@@ -93,7 +93,8 @@ TEST_F(WriterTest, Float32IsEncodedAsBf16AndGetsTheB16Manifest) {
   Tensor t = Tensor::allocate("f", DType::kF32, {2});
   t.as<float>()[0] = 1.0f;
   t.as<float>()[1] = -2.0f;
-  const Tensor enc = encode_for_cache(std::move(t));
+  ThreadPool pool(2);
+  const Tensor enc = encode_for_cache(std::move(t), pool);
   ASSERT_EQ(enc.nbytes, 4u);
   EXPECT_EQ(enc.as<std::uint16_t>()[0], 0x3F80);
   EXPECT_EQ(enc.as<std::uint16_t>()[1], 0xC000);
