@@ -133,6 +133,7 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
   const auto& arch = detect_architecture(model, model_config);
   const auto weights = detect_weight(source, config_path, source_format);
   const auto ckpt = open_checkpoint(weights);
+  for (const auto& w : ckpt->warnings) log(w);
   const ModelDef model_def = arch.build(model_config);
   if (!arch.quant_kinds.count(scheme.kind()))
     fail("{}: quantization kind '{}' ({}) is not available for model type {}", scheme.name(),

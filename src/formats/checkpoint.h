@@ -48,6 +48,7 @@ class Checkpoint {
   void map_all();
 
   const std::vector<std::unique_ptr<SourceFile>>& files() const { return files_; }
+  std::vector<std::string> warnings;  // what the readers noticed, logged by the pipeline
   const std::vector<std::string>& weight_map_order() const { return order_; }
   const TensorLocation* find(const std::string& name) const;
   const TensorInfo& info(const TensorLocation& loc) const {

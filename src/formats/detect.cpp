@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "formats/safetensors.h"
+#include "formats/torch_checkpoint.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
@@ -36,7 +37,7 @@ std::optional<fs::path> check_safetensor(const fs::path& dir) {
 
 const std::vector<FormatEntry>& format_table() {
   static const std::vector<FormatEntry> table = {
-      {"huggingface-torch", false, check_pytorch},
+      {"huggingface-torch", true, check_pytorch},
       {"huggingface-safetensor", true, check_safetensor},
       {"awq", false, nullptr},
   };
@@ -138,6 +139,7 @@ WeightSource detect_weight(const std::string& source, const fs::path& config_jso
 
 std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source) {
   if (source.format == "huggingface-safetensor") return open_safetensors_checkpoint(source.path);
+  if (source.format == "huggingface-torch") return open_torch_checkpoint(source.path);
   fail<NotImplementedError>("source format {} is not supported by this build yet", source.format);
 }
 

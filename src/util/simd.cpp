@@ -1,6 +1,9 @@
 #include "util/simd.h"
 
 #include <cstdlib>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <cstring>
 
 namespace weightcast {
@@ -10,7 +13,10 @@ SimdLevel simd_level() {
     const char* forced = std::getenv("WEIGHTCAST_SIMD");
     if (forced && std::strcmp(forced, "scalar") == 0) return SimdLevel::kScalar;
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) return SimdLevel::kAvx2;
+    // AVX2 (which implies OS support for the wide registers) plus F16C, CPUID leaf 1 ECX bit 29.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+    if (__builtin_cpu_supports("avx2") && f16c) return SimdLevel::kAvx2;
 #endif
     return SimdLevel::kScalar;
   }();
