@@ -82,6 +82,10 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
                             const std::filesystem::path& output,
                             const ConvertOptions& options = {});
 
+// A human-readable description of a checkpoint file (.gguf: metadata and tensor table;
+// .safetensors, .bin, .pt: tensor table), read without converting anything.
+std::string inspect(const std::filesystem::path& file);
+
 // What this build supports, in registry order (for --help and validation).
 std::vector<std::string> quantization_names();
 std::vector<std::string> model_types();

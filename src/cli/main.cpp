@@ -108,11 +108,28 @@ int main(int argc, char** argv) {
   convert->add_option("--threads", threads, "Worker threads (0: all cores)")->capture_default_str();
   convert->add_flag("-q,--quiet", quiet, "Print only errors");
 
+  auto* inspect = app.add_subcommand(
+      "inspect",
+      "Print what a checkpoint file holds: GGUF metadata and tensors, or the tensor table "
+      "of a .safetensors / .bin / .pt file.");
+  std::string inspect_path;
+  inspect->add_option("file", inspect_path, "The checkpoint file")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+
+  if (inspect->parsed()) {
+    try {
+      fmt::print("{}", weightcast::inspect(inspect_path));
+    } catch (const weightcast::Error& e) {
+      fmt::print(stderr, "weightcast: error: {}: {}\n", e.kind(), one_line(e.what()));
+      return 1;
+    }
+    return 0;
   }
 
   weightcast::ConvertOptions options;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <span>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "convert/cast.h"
 #include "convert/plan.h"
 #include "formats/detect.h"
+#include "formats/gguf.h"
 #include "quant/scheme.h"
 #include "util/error.h"
 #include "weightcast/weightcast.h"
@@ -126,15 +128,28 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
   auto log = [&](const std::string& line) {
     if (options.on_log) options.on_log(line);
   };
-  const auto config_path = detect_config(config);
   const auto& scheme = find_scheme_or_fail(quantization);
   check_device(device);
-  const auto model_config = ModelConfig::load(config_path);
-  const auto& arch = detect_architecture(model, model_config);
-  const auto weights = detect_weight(source, config_path, source_format);
+  // CONFIG may be a GGUF file: a config.json beside it wins, else its metadata make one.
+  std::optional<ModelConfig> model_config;
+  std::filesystem::path config_path;
+  std::string weights_arg = source;
+  if (is_gguf_path(config) && std::filesystem::is_regular_file(config)) {
+    config_path = config.parent_path() / "config.json";
+    if (std::filesystem::is_regular_file(config_path))
+      model_config = ModelConfig::load(config_path);
+    else
+      model_config.emplace(gguf_config(config), config);
+    if (weights_arg == "auto") weights_arg = config.string();
+  } else {
+    config_path = detect_config(config);
+    model_config = ModelConfig::load(config_path);
+  }
+  const auto& arch = detect_architecture(model, *model_config);
+  const auto weights = detect_weight(weights_arg, config_path, source_format);
   const auto ckpt = open_checkpoint(weights);
   for (const auto& w : ckpt->warnings) log(w);
-  const ModelDef model_def = arch.build(model_config);
+  const ModelDef model_def = arch.build(*model_config);
   if (!arch.quant_kinds.count(scheme.kind()))
     fail("{}: quantization kind '{}' ({}) is not available for model type {}", scheme.name(),
          scheme.kind(), scheme.name(), arch.name);

@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "formats/torch_checkpoint.h"
 #include "util/error.h"
@@ -35,11 +36,26 @@ std::optional<fs::path> check_safetensor(const fs::path& dir) {
   return std::nullopt;
 }
 
+// A directory holding one GGUF model (a single file, or the first part of a split one).
+std::optional<fs::path> check_gguf(const fs::path& dir) {
+  std::vector<fs::path> found;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && is_gguf_path(e.path())) {
+      const auto name = e.path().filename().string();
+      const auto split = name.find("-of-");
+      if (split == std::string::npos || name.find("-00001-of-") != std::string::npos)
+        found.push_back(e.path());
+    }
+  if (found.size() != 1) return std::nullopt;
+  return found.front();
+}
+
 const std::vector<FormatEntry>& format_table() {
   static const std::vector<FormatEntry> table = {
       {"huggingface-torch", true, check_pytorch},
       {"huggingface-safetensor", true, check_safetensor},
       {"awq", false, nullptr},
+      {"gguf", true, check_gguf},
   };
   return table;
 }
@@ -56,6 +72,7 @@ std::optional<std::string> format_of_file(const fs::path& file) {
     return "huggingface-safetensor";
   if (ends_with(name, ".bin") || ends_with(name, ".pt") || ends_with(name, ".bin.index.json"))
     return "huggingface-torch";
+  if (ends_with(name, ".gguf")) return "gguf";
   return std::nullopt;
 }
 
@@ -140,6 +157,7 @@ WeightSource detect_weight(const std::string& source, const fs::path& config_jso
 std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source) {
   if (source.format == "huggingface-safetensor") return open_safetensors_checkpoint(source.path);
   if (source.format == "huggingface-torch") return open_torch_checkpoint(source.path);
+  if (source.format == "gguf") return open_gguf_checkpoint(source.path);
   fail<NotImplementedError>("source format {} is not supported by this build yet", source.format);
 }
 

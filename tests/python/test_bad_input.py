@@ -112,7 +112,7 @@ def test_explicit_format_without_its_files(weightcast_bin, src, tmp_path):
 
 def test_unknown_source_format(weightcast_bin, src, tmp_path):
     assert_error(convert(weightcast_bin, src, tmp_path / "out", "--source-format", "ggml"),
-                 "Available weight format list: ['huggingface-torch', 'huggingface-safetensor', 'awq'], but got ggml")
+                 "Available weight format list: ['huggingface-torch', 'huggingface-safetensor', 'awq', 'gguf'], but got ggml")
 
 
 def test_truncated_safetensors(weightcast_bin, src, tmp_path):

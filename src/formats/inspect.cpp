@@ -1,0 +1,102 @@
+// `weightcast inspect FILE`: what a checkpoint file holds, before converting it.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+#include "formats/torch_checkpoint.h"
+#include "util/error.h"
+#include "util/mapped_file.h"
+#include "weightcast/weightcast.h"
+
+namespace fs = std::filesystem;
+
+namespace weightcast {
+
+namespace {
+
+std::string value_text(const GgufValue& v) {
+  switch (v.type) {
+    case 0:
+    case 2:
+    case 4:
+    case 10:
+      return std::to_string(v.u);
+    case 1:
+    case 3:
+    case 5:
+    case 11:
+      return std::to_string(v.i);
+    case 6:
+    case 12:
+      return fmt::format("{}", v.f);
+    case 7:
+      return v.u ? "true" : "false";
+    case 8: {
+      std::string s = v.s.size() > 60 ? v.s.substr(0, 57) + "..." : v.s;
+      for (auto& c : s)
+        if (c == '\n') c = ' ';
+      return "\"" + s + "\"";
+    }
+    case 9: {
+      std::vector<std::string> first;
+      for (std::size_t i = 0; i < std::min<std::size_t>(4, v.array.size()); ++i)
+        first.push_back(value_text(v.array[i]));
+      return fmt::format("[{}{}]", fmt::join(first, ", "), v.array.size() > 4 ? ", ..." : "");
+    }
+    default:
+      return "?";
+  }
+}
+
+std::string type_text(const GgufValue& v) {
+  if (v.type != 9) return gguf_value_type_name(v.type);
+  return fmt::format("array[{} x {}]", gguf_value_type_name(v.array_type), v.array.size());
+}
+
+std::string gguf_report(const fs::path& path) {
+  const MappedFile map(path);
+  const GgufFile f(map.bytes(), path.string());
+  std::string out =
+      fmt::format("{}: GGUF v{}, {} metadata entries, {} tensors, alignment {}\n", path.string(),
+                  f.version(), f.metadata().size(), f.tensors().size(), f.alignment());
+  out += "metadata:\n";
+  for (const auto& [k, v] : f.metadata())
+    out += fmt::format("  {} ({}) = {}\n", k, type_text(v), value_text(v));
+  out += fmt::format("tensors:\n  {:<40} {:<8} {:<24} {:>12} {:>12}\n", "name", "type",
+                     "shape (ggml ne)", "offset", "bytes");
+  for (const auto& t : f.tensors())
+    out += fmt::format("  {:<40} {:<8} {:<24} {:>12} {:>12}\n", t.name, ggml_type_name(t.type),
+                       fmt::format("[{}]", fmt::join(t.ne, ", ")), t.offset, t.nbytes);
+  return out;
+}
+
+std::string table(const std::string& title, const SourceFile& file) {
+  std::string out =
+      fmt::format("{}: {}, {} tensors\n  {:<48} {:<10} {:<20} {:>12}\n", file.path().string(),
+                  title, file.tensors().size(), "name", "dtype", "shape", "bytes");
+  for (const auto& t : file.tensors())
+    out += fmt::format("  {:<48} {:<10} {:<20} {:>12}\n", t.name, tvm_name(t.dtype),
+                       shape_str(t.shape),
+                       static_cast<std::uint64_t>(numel(t.shape)) * dtype_size(t.dtype));
+  return out;
+}
+
+}  // namespace
+
+std::string inspect(const fs::path& file) {
+  if (!fs::is_regular_file(file)) fail("{}: no such file", file.string());
+  const auto name = file.filename().string();
+  if (name.ends_with(".gguf")) return gguf_report(file);
+  if (name.ends_with(".safetensors")) return table("safetensors", *open_safetensors_file(file));
+  if (name.ends_with(".bin") || name.ends_with(".pt") || name.ends_with(".pth")) {
+    std::vector<std::string> warnings;
+    auto f = open_torch_file(file, warnings);
+    std::string out = table("PyTorch checkpoint", *f);
+    for (const auto& w : warnings) out += "  note: " + w + "\n";
+    return out;
+  }
+  fail("{}: not a .gguf, .safetensors, .bin or .pt file", file.string());
+}
+
+}  // namespace weightcast
