@@ -22,7 +22,10 @@ VARIANTS = {
     "bf16-untied": ("bfloat16", False, False, None),
     "f32-tied-sharded": ("float32", True, True, 16),
     "f16-untied-sharded": ("float16", False, True, None),
+    # Sizes that split over 2 and 4 tensor-parallel shards with whole quantization groups.
+    "bf16-tp": ("bfloat16", False, False, None),
 }
+SIZES = {"bf16-tp": dict(hidden=128, inter=256, heads=8, kv_heads=4)}
 
 
 def config_for(tied, head_dim, layers=2, hidden=72, inter=100, heads=6, kv_heads=2, vocab=37):
@@ -124,7 +127,7 @@ def write_checkpoint(out_dir, cfg, tensors, sharded):
 
 def make_variant(out_dir, variant, **cfg_overrides):
     dtype, tied, sharded, head_dim = VARIANTS[variant]
-    cfg = config_for(tied, head_dim, **cfg_overrides)
+    cfg = config_for(tied, head_dim, **{**SIZES.get(variant, {}), **cfg_overrides})
     tensors = make_tensors(cfg, seed=sum(map(ord, variant)), rotary=sharded, extra_lm_head=tied)
     write_checkpoint(out_dir, cfg, cast_all(tensors, dtype), sharded)
     return cfg

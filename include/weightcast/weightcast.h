@@ -55,6 +55,8 @@ struct Progress {
 struct ConvertOptions {
   RoundMode round_mode = RoundMode::kTiesEven;
   unsigned threads = 0;  // 0: all hardware threads
+  // Pre-shard for N-way tensor parallelism (MLC_INTERNAL_PRESHARD_NUM); 0 reads that variable.
+  unsigned tensor_parallel_shards = 0;
   // Called with each log line MLC-LLM would print (warnings, the statistics).
   std::function<void(std::string_view)> on_log;
   std::function<void(const Progress&)> on_progress;

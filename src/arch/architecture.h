@@ -32,16 +32,25 @@ enum class ParamRole { kLinearWeight, kEmbedding, kOther };
 // How the source tensors become the MLC tensor, before the cast to the model dtype.
 enum class Combine { kIdentity, kConcatAxis0 };
 
+// How a parameter splits across tensor-parallel shards (MLC's tp.ShardSingleDim): along `dim`,
+// optionally in segments (`segs`, per-shard lengths, e.g. q, k, v of a fused qkv_proj).
+struct ShardStrategy {
+  int dim = 0;
+  std::vector<std::int64_t> segs;
+};
+
 struct ParamDef {
   std::string name;
-  ExpectedShape shape;
+  ExpectedShape shape;  // per shard when pre-sharding, as MLC builds the model
   ParamRole role = ParamRole::kOther;
   bool final_fc = false;  // lm_head & co: some schemes leave it unquantized
   std::vector<std::string> sources;
   Combine combine = Combine::kIdentity;
+  std::optional<ShardStrategy> shard;
 };
 
 struct ModelDef {
+  int tensor_parallel_shards = 1;
   std::vector<ParamDef> params;             // in MLC's extern-mapping insertion order
   std::vector<std::string> unused_sources;  // source tensors ignored on purpose
 };
@@ -58,6 +67,10 @@ class ModelConfig {
   bool get_bool(std::string_view key, bool fallback) const;
   double require_number(std::string_view key) const;
   const nlohmann::json& json() const { return json_; }
+  // MLC sets model_config.tensor_parallel_shards from MLC_INTERNAL_PRESHARD_NUM.
+  void set(std::string_view key, nlohmann::json value) {
+    json_[std::string(key)] = std::move(value);
+  }
   const std::filesystem::path& path() const { return path_; }
 
  private:

@@ -9,7 +9,7 @@ namespace weightcast {
 namespace {
 
 struct LlamaConfig {
-  std::int64_t hidden, intermediate, heads, kv_heads, head_dim, layers;
+  std::int64_t hidden, intermediate, heads, kv_heads, head_dim, layers, shards;
   bool tie_embeddings;
 };
 
@@ -43,6 +43,17 @@ LlamaConfig read_config(const ModelConfig& c) {
   if (cfg.hidden % cfg.heads != 0)
     fail("{}: hidden_size ({}) must be divisible by num_attention_heads ({})", c.path().string(),
          cfg.hidden, cfg.heads);
+  cfg.shards = c.get_int("tensor_parallel_shards", 1);
+  const auto t = cfg.shards;
+  if (t < 1) fail("tensor_parallel_shards must be at least 1, got {}", t);
+  if (cfg.intermediate % t != 0)
+    fail("Cannot split MLP intermediate size {} evenly to {} GPUs.", cfg.intermediate, t);
+  if (cfg.kv_heads % t != 0)
+    fail("num_kv_heads({}) must be divisible by tensor_parallel_shards", cfg.kv_heads);
+  if (cfg.kv_heads < t)
+    fail("Too large tensor_parallel_shards, must be smaller than {}", cfg.kv_heads);
+  if (cfg.heads % t != 0)
+    fail("num_attention_heads ({}) must be divisible by tensor_parallel_shards ({})", cfg.heads, t);
   return cfg;
 }
 
@@ -51,48 +62,47 @@ ModelDef build(const ModelConfig& config) {
   const Dim vocab{0, "vocab_size"}, hidden{cfg.hidden, {}};
   const auto n = [](std::int64_t v) { return Dim{v, {}}; };
   ModelDef def;
-  auto linear = [&](std::string name, Dim out, Dim in, std::vector<std::string> sources) {
-    const bool fused = sources.size() > 1;
-    def.params.push_back({std::move(name),
-                          {out, in},
-                          ParamRole::kLinearWeight,
-                          false,
-                          std::move(sources),
-                          fused ? Combine::kConcatAxis0 : Combine::kIdentity});
+  def.tensor_parallel_shards = static_cast<int>(cfg.shards);
+  auto add = [&](std::string name, ExpectedShape shape, ParamRole role,
+                 std::vector<std::string> sources,
+                 std::optional<ShardStrategy> shard = std::nullopt) {
+    ParamDef p;
+    p.name = std::move(name);
+    p.shape = std::move(shape);
+    p.role = role;
+    p.combine = sources.size() > 1 ? Combine::kConcatAxis0 : Combine::kIdentity;
+    p.sources = std::move(sources);
+    p.shard = std::move(shard);
+    def.params.push_back(std::move(p));
   };
-  auto norm = [&](std::string name) {
-    def.params.push_back({name, {hidden}, ParamRole::kOther, false, {name}, Combine::kIdentity});
-  };
+  const auto linear = ParamRole::kLinearWeight;
 
-  def.params.push_back({"model.embed_tokens.weight",
-                        {vocab, hidden},
-                        ParamRole::kEmbedding,
-                        false,
-                        {"model.embed_tokens.weight"},
-                        Combine::kIdentity});
+  add("model.embed_tokens.weight", {vocab, hidden}, ParamRole::kEmbedding,
+      {"model.embed_tokens.weight"});
+  // Shapes are per tensor-parallel shard, as MLC builds the model (T = 1 without pre-sharding).
+  const auto t = cfg.shards;
+  const auto q = cfg.heads / t * cfg.head_dim, kv = cfg.kv_heads / t * cfg.head_dim;
+  const auto inter = cfg.intermediate / t;
   for (std::int64_t i = 0; i < cfg.layers; ++i) {
     const auto p = fmt::format("model.layers.{}.", i);
-    const auto qkv_rows = (cfg.heads + 2 * cfg.kv_heads) * cfg.head_dim;
-    linear(p + "self_attn.qkv_proj.weight", n(qkv_rows), hidden,
-           {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
-            p + "self_attn.v_proj.weight"});
-    linear(p + "self_attn.o_proj.weight", hidden, n(cfg.heads * cfg.head_dim),
-           {p + "self_attn.o_proj.weight"});
-    linear(p + "mlp.gate_up_proj.weight", n(2 * cfg.intermediate), hidden,
-           {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"});
-    linear(p + "mlp.down_proj.weight", hidden, n(cfg.intermediate), {p + "mlp.down_proj.weight"});
-    norm(p + "input_layernorm.weight");
-    norm(p + "post_attention_layernorm.weight");
+    add(p + "self_attn.qkv_proj.weight", {n(q + 2 * kv), hidden}, linear,
+        {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
+         p + "self_attn.v_proj.weight"},
+        ShardStrategy{0, {q, kv, kv}});
+    add(p + "self_attn.o_proj.weight", {hidden, n(q)}, linear, {p + "self_attn.o_proj.weight"},
+        ShardStrategy{1, {}});
+    add(p + "mlp.gate_up_proj.weight", {n(2 * inter), hidden}, linear,
+        {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, ShardStrategy{0, {inter, inter}});
+    add(p + "mlp.down_proj.weight", {hidden, n(inter)}, linear, {p + "mlp.down_proj.weight"},
+        ShardStrategy{1, {}});
+    for (const char* norm : {"input_layernorm.weight", "post_attention_layernorm.weight"})
+      add(p + norm, {hidden}, ParamRole::kOther, {p + norm});
     def.unused_sources.push_back(p + "self_attn.rotary_emb.inv_freq");
   }
-  norm("model.norm.weight");
+  add("model.norm.weight", {hidden}, ParamRole::kOther, {"model.norm.weight"});
   if (!cfg.tie_embeddings) {
-    def.params.push_back({"lm_head.weight",
-                          {vocab, hidden},
-                          ParamRole::kLinearWeight,
-                          true,
-                          {"lm_head.weight"},
-                          Combine::kIdentity});
+    add("lm_head.weight", {vocab, hidden}, linear, {"lm_head.weight"});
+    def.params.back().final_fc = true;
   }
   return def;
 }

@@ -106,6 +106,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ties-even", "ties-away"}))
       ->capture_default_str();
   convert->add_option("--threads", threads, "Worker threads (0: all cores)")->capture_default_str();
+  unsigned tp_shards = 0;
+  convert
+      ->add_option("--tensor-parallel-shards", tp_shards,
+                   "Pre-shard for N-way tensor parallelism, as MLC_INTERNAL_PRESHARD_NUM=N does "
+                   "(records named <param>_shard-<i>); 0 reads that variable")
+      ->capture_default_str();
   convert->add_flag("-q,--quiet", quiet, "Print only errors");
 
   auto* inspect = app.add_subcommand(
@@ -136,6 +142,7 @@ int main(int argc, char** argv) {
   options.round_mode = round_mode == "ties-away" ? weightcast::RoundMode::kTiesAway
                                                  : weightcast::RoundMode::kTiesEven;
   options.threads = threads;
+  options.tensor_parallel_shards = tp_shards;
   options.cancel = &g_cancel;
   const bool tty = ::isatty(STDERR_FILENO);
   if (!quiet) {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <thread>
@@ -83,6 +85,39 @@ class SourceRows final : public ParamRows {
   std::size_t out_size_;
 };
 
+// MLC's ShardSingleDim split (spec 6): shard i takes, from every segment j (of length
+// segs[j] * shards along `dim`), the slice [i * segs[j], (i + 1) * segs[j]); without segments, the
+// i-th contiguous 1/shards slice. A pure copy.
+std::vector<Tensor> split_shards(const Tensor& t, const ShardStrategy& s, int shards) {
+  const auto dim = static_cast<std::size_t>(s.dim);
+  const auto len = t.shape.at(dim);
+  std::vector<std::int64_t> segs = s.segs;
+  if (segs.empty()) segs = {len / shards};
+  std::int64_t outer = 1, inner = static_cast<std::int64_t>(dtype_size(t.dtype));
+  for (std::size_t d = 0; d < dim; ++d) outer *= t.shape[d];
+  for (std::size_t d = dim + 1; d < t.shape.size(); ++d) inner *= t.shape[d];
+  std::vector<Tensor> out;
+  for (int i = 0; i < shards; ++i) {
+    Shape shape = t.shape;
+    shape[dim] = len / shards;
+    Tensor piece = Tensor::allocate(fmt::format("{}_shard-{}", t.name, i), t.dtype, shape);
+    std::byte* dst = piece.buffer.get();
+    for (std::int64_t o = 0; o < outer; ++o) {
+      std::int64_t segment_start = 0;
+      for (auto seg : segs) {
+        const std::int64_t from = segment_start + i * seg;
+        const auto bytes = static_cast<std::size_t>(seg * inner);
+        std::memcpy(dst, t.buffer.get() + static_cast<std::size_t>((o * len + from) * inner),
+                    bytes);
+        dst += bytes;
+        segment_start += seg * shards;
+      }
+    }
+    out.push_back(std::move(piece));
+  }
+  return out;
+}
+
 void release_sources(const PlannedParam& p, const Checkpoint& ckpt) {
   for (const auto& loc : p.sources) ckpt.files()[loc.file]->release(loc.index);
 }
@@ -149,6 +184,18 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
   const auto weights = detect_weight(weights_arg, config_path, source_format);
   const auto ckpt = open_checkpoint(weights);
   for (const auto& w : ckpt->warnings) log(w);
+  // Pre-sharding for tensor parallelism: the option, else MLC's environment variable.
+  int preshard = static_cast<int>(options.tensor_parallel_shards);
+  if (preshard == 0)
+    if (const char* env = std::getenv("MLC_INTERNAL_PRESHARD_NUM"); env && *env) {
+      try {
+        preshard = std::stoi(env);
+      } catch (const std::exception&) {
+        fail("MLC_INTERNAL_PRESHARD_NUM={} is not an integer", env);
+      }
+    }
+  if (preshard < 0) fail("the number of tensor-parallel shards must be positive, got {}", preshard);
+  if (preshard > 0) model_config->set("tensor_parallel_shards", preshard);
   const ModelDef model_def = arch.build(*model_config);
   if (!arch.quant_kinds.count(scheme.kind()))
     fail("{}: quantization kind '{}' ({}) is not available for model type {}", scheme.name(),
@@ -196,6 +243,13 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
       const SourceRows rows(p, *ckpt, scheme.model_dtype());
       auto outputs = scheme.compute(*p.def, rows, pool, kernel);
       release_sources(p, *ckpt);
+      if (p.shards > 1) {
+        std::vector<Tensor> pieces;
+        for (const auto& o : outputs)
+          for (auto& piece : split_shards(o, *p.shard, p.shards))
+            pieces.push_back(std::move(piece));
+        outputs = std::move(pieces);
+      }
       Finished item;
       for (std::size_t i = 0; i < outputs.size(); ++i) {
         auto& o = outputs[i];

@@ -106,12 +106,40 @@ Plan make_plan(const ModelDef& model, const Checkpoint& ckpt, const Scheme& sche
             tvm_name(info.dtype), tvm_name(scheme.model_dtype()));
     }
     p.shape = mapped_shape(*def, p.sources, ckpt);
-    p.outputs = scheme.outputs(*def, concrete(p.shape));
+    const int t = model.tensor_parallel_shards;
+    const auto full_outputs = scheme.outputs(*def, concrete(p.shape));
     const auto expected = scheme.outputs(*def, def->shape);
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-      Shape actual_shape;
-      for (const auto& d : p.outputs[i].shape) actual_shape.push_back(d.value);
-      check_output(p.outputs[i], expected[i], actual_shape);
+    if (t > 1) scheme.check_sharding(*def, def->shape, t);
+    if (t > 1 && def->shard) {
+      // The loader produces the whole tensor; each output is split after quantization.
+      p.shard = def->shard;
+      p.shards = t;
+      for (std::size_t i = 0; i < full_outputs.size(); ++i) {
+        auto piece = full_outputs[i];
+        auto& d = piece.shape.at(static_cast<std::size_t>(def->shard->dim)).value;
+        if (d % t != 0)
+          fail("Parameter {} has shape {}, which does not split into {} shards along axis {}",
+               piece.name, expected_shape_str(piece.shape), t, def->shard->dim);
+        d /= t;
+        for (int k = 0; k < t; ++k) {
+          auto shard_out = piece;
+          shard_out.name = fmt::format("{}_shard-{}", piece.name, k);
+          auto shard_expected = expected[i];
+          shard_expected.name = shard_out.name;
+          Shape actual_shape;
+          for (const auto& dim : shard_out.shape) actual_shape.push_back(dim.value);
+          check_output(shard_out, shard_expected, actual_shape);
+          p.outputs.push_back(std::move(shard_out));
+        }
+      }
+    } else {
+      p.outputs = full_outputs;
+      // Replicated under pre-sharding: compare against the whole expected shape.
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        Shape actual_shape;
+        for (const auto& d : p.outputs[i].shape) actual_shape.push_back(d.value);
+        check_output(p.outputs[i], expected[i], actual_shape);
+      }
     }
     plan.params.push_back(std::move(p));
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,10 @@ struct PlannedParam {
   std::vector<TensorLocation> sources;  // in the mapping's order
   Shape shape;                          // after the mapping (e.g. q, k, v concatenated)
   std::vector<OutputDef> outputs;       // the records it becomes, with actual shapes
+  // Pre-sharding: each computed output splits into `shards` records "<name>_shard-<i>", which
+  // `outputs` lists in that order.
+  std::optional<ShardStrategy> shard;
+  int shards = 1;
 };
 
 struct Plan {

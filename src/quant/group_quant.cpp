@@ -80,6 +80,32 @@ std::vector<OutputDef> GroupQuantize::outputs(const ParamDef& param,
           {base + ".q_scale", scale, config_.model_dtype}};
 }
 
+void GroupQuantize::check_sharding(const ParamDef& param, const ExpectedShape& shape,
+                                   int shards) const {
+  if (!quantizes(param) || param.role != ParamRole::kLinearWeight || shape.back().symbolic())
+    return;
+  const std::int64_t k = shape.back().value, t = shards, gs = config_.group_size;
+  // GroupQuantizeLinear's own check, on the per-shard in_features (spec 5.2.2).
+  if ((k * t / gs) % t != 0)
+    fail(
+        "The linear dimension {} has {} groups under group size {}. The groups cannot be evenly "
+        "distributed on {} GPUs.\nPossible solutions: reduce number of GPUs, or use quantization "
+        "with smaller group size.",
+        k * t, k * t / gs, gs, t);
+  if (!param.shard) return;
+  if (config_.layout == Layout::kKN)
+    fail<NotImplementedError>(
+        "{}: pre-sharding is not possible with {} (KN layout): MLC's shard functions split the "
+        "transposed q_weight along the wrong axis and fail; use an NK scheme such as {}",
+        param.name, config_.name, config_.model_dtype == DType::kBF16 ? "q4bf16_1" : "q4f16_1");
+  const auto groups = [&](std::int64_t n) { return (n + gs - 1) / gs; };
+  if (param.shard->dim == static_cast<int>(shape.size()) - 1 && groups(k) * t != groups(k * t))
+    fail<NotImplementedError>(
+        "{}: its {} input features split into {} shards of {}, but {} groups of {} do not split "
+        "evenly ({} per shard x {} != {}); MLC's shard function fails on this too",
+        param.name, k * t, t, k, groups(k * t), gs, groups(k), t, groups(k * t));
+}
+
 std::vector<Tensor> GroupQuantize::compute(const ParamDef& param, const ParamRows& input,
                                            ThreadPool& pool, const KernelOptions& options) const {
   std::vector<Tensor> out;

@@ -28,6 +28,7 @@ class GroupQuantize final : public Scheme {
   std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override;
   std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
                               const KernelOptions& options) const override;
+  void check_sharding(const ParamDef& param, const ExpectedShape& shape, int shards) const override;
   const GroupQuantConfig& config() const { return config_; }
 
  private:

@@ -57,6 +57,9 @@ class Scheme {
   // The records `param` becomes, for a parameter of shape `shape` (expected or actual).
   virtual std::vector<OutputDef> outputs(const ParamDef& param,
                                          const ExpectedShape& shape) const = 0;
+  // Refuses pre-sharding `param` into `shards` pieces where MLC's own rules would break
+  // (`shape` is the per-shard expected shape).
+  virtual void check_sharding(const ParamDef&, const ExpectedShape&, int) const {}
   // Computes those records, in that order.
   virtual std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input,
                                       ThreadPool& pool, const KernelOptions& options) const = 0;

@@ -70,24 +70,46 @@ def weight_map(source_dir):
 # ---------------------------------------------------------------- the Llama mapping
 
 
-def llama_params(cfg):
-    """[(mlc name, [sources], role, final_fc)] and the declared-unused names."""
+def llama_params(cfg, shards=1):
+    """[(mlc name, [sources], role, final_fc)] and the declared-unused names; with shards > 1
+    also {mlc name: (dim, per-shard segments)} for the tensor-parallel split (spec 4.2, 6)."""
     heads = cfg["num_attention_heads"]
+    d = cfg.get("head_dim", cfg["hidden_size"] // heads)
+    kv = cfg.get("num_key_value_heads", heads)
+    q_rows, kv_rows, inter = heads // shards * d, kv // shards * d, cfg["intermediate_size"] // shards
     params, unused = [("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding", False)], []
+    strategies = {}
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         params.append((p + "self_attn.qkv_proj.weight", [p + f"self_attn.{x}_proj.weight" for x in "qkv"], "linear", False))
         params.append((p + "self_attn.o_proj.weight", [p + "self_attn.o_proj.weight"], "linear", False))
         params.append((p + "mlp.gate_up_proj.weight", [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"], "linear", False))
         params.append((p + "mlp.down_proj.weight", [p + "mlp.down_proj.weight"], "linear", False))
+        strategies[p + "self_attn.qkv_proj.weight"] = (0, [q_rows, kv_rows, kv_rows])
+        strategies[p + "self_attn.o_proj.weight"] = (1, None)
+        strategies[p + "mlp.gate_up_proj.weight"] = (0, [inter, inter])
+        strategies[p + "mlp.down_proj.weight"] = (1, None)
         params.append((p + "input_layernorm.weight", [p + "input_layernorm.weight"], "other", False))
         params.append((p + "post_attention_layernorm.weight", [p + "post_attention_layernorm.weight"], "other", False))
         unused.append(p + "self_attn.rotary_emb.inv_freq")
     params.append(("model.norm.weight", ["model.norm.weight"], "other", False))
     if not cfg.get("tie_word_embeddings", False):
         params.append(("lm_head.weight", ["lm_head.weight"], "linear", True))
-    del heads
-    return params, set(unused)
+    return params, set(unused), strategies
+
+
+def shard_split(arr, dim, segs, n):
+    """ShardSingleDim: shard i = concat over segments j of [i*segs[j], (i+1)*segs[j]) of segment j."""
+    if segs is None:
+        segs = [arr.shape[dim] // n]
+    out = []
+    for i in range(n):
+        pieces, start = [], 0
+        for seg in segs:
+            pieces.append(np.take(arr, range(start + i * seg, start + (i + 1) * seg), axis=dim))
+            start += seg * n
+        out.append(np.concatenate(pieces, axis=dim))
+    return out
 
 
 def loading_order(params, wmap):
@@ -239,12 +261,12 @@ def dump_cache(records, out_dir, metadata):
 # ---------------------------------------------------------------- the conversion
 
 
-def convert(source_dir, scheme, out_dir, mode="ties-even"):
+def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1):
     """Returns {mlc record name: array as written (before the f32->bf16 encoding)}."""
     with open(os.path.join(source_dir, "config.json")) as f:
         cfg = json.load(f)
     model_dtype = SCHEMES[scheme][3]
-    params, unused = llama_params(cfg)
+    params, unused, strategies = llama_params(cfg, shards)
     by_name = {p[0]: p for p in params}
     wmap = weight_map(source_dir)
     files = {}
@@ -266,7 +288,12 @@ def convert(source_dir, scheme, out_dir, mode="ties-even"):
         arr = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
         with np.errstate(over="ignore"):
             arr = arr.astype(NP_DTYPE[model_dtype])
-        records.extend(quantize_param(mlc, role, final_fc, arr, scheme, mode))
+        outs = quantize_param(mlc, role, final_fc, arr, scheme, mode)
+        if shards > 1 and mlc in strategies:
+            dim, segs = strategies[mlc]
+            outs = [(f"{name}_shard-{i}", piece) for name, a in outs
+                    for i, piece in enumerate(shard_split(a, dim, segs, shards))]
+        records.extend(outs)
 
     total_bytes = 0.0
     for _, a in records:
