@@ -71,7 +71,7 @@ void wide_to_f32(const std::byte* in, std::byte* out, std::size_t n) {
 
 template <std::size_t Size>
 void copy(const std::byte* in, std::byte* out, std::size_t n) {
-  std::memcpy(out, in, n * Size);
+  if (n) std::memcpy(out, in, n * Size);
 }
 
 #if defined(__x86_64__)

@@ -155,7 +155,7 @@ void Md5Lanes::update(const std::array<const std::byte*, kLanes>& data, std::siz
 
 Md5Digest Md5Lanes::finish(int lane, std::span<const std::byte> tail, std::uint64_t total_bytes) {
   std::byte pad[128] = {};
-  std::memcpy(pad, tail.data(), tail.size());
+  if (!tail.empty()) std::memcpy(pad, tail.data(), tail.size());
   pad[tail.size()] = std::byte{0x80};
   const std::size_t len = tail.size() + 9 <= 64 ? 64 : 128;
   const std::uint64_t bits = total_bytes * 8;
