@@ -210,3 +210,50 @@ def write_synthetic(out_dir, shape_name=None, cfg=None, fill="random", seed=0):
                 block = rng.standard_normal((min(step, rows - r),) + tuple(shape[1:]), dtype=np.float32) * 0.02
                 f.write((block.view(np.uint32) >> 16).astype(np.uint16).tobytes())
     return cfg
+
+
+# ---------------------------------------------------------------- AutoAWQ exports
+
+AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7]  # AutoAWQ packs column order[i] of each 8 into nibble i
+
+
+def awq_quantize(w, group=128):
+    """AutoAWQ's zero-point 4-bit quantization of w [out, in] along in, groups of `group`.
+    Returns the codes [out, in], zeros and float16 scales [out, in/group]."""
+    out_f, in_f = w.shape
+    g = w.reshape(out_f, in_f // group, group)
+    mx, mn = g.max(axis=-1), g.min(axis=-1)
+    scales = (np.maximum(mx - mn, 1e-5) / 15).astype(np.float16)
+    s = scales.astype(np.float32)
+    zeros = np.clip(-np.round(mn / s), 0, 15)
+    q = np.clip(np.round(g / s[..., None]) + zeros[..., None], 0, 15).astype(np.uint32)
+    return q.reshape(out_f, in_f), zeros.astype(np.uint32), scales
+
+
+def awq_pack(intweight):
+    """[rows, cols] codes -> [rows, cols/8] int32 with AutoAWQ's interleaved nibble order."""
+    rows, cols = intweight.shape
+    packed = np.zeros((rows, cols // 8), np.uint32)
+    for i, col in enumerate(AWQ_ORDER):
+        packed |= intweight[:, col::8].astype(np.uint32) << np.uint32(4 * i)
+    return packed.view(np.int32)
+
+
+def make_awq(out_dir, group=128, seed=5):
+    """A tiny Llama exported the way AutoAWQ writes it. Returns the float weights it quantized."""
+    cfg = config_for(False, None, hidden=128, inter=256, heads=8, kv_heads=4)
+    cfg["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": group, "zero_point": True}
+    floats = make_tensors(cfg, seed=seed)
+    tensors = {}
+    for name, w in floats.items():
+        if name.endswith("_proj.weight"):
+            q, zeros, scales = awq_quantize(w, group)
+            base = name[: -len(".weight")]
+            tensors[base + ".qweight"] = awq_pack(np.ascontiguousarray(q.T))
+            tensors[base + ".qzeros"] = awq_pack(np.ascontiguousarray(zeros.T))
+            tensors[base + ".scales"] = np.ascontiguousarray(scales.T)
+        else:
+            with np.errstate(over="ignore"):
+                tensors[name] = w.astype(np.float16)
+    write_checkpoint(out_dir, cfg, tensors, sharded=False)
+    return floats

@@ -30,7 +30,7 @@ ExpectedShape concrete(const Shape& shape);
 enum class ParamRole { kLinearWeight, kEmbedding, kOther };
 
 // How the source tensors become the MLC tensor, before the cast to the model dtype.
-enum class Combine { kIdentity, kConcatAxis0 };
+enum class Combine { kIdentity, kConcatAxis0, kConcatAxis1 };
 
 // How a parameter splits across tensor-parallel shards (MLC's tp.ShardSingleDim): along `dim`,
 // optionally in segments (`segs`, per-shard lengths, e.g. q, k, v of a fused qkv_proj).
@@ -47,6 +47,7 @@ struct ParamDef {
   std::vector<std::string> sources;
   Combine combine = Combine::kIdentity;
   std::optional<ShardStrategy> shard;
+  std::optional<DType> dtype;  // when not the model dtype (e.g. AWQ's packed uint32 tensors)
 };
 
 struct ModelDef {

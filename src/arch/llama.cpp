@@ -109,6 +109,6 @@ ModelDef build(const ModelConfig& config) {
 
 }  // namespace
 
-extern const Architecture kLlama{"llama", {"no-quant", "group-quant"}, build};
+extern const Architecture kLlama{"llama", {"no-quant", "group-quant", "awq"}, build};
 
 }  // namespace weightcast

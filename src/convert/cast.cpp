@@ -160,8 +160,13 @@ CastFn integer_cast(DType from, DType to) {
 
 }  // namespace
 
+// int32 <-> uint32 (AWQ's packed words): numpy's astype keeps the bits.
+bool same_bits(DType from, DType to) {
+  return (from == DType::kI32 && to == DType::kU32) || (from == DType::kU32 && to == DType::kI32);
+}
+
 bool can_cast(DType from, DType to) {
-  if (from == to) return true;
+  if (from == to || same_bits(from, to)) return true;
   const bool to_ok = to == DType::kF16 || to == DType::kBF16 || to == DType::kF32;
   return to_ok && from <= DType::kF64;  // integers, bool and the IEEE-style floats
 }
@@ -169,7 +174,7 @@ bool can_cast(DType from, DType to) {
 CastFn cast_function(DType from, DType to, SimdLevel level) {
   if (!can_cast(from, to))
     fail<NotImplementedError>("casting {} to {} is not supported", tvm_name(from), tvm_name(to));
-  if (from == to) {
+  if (from == to || same_bits(from, to)) {
     switch (dtype_size(from)) {
       case 1:
         return copy<1>;

@@ -53,18 +53,33 @@ const Scheme& find_scheme_or_fail(std::string_view quantization) {
 class SourceRows final : public ParamRows {
  public:
   SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype)
-      : ParamRows(dtype, p.shape), out_size_(dtype_size(dtype)) {
+      : ParamRows(dtype, p.shape),
+        out_size_(dtype_size(dtype)),
+        axis1_(p.def->combine == Combine::kConcatAxis1 && p.sources.size() > 1) {
     for (const auto& loc : p.sources) {
       const auto& info = ckpt.info(loc);
       const auto& file = *ckpt.files()[loc.file];
       parts_.push_back({file.data(loc.index), dtype_size(info.dtype),
                         static_cast<std::size_t>(numel(info.shape)),
+                        info.shape.empty() ? 1 : static_cast<std::size_t>(info.shape.back()),
                         cast_function(info.dtype, dtype)});
       file.prefetch(loc.index);
     }
   }
 
   void fill(std::size_t begin, std::size_t end, std::byte* out) const override {
+    if (axis1_) {  // 2-D concatenation along the columns: each row is the sources' rows side by
+                   // side
+      for (std::size_t r = begin; r < end; ++r) {
+        std::size_t col = 0;
+        for (const auto& part : parts_) {
+          part.cast(part.data.data() + r * part.row * part.elem_size,
+                    out + ((r - begin) * row_size() + col) * out_size_, part.row);
+          col += part.row;
+        }
+      }
+      return;
+    }
     std::size_t first = begin * row_size(), last = end * row_size(), base = 0;
     for (const auto& part : parts_) {
       const std::size_t lo = std::max(first, base), hi = std::min(last, base + part.count);
@@ -78,11 +93,12 @@ class SourceRows final : public ParamRows {
  private:
   struct Part {
     std::span<const std::byte> data;
-    std::size_t elem_size, count;
+    std::size_t elem_size, count, row;
     CastFn cast;
   };
   std::vector<Part> parts_;
   std::size_t out_size_;
+  bool axis1_;
 };
 
 // MLC's ShardSingleDim split (spec 6): shard i takes, from every segment j (of length
@@ -181,7 +197,16 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
     model_config = ModelConfig::load(config_path);
   }
   const auto& arch = detect_architecture(model, *model_config);
-  const auto weights = detect_weight(weights_arg, config_path, source_format);
+  // AWQ exports are read with the awq mapping; auto-detection alone cannot tell them apart.
+  std::string_view format = source_format;
+  if (scheme.kind() == "awq" && format == "auto") format = "awq";
+  if (format == "awq" && scheme.kind() != "awq")
+    fail(
+        "--source-format awq holds pre-quantized AutoAWQ weights: use --quantization "
+        "q4f16_autoawq");
+  if (scheme.kind() == "awq" && format != "awq")
+    fail("--quantization q4f16_autoawq reads AutoAWQ exports: use --source-format awq (or auto)");
+  const auto weights = detect_weight(weights_arg, config_path, format);
   const auto ckpt = open_checkpoint(weights);
   for (const auto& w : ckpt->warnings) log(w);
   // Pre-sharding for tensor parallelism: the option, else MLC's environment variable.
@@ -196,7 +221,7 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
     }
   if (preshard < 0) fail("the number of tensor-parallel shards must be positive, got {}", preshard);
   if (preshard > 0) model_config->set("tensor_parallel_shards", preshard);
-  const ModelDef model_def = arch.build(*model_config);
+  const ModelDef model_def = scheme.adapt(arch.build(*model_config));
   if (!arch.quant_kinds.count(scheme.kind()))
     fail("{}: quantization kind '{}' ({}) is not available for model type {}", scheme.name(),
          scheme.kind(), scheme.name(), arch.name);
@@ -240,7 +265,7 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
       if (options.cancel && options.cancel->load())
         fail<Interrupted>("interrupted; {} was left without a new manifest", output.string());
       auto t = Clock::now();
-      const SourceRows rows(p, *ckpt, scheme.model_dtype());
+      const SourceRows rows(p, *ckpt, p.def->dtype.value_or(scheme.model_dtype()));
       auto outputs = scheme.compute(*p.def, rows, pool, kernel);
       release_sources(p, *ckpt);
       if (p.shards > 1) {

@@ -63,15 +63,18 @@ Shape mapped_shape(const ParamDef& def, const std::vector<TensorLocation>& sourc
                    const Checkpoint& ckpt) {
   const auto& first = ckpt.info(sources.front());
   if (def.combine == Combine::kIdentity || sources.size() == 1) return first.shape;
+  const std::size_t axis = def.combine == Combine::kConcatAxis0 ? 0 : 1;
   Shape out = first.shape;
-  if (out.empty()) fail("Parameter {}: cannot concatenate scalar {}", def.name, first.name);
+  if (out.size() <= axis)
+    fail("Parameter {}: cannot concatenate {} along axis {}", def.name, first.name, axis);
   for (std::size_t i = 1; i < sources.size(); ++i) {
     const auto& s = ckpt.info(sources[i]);
-    if (s.shape.size() != out.size() ||
-        !std::equal(out.begin() + 1, out.end(), s.shape.begin() + 1))
-      fail("Parameter {}: cannot concatenate {} {} with {} {} along axis 0", def.name, first.name,
-           shape_str(first.shape), s.name, shape_str(s.shape));
-    out[0] += s.shape[0];
+    bool same = s.shape.size() == out.size();
+    for (std::size_t d = 0; same && d < out.size(); ++d) same = d == axis || s.shape[d] == out[d];
+    if (!same)
+      fail("Parameter {}: cannot concatenate {} {} with {} {} along axis {}", def.name, first.name,
+           shape_str(first.shape), s.name, shape_str(s.shape), axis);
+    out[axis] += s.shape[axis];
   }
   return out;
 }
@@ -100,12 +103,14 @@ Plan make_plan(const ModelDef& model, const Checkpoint& ckpt, const Scheme& sche
     for (const auto& s : def->sources) {
       p.sources.push_back(*ckpt.find(s));
       const auto& info = ckpt.info(p.sources.back());
-      if (!can_cast(info.dtype, scheme.model_dtype()))
+      const DType target = def->dtype.value_or(scheme.model_dtype());
+      if (!can_cast(info.dtype, target))
         fail<NotImplementedError>(
             "Parameter {}: source {} has dtype {}, which cannot be cast to {}", def->name, s,
-            tvm_name(info.dtype), tvm_name(scheme.model_dtype()));
+            tvm_name(info.dtype), tvm_name(target));
     }
     p.shape = mapped_shape(*def, p.sources, ckpt);
+    scheme.check_mapped(*def, p.shape);
     const int t = model.tensor_parallel_shards;
     const auto full_outputs = scheme.outputs(*def, concrete(p.shape));
     const auto expected = scheme.outputs(*def, def->shape);

@@ -50,11 +50,17 @@ std::optional<fs::path> check_gguf(const fs::path& dir) {
   return found.front();
 }
 
+// AutoAWQ exports are ordinary safetensors or .bin files holding qweight/qzeros/scales.
+std::optional<fs::path> check_awq(const fs::path& dir) {
+  if (auto st = check_safetensor(dir)) return st;
+  return check_pytorch(dir);
+}
+
 const std::vector<FormatEntry>& format_table() {
   static const std::vector<FormatEntry> table = {
       {"huggingface-torch", true, check_pytorch},
       {"huggingface-safetensor", true, check_safetensor},
-      {"awq", false, nullptr},
+      {"awq", true, check_awq},
       {"gguf", true, check_gguf},
   };
   return table;
@@ -122,7 +128,10 @@ WeightSource detect_weight(const std::string& source, const fs::path& config_jso
       if (!hit) fail("The weight is not in {} format.", format);
       return {*hit, std::string(format)};
     }
-    if (format_of_file(path) != it->name) fail("The weight is not in {} format.", format);
+    const auto file_format = format_of_file(path);
+    const bool awq_file = it->name == "awq" && (file_format == "huggingface-safetensor" ||
+                                                file_format == "huggingface-torch");
+    if (file_format != it->name && !awq_file) fail("The weight is not in {} format.", format);
     return {path, std::string(format)};
   }
 
@@ -158,6 +167,12 @@ std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source) {
   if (source.format == "huggingface-safetensor") return open_safetensors_checkpoint(source.path);
   if (source.format == "huggingface-torch") return open_torch_checkpoint(source.path);
   if (source.format == "gguf") return open_gguf_checkpoint(source.path);
+  if (source.format == "awq") {
+    const auto name = source.path.filename().string();
+    if (name.ends_with(".safetensors") || name.ends_with(".safetensors.index.json"))
+      return open_safetensors_checkpoint(source.path);
+    return open_torch_checkpoint(source.path);
+  }
   fail<NotImplementedError>("source format {} is not supported by this build yet", source.format);
 }
 

@@ -57,6 +57,10 @@ class Scheme {
   // The records `param` becomes, for a parameter of shape `shape` (expected or actual).
   virtual std::vector<OutputDef> outputs(const ParamDef& param,
                                          const ExpectedShape& shape) const = 0;
+  // Schemes that change the model itself (AWQ's packed tensors) rewrite its definition.
+  virtual ModelDef adapt(ModelDef model) const { return model; }
+  // Checks a parameter's shape after the source mapping, before the generic shape check.
+  virtual void check_mapped(const ParamDef&, const Shape&) const {}
   // Refuses pre-sharding `param` into `shards` pieces where MLC's own rules would break
   // (`shape` is the per-shard expected shape).
   virtual void check_sharding(const ParamDef&, const ExpectedShape&, int) const {}

@@ -301,3 +301,46 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1):
     metadata = {"ParamSize": len(records), "ParamBytes": total_bytes, "BitsPerParam": total_bytes * 8.0 / total_params}
     dump_cache(records, out_dir, metadata)
     return dict(records), total_params
+
+
+# ---------------------------------------------------------------- AWQ (spec 4.4)
+
+
+def convert_awq(source_dir, out_dir):
+    """q4f16_autoawq: qweight/qzeros/scales copied verbatim (q/k/v, gate/up concatenated along
+    axis 1), everything else cast to float16."""
+    with open(os.path.join(source_dir, "config.json")) as f:
+        cfg = json.load(f)
+    params, unused, _ = llama_params(cfg)
+    awq_params = []
+    for mlc, srcs, role, final_fc in params:
+        if role == "linear" and not final_fc:
+            base = mlc[: -len(".weight")]
+            for suffix in ("qweight", "qzeros", "scales"):
+                awq_params.append((f"{base}.{suffix}", [s[: -len(".weight")] + "." + suffix for s in srcs], "awq", False))
+        else:
+            awq_params.append((mlc, srcs, role, final_fc))
+    by_name = {p[0]: p for p in awq_params}
+    wmap = weight_map(source_dir)
+    files = {path: read_safetensors(path)[1] for path in dict.fromkeys(wmap.values())}
+    total_params, loaded, records = 0, set(), []
+    for mlc in loading_order(awq_params, wmap):
+        _, srcs, role, _ = by_name[mlc]
+        required = {wmap[s] for s in srcs}
+        if not required <= loaded:
+            loaded &= required
+            for path in required - loaded:
+                total_params += sum(a.size for n, a in files[path].items() if n not in unused)
+                loaded.add(path)
+        arrays = [files[wmap[s]][s] for s in srcs]
+        if role == "awq":
+            arr = np.concatenate(arrays, axis=1) if len(arrays) > 1 else arrays[0]
+            arr = arr.view(np.uint32) if arr.dtype == np.int32 else arr.astype(np.float16)
+        else:
+            arr = arrays[0].astype(np.float16)
+        records.append((mlc, arr))
+    total_bytes = 0.0
+    for _, a in records:
+        total_bytes += a.size * a.dtype.itemsize
+    dump_cache(records, out_dir, {"ParamSize": len(records), "ParamBytes": total_bytes,
+                                  "BitsPerParam": total_bytes * 8.0 / total_params})

@@ -1,0 +1,58 @@
+#include "quant/awq.h"
+
+#include "util/error.h"
+
+namespace weightcast {
+
+ModelDef AwqQuantize::adapt(ModelDef model) const {
+  if (model.tensor_parallel_shards > 1)
+    fail<NotImplementedError>("q4f16_autoawq cannot be pre-sharded for tensor parallelism");
+  std::vector<ParamDef> params;
+  for (auto& p : model.params) {
+    if (p.role != ParamRole::kLinearWeight || p.final_fc || !p.name.ends_with(".weight")) {
+      params.push_back(std::move(p));
+      continue;
+    }
+    if (p.shape.size() != 2 || p.shape[0].symbolic() || p.shape[1].symbolic())
+      fail<NotImplementedError>("{}: AWQ needs a linear layer of known size", p.name);
+    const std::int64_t out = p.shape[0].value, in = p.shape[1].value;
+    if (out % 8 != 0 || in % kGroupSize != 0)
+      fail("{}: AWQ needs out_features divisible by 8 and in_features by {} (got {} x {})", p.name,
+           kGroupSize, out, in);
+    const auto base = p.name.substr(0, p.name.size() - 7);
+    struct Part {
+      const char* suffix;
+      Dim rows, cols;
+      DType dtype;
+    };
+    const Part parts[] = {{"qweight", {in, {}}, {out / 8, {}}, DType::kU32},
+                          {"qzeros", {in / kGroupSize, {}}, {out / 8, {}}, DType::kU32},
+                          {"scales", {in / kGroupSize, {}}, {out, {}}, DType::kF16}};
+    for (const auto& part : parts) {
+      ParamDef q;
+      q.name = base + "." + part.suffix;
+      q.shape = {part.rows, part.cols};
+      q.dtype = part.dtype;
+      for (const auto& src : p.sources)
+        q.sources.push_back(src.substr(0, src.size() - 7) + "." + part.suffix);
+      q.combine = q.sources.size() > 1 ? Combine::kConcatAxis1 : Combine::kIdentity;
+      params.push_back(std::move(q));
+    }
+  }
+  model.params = std::move(params);
+  return model;
+}
+
+void AwqQuantize::check_mapped(const ParamDef& param, const Shape& mapped) const {
+  if (!(param.name.ends_with(".qzeros") || param.name.ends_with(".scales")) || mapped.empty())
+    return;
+  const std::int64_t expected_rows = param.shape[0].value;
+  if (mapped[0] != expected_rows && mapped[0] > 0) {
+    const std::int64_t in = expected_rows * kGroupSize;
+    fail("{}: {} rows mean an AWQ group size of {}; q4f16_autoawq supports group size {} only",
+         param.name, mapped[0],
+         in % mapped[0] == 0 ? std::to_string(in / mapped[0]) : "(not whole)", kGroupSize);
+  }
+}
+
+}  // namespace weightcast

@@ -1,0 +1,31 @@
+// q4f16_autoawq (spec 4.4, 5.6): AutoAWQ exports (qweight / qzeros / scales, int4 packed in
+// int32 with AutoAWQ's nibble order) copied verbatim as uint32; q/k/v and gate/up fuse along
+// axis 1. MLC builds a different model for it: every non-final linear weight [out, in] becomes
+// qweight [in, out/8], qzeros [in/128, out/8] and scales [in/128, out], which adapt() derives
+// from any architecture's definition.
+#pragma once
+
+#include "quant/scheme.h"
+
+namespace weightcast {
+
+class AwqQuantize final : public Scheme {
+ public:
+  static constexpr int kGroupSize = 128;
+  std::string_view name() const override { return "q4f16_autoawq"; }
+  std::string_view kind() const override { return "awq"; }
+  DType model_dtype() const override { return DType::kF16; }
+  ModelDef adapt(ModelDef model) const override;
+  void check_mapped(const ParamDef& param, const Shape& mapped) const override;
+  std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override {
+    return {{param.name, shape, param.dtype.value_or(DType::kF16)}};
+  }
+  std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
+                              const KernelOptions&) const override {
+    std::vector<Tensor> out;
+    out.push_back(materialize(param.name, input, pool));
+    return out;
+  }
+};
+
+}  // namespace weightcast
