@@ -109,6 +109,6 @@ ModelDef build(const ModelConfig& config) {
 
 }  // namespace
 
-extern const Architecture kLlama{"llama", {"no-quant", "group-quant", "awq"}, build};
+extern const Architecture kLlama{"llama", {"no-quant", "group-quant", "awq", "ft-quant"}, build};
 
 }  // namespace weightcast

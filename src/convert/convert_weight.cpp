@@ -209,6 +209,11 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
   const auto weights = detect_weight(weights_arg, config_path, format);
   const auto ckpt = open_checkpoint(weights);
   for (const auto& w : ckpt->warnings) log(w);
+  // MLC checks config.json's own value, before the pre-shard override.
+  if (scheme.kind() == "ft-quant" && model_config->get_int("tensor_parallel_shards", 1) > 1)
+    fail<NotImplementedError>(
+        "q4f16_ft does not support tensor_parallel_shards > 1 in config.json "
+        "(MLC raises a bare NotImplementedError here)");
   // Pre-sharding for tensor parallelism: the option, else MLC's environment variable.
   int preshard = static_cast<int>(options.tensor_parallel_shards);
   if (preshard == 0)

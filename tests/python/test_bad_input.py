@@ -230,3 +230,11 @@ def test_no_manifest_after_any_error(weightcast_bin, src, tmp_path):
     out = tmp_path / "out"
     convert(weightcast_bin, src, out)
     assert not (out / "tensor-cache.json").exists()
+
+
+def test_q4f16_ft_is_refused_with_the_reason(weightcast_bin, src, tmp_path):
+    assert_error(convert(weightcast_bin, src, tmp_path / "out", quantization="q4f16_ft"),
+                 "NotImplementedError: q4f16_ft is not supported", "ft_preprocess_weight")
+    edit_config(src, tensor_parallel_shards=2)
+    assert_error(convert(weightcast_bin, src, tmp_path / "out", quantization="q4f16_ft"),
+                 "q4f16_ft does not support tensor_parallel_shards > 1 in config.json")

@@ -1,0 +1,34 @@
+// q4f16_ft (spec 5.5) is refused. Its linear weights go through CUTLASS's
+// ft_preprocess_weight, a FasterTransformer interleaving that depends on the target GPU's
+// architecture (sm) and that MLC itself can run only on a CUDA machine with CUTLASS. Reproducing
+// it needs that kernel's exact row permutation, column interleave and bias-add per sm, checked
+// against MLC's output on real GPUs; until then weightcast says so instead of writing bytes it
+// cannot vouch for.
+#pragma once
+
+#include "quant/scheme.h"
+#include "util/error.h"
+
+namespace weightcast {
+
+class FtQuantize final : public Scheme {
+ public:
+  std::string_view name() const override { return "q4f16_ft"; }
+  std::string_view kind() const override { return "ft-quant"; }
+  DType model_dtype() const override { return DType::kF16; }
+  ModelDef adapt(ModelDef) const override {
+    fail<NotImplementedError>(
+        "q4f16_ft is not supported: its weights need CUTLASS's ft_preprocess_weight "
+        "(FasterTransformer interleaving specific to the GPU architecture), which MLC runs only on "
+        "a CUDA GPU and weightcast does not reproduce; use q4f16_1 instead");
+  }
+  std::vector<OutputDef> outputs(const ParamDef& p, const ExpectedShape& s) const override {
+    return {{p.name, s, DType::kF16}};
+  }
+  std::vector<Tensor> compute(const ParamDef&, const ParamRows&, ThreadPool&,
+                              const KernelOptions&) const override {
+    fail<NotImplementedError>("q4f16_ft is not supported");
+  }
+};
+
+}  // namespace weightcast
