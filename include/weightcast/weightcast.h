@@ -60,6 +60,9 @@ struct ConvertOptions {
   // Called with each log line MLC-LLM would print (warnings, the statistics).
   std::function<void(std::string_view)> on_log;
   std::function<void(const Progress&)> on_progress;
+  // Print (through on_log) the planned records as JSON and stop: no tensor data is read and
+  // nothing is written.
+  bool dry_run = false;
   // When set and true, the run stops between parameters and throws Interrupted; the output
   // directory is left without a new manifest.
   const std::atomic<bool>* cancel = nullptr;

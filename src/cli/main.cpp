@@ -113,6 +113,10 @@ int main(int argc, char** argv) {
                    "(records named <param>_shard-<i>); 0 reads that variable")
       ->capture_default_str();
   convert->add_flag("-q,--quiet", quiet, "Print only errors");
+  bool dry_run = false;
+  convert->add_flag("--dry-run", dry_run,
+                    "Print the planned records (name, shape, dtype, source tensors) as JSON, in "
+                    "MLC's order, without reading weights or writing anything");
 
   auto* inspect = app.add_subcommand(
       "inspect",
@@ -143,6 +147,8 @@ int main(int argc, char** argv) {
                                                  : weightcast::RoundMode::kTiesEven;
   options.threads = threads;
   options.tensor_parallel_shards = tp_shards;
+  options.dry_run = dry_run;
+  if (dry_run) quiet = false;
   options.cancel = &g_cancel;
   const bool tty = ::isatty(STDERR_FILENO);
   if (!quiet) {

@@ -237,6 +237,26 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
     fail("{}: the source holds no parameters to count (BitsPerParam would divide by zero)",
          weights.path.string());
 
+  if (options.dry_run) {
+    nlohmann::ordered_json table = nlohmann::ordered_json::array();
+    for (const auto& p : plan.params) {
+      nlohmann::ordered_json sources = nlohmann::ordered_json::array();
+      for (const auto& loc : p.sources) sources.push_back(ckpt->info(loc).name);
+      for (const auto& o : p.outputs) {
+        nlohmann::ordered_json shape = nlohmann::ordered_json::array();
+        for (const auto& d : o.shape) shape.push_back(d.value);
+        table.push_back({{"name", o.name},
+                         {"shape", shape},
+                         {"dtype", tvm_name(o.dtype)},
+                         {"sources", sources}});
+      }
+    }
+    log(table.dump(2));
+    ConvertStats dry;
+    dry.param_count = static_cast<std::int64_t>(table.size());
+    dry.total_params = plan.total_params;
+    return dry;
+  }
   ConvertStats stats;
   stats.plan_seconds = seconds_since(start);
   ThreadPool pool(options.threads);

@@ -64,3 +64,15 @@ def test_statistics_and_warnings(weightcast_bin, checkpoints, tmp_path):
     assert f"Total parameters: {total:,}" in out
     assert "Bits per parameter: " in out and "Parameter size after quantization: " in out
     assert f"Saved to directory: {tmp_path / 'o'}" in out
+
+
+@pytest.mark.parametrize("scheme", ["q0f16", "q4f16_1", "q3f16_0", "q4f32_1"])
+def test_dry_run_lists_the_records_without_writing(weightcast_bin, checkpoints, tmp_path, scheme):
+    import json
+    src = checkpoints["f32-tied-sharded"]
+    records, _ = mlc_oracle.convert(src, scheme, str(tmp_path / "expected"))
+    proc = run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out", "--dry-run")
+    table = json.loads(proc.stdout[proc.stdout.index("["):])
+    assert [(r["name"], tuple(r["shape"])) for r in table] == [(n, a.shape) for n, a in records.items()]
+    assert table[0]["sources"] and all(isinstance(s, str) for r in table for s in r["sources"])
+    assert not (tmp_path / "out").exists()
