@@ -2,10 +2,8 @@
 
 #include <fmt/ranges.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "util/error.h"
+#include "util/json_file.h"
 
 namespace weightcast {
 
@@ -26,16 +24,7 @@ ModelConfig::ModelConfig(nlohmann::json json, std::filesystem::path path)
     : json_(std::move(json)), path_(std::move(path)) {}
 
 ModelConfig ModelConfig::load(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail<IOError>("{}: cannot open", path.string());
-  std::stringstream buf;
-  buf << in.rdbuf();
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(buf.str());
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: invalid JSON: {}", path.string(), e.what());
-  }
+  nlohmann::json json = read_json_file(path);
   if (!json.is_object()) fail("{}: not a JSON object", path.string());
   return ModelConfig(std::move(json), path);
 }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -61,5 +62,15 @@ class Checkpoint {
   std::unordered_map<std::string, TensorLocation> where_;
   std::vector<std::unordered_map<std::string, std::size_t>> by_name_;  // per file, built lazily
 };
+
+// Reads {"weight_map": {tensor: file}} from a *.index.json, in key order.
+std::vector<std::pair<std::string, std::string>> read_weight_map(const std::filesystem::path& path);
+
+// A checkpoint from a single weights file, or from an *.index.json naming several; `open_file`
+// opens one file of the format (it may add to the checkpoint's warnings).
+std::unique_ptr<Checkpoint> open_file_or_index(
+    const std::filesystem::path& path,
+    const std::function<std::unique_ptr<SourceFile>(const std::filesystem::path&, Checkpoint&)>&
+        open_file);
 
 }  // namespace weightcast

@@ -2,10 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "util/error.h"
 #include "util/mapped_file.h"
@@ -141,47 +138,10 @@ std::unique_ptr<SourceFile> open_safetensors_file(const std::filesystem::path& p
   return std::make_unique<SafetensorsFile>(path);
 }
 
-std::vector<std::pair<std::string, std::string>> read_weight_map(
-    const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail<IOError>("{}: cannot open", path.string());
-  std::stringstream buf;
-  buf << in.rdbuf();
-  nlohmann::ordered_json index;
-  try {
-    index = nlohmann::ordered_json::parse(buf.str());
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: invalid JSON: {}", path.string(), e.what());
-  }
-  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
-    fail("{}: no \"weight_map\" object", path.string());
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [name, file] : index["weight_map"].items()) {
-    if (!file.is_string()) fail("{}: weight_map[\"{}\"] is not a file name", path.string(), name);
-    out.emplace_back(name, file.get<std::string>());
-  }
-  return out;
-}
-
 std::unique_ptr<Checkpoint> open_safetensors_checkpoint(const std::filesystem::path& path) {
-  auto ckpt = std::make_unique<Checkpoint>();
-  if (path.extension() != ".json") {
-    ckpt->add_file(open_safetensors_file(path));
-    ckpt->map_all();
-    return ckpt;
-  }
-  std::map<std::string, std::size_t> file_ids;
-  for (const auto& [name, file] : read_weight_map(path)) {
-    auto [it, fresh] = file_ids.emplace(file, file_ids.size());
-    if (fresh) {
-      const auto shard = path.parent_path() / file;
-      if (!std::filesystem::is_regular_file(shard))
-        fail("{}: names shard file {}, which does not exist", path.string(), shard.string());
-      ckpt->add_file(open_safetensors_file(shard));
-    }
-    ckpt->map_tensor(name, it->second, path.string());
-  }
-  return ckpt;
+  return open_file_or_index(path, [](const std::filesystem::path& file, Checkpoint&) {
+    return open_safetensors_file(file);
+  });
 }
 
 }  // namespace weightcast

@@ -15,7 +15,4 @@ std::unique_ptr<SourceFile> open_safetensors_file(const std::filesystem::path& p
 // `path` is a .safetensors file or a *.safetensors.index.json. Never writes anything.
 std::unique_ptr<Checkpoint> open_safetensors_checkpoint(const std::filesystem::path& path);
 
-// Shared by the JSON-index formats: reads {"weight_map": {tensor: file}} in key order.
-std::vector<std::pair<std::string, std::string>> read_weight_map(const std::filesystem::path& path);
-
 }  // namespace weightcast

@@ -285,24 +285,9 @@ std::unique_ptr<SourceFile> open_torch_bytes(std::span<const std::byte> bytes,
 }
 
 std::unique_ptr<Checkpoint> open_torch_checkpoint(const fs::path& path) {
-  auto ckpt = std::make_unique<Checkpoint>();
-  if (path.extension() != ".json") {
-    ckpt->add_file(open_torch_file(path, ckpt->warnings));
-    ckpt->map_all();
-    return ckpt;
-  }
-  std::map<std::string, std::size_t> file_ids;
-  for (const auto& [name, file] : read_weight_map(path)) {
-    auto [it, fresh] = file_ids.emplace(file, file_ids.size());
-    if (fresh) {
-      const auto shard = path.parent_path() / file;
-      if (!fs::is_regular_file(shard))
-        fail("{}: names shard file {}, which does not exist", path.string(), shard.string());
-      ckpt->add_file(open_torch_file(shard, ckpt->warnings));
-    }
-    ckpt->map_tensor(name, it->second, path.string());
-  }
-  return ckpt;
+  return open_file_or_index(path, [](const fs::path& file, Checkpoint& ckpt) {
+    return open_torch_file(file, ckpt.warnings);
+  });
 }
 
 }  // namespace weightcast
