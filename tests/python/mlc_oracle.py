@@ -261,21 +261,13 @@ def dump_cache(records, out_dir, metadata):
 # ---------------------------------------------------------------- the conversion
 
 
-def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1):
-    """Returns {mlc record name: array as written (before the f32->bf16 encoding)}."""
-    with open(os.path.join(source_dir, "config.json")) as f:
-        cfg = json.load(f)
-    model_dtype = SCHEMES[scheme][3]
-    params, unused, strategies = llama_params(cfg, shards)
+def walk_sources(source_dir, params, unused):
+    """[(mlc name, source arrays, role, final_fc)] in loading order, and MLC's total_param_num:
+    every tensor of each file each time MLC loads it, except the declared-unused ones (spec 3.5)."""
     by_name = {p[0]: p for p in params}
     wmap = weight_map(source_dir)
-    files = {}
-    for path in dict.fromkeys(wmap.values()):
-        files[path] = read_safetensors(path)[1]
-
-    # total_param_num: files loaded (and reloaded) as MLC's loader does.
-    total_params, loaded = 0, set()
-    records = []
+    files = {path: read_safetensors(path)[1] for path in dict.fromkeys(wmap.values())}
+    total_params, loaded, items = 0, set(), []
     for mlc in loading_order(params, wmap):
         _, srcs, role, final_fc = by_name[mlc]
         required = {wmap[s] for s in srcs}
@@ -284,7 +276,27 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1):
             for path in required - loaded:
                 total_params += sum(a.size for n, a in files[path].items() if n not in unused)
                 loaded.add(path)
-        arrays = [files[wmap[s]][s] for s in srcs]
+        items.append((mlc, [files[wmap[s]][s] for s in srcs], role, final_fc))
+    return items, total_params
+
+
+def finish(records, total_params, out_dir):
+    total_bytes = 0.0
+    for _, a in records:
+        total_bytes += a.size * a.dtype.itemsize
+    metadata = {"ParamSize": len(records), "ParamBytes": total_bytes, "BitsPerParam": total_bytes * 8.0 / total_params}
+    dump_cache(records, out_dir, metadata)
+
+
+def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1):
+    """Returns {mlc record name: array as written (before the f32->bf16 encoding)}."""
+    with open(os.path.join(source_dir, "config.json")) as f:
+        cfg = json.load(f)
+    model_dtype = SCHEMES[scheme][3]
+    params, unused, strategies = llama_params(cfg, shards)
+    records = []
+    items, total_params = walk_sources(source_dir, params, unused)
+    for mlc, arrays, role, final_fc in items:
         arr = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
         with np.errstate(over="ignore"):
             arr = arr.astype(NP_DTYPE[model_dtype])
@@ -294,12 +306,7 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1):
             outs = [(f"{name}_shard-{i}", piece) for name, a in outs
                     for i, piece in enumerate(shard_split(a, dim, segs, shards))]
         records.extend(outs)
-
-    total_bytes = 0.0
-    for _, a in records:
-        total_bytes += a.size * a.dtype.itemsize
-    metadata = {"ParamSize": len(records), "ParamBytes": total_bytes, "BitsPerParam": total_bytes * 8.0 / total_params}
-    dump_cache(records, out_dir, metadata)
+    finish(records, total_params, out_dir)
     return dict(records), total_params
 
 
@@ -320,27 +327,13 @@ def convert_awq(source_dir, out_dir):
                 awq_params.append((f"{base}.{suffix}", [s[: -len(".weight")] + "." + suffix for s in srcs], "awq", False))
         else:
             awq_params.append((mlc, srcs, role, final_fc))
-    by_name = {p[0]: p for p in awq_params}
-    wmap = weight_map(source_dir)
-    files = {path: read_safetensors(path)[1] for path in dict.fromkeys(wmap.values())}
-    total_params, loaded, records = 0, set(), []
-    for mlc in loading_order(awq_params, wmap):
-        _, srcs, role, _ = by_name[mlc]
-        required = {wmap[s] for s in srcs}
-        if not required <= loaded:
-            loaded &= required
-            for path in required - loaded:
-                total_params += sum(a.size for n, a in files[path].items() if n not in unused)
-                loaded.add(path)
-        arrays = [files[wmap[s]][s] for s in srcs]
+    records = []
+    items, total_params = walk_sources(source_dir, awq_params, unused)
+    for mlc, arrays, role, _ in items:
         if role == "awq":
             arr = np.concatenate(arrays, axis=1) if len(arrays) > 1 else arrays[0]
             arr = arr.view(np.uint32) if arr.dtype == np.int32 else arr.astype(np.float16)
         else:
             arr = arrays[0].astype(np.float16)
         records.append((mlc, arr))
-    total_bytes = 0.0
-    for _, a in records:
-        total_bytes += a.size * a.dtype.itemsize
-    dump_cache(records, out_dir, {"ParamSize": len(records), "ParamBytes": total_bytes,
-                                  "BitsPerParam": total_bytes * 8.0 / total_params})
+    finish(records, total_params, out_dir)
