@@ -257,3 +257,61 @@ def make_awq(out_dir, group=128, seed=5):
                 tensors[name] = w.astype(np.float16)
     write_checkpoint(out_dir, cfg, tensors, sharded=False)
     return floats
+
+
+# ---------------------------------------------------------------- Qwen3 (bf16 and FP8 blocks)
+
+def qwen3_config(bias, tied, fp8_blocks=None):
+    cfg = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_act": "silu",
+           "hidden_size": 64, "intermediate_size": 96, "attention_bias": bias, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "head_dim": 16, "num_hidden_layers": 2, "rms_norm_eps": 1e-6,
+           "rope_theta": 1000000, "vocab_size": 40, "max_position_embeddings": 512,
+           "tie_word_embeddings": tied}
+    if fp8_blocks:
+        cfg["quantization_config"] = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                                      "weight_block_size": list(fp8_blocks)}
+    return cfg
+
+
+def make_qwen3(out_dir, bias=True, tied=False, fp8_blocks=None, static_activation=False, seed=21):
+    """A tiny Qwen3 with HF names; with fp8_blocks its linear weights are float8_e4m3fn with
+    weight_scale_inv blocks, as Qwen3-FP8 checkpoints ship them."""
+    cfg = qwen3_config(bias, tied, fp8_blocks)
+    rng = np.random.default_rng(seed)
+    h, i, d = cfg["hidden_size"], cfg["intermediate_size"], cfg["head_dim"]
+    nq, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    t = {"model.embed_tokens.weight": rng.standard_normal((cfg["vocab_size"], h)).astype(np.float32)}
+    linears = []
+    for layer in range(cfg["num_hidden_layers"]):
+        a, m = f"model.layers.{layer}.self_attn.", f"model.layers.{layer}.mlp."
+        for name, shape in [(a + "q_proj", (nq * d, h)), (a + "k_proj", (nkv * d, h)), (a + "v_proj", (nkv * d, h)),
+                            (a + "o_proj", (h, nq * d)), (m + "gate_proj", (i, h)), (m + "up_proj", (i, h)),
+                            (m + "down_proj", (h, i))]:
+            t[name + ".weight"] = plant_special_rows((rng.standard_normal(shape) * 0.05).astype(np.float32), rng)
+            linears.append(name)
+            if bias and name.endswith(("q_proj", "k_proj", "v_proj", "o_proj")):
+                t[name + ".bias"] = (rng.standard_normal(shape[0]) * 0.1).astype(np.float32)
+        t[a + "q_norm.weight"] = (1 + rng.standard_normal(d) * 0.1).astype(np.float32)
+        t[a + "k_norm.weight"] = (1 + rng.standard_normal(d) * 0.1).astype(np.float32)
+        t[f"model.layers.{layer}.input_layernorm.weight"] = (1 + rng.standard_normal(h) * 0.1).astype(np.float32)
+        t[f"model.layers.{layer}.post_attention_layernorm.weight"] = (1 + rng.standard_normal(h) * 0.1).astype(np.float32)
+        if static_activation:
+            for fused, k in [(a + "c_attn", h), (a + "o_proj", nq * d), (m + "gate_up_proj", h), (m + "down_proj", i)]:
+                t[fused + ".activation_scale"] = rng.random(-(-k // fp8_blocks[1])).astype(np.float32)
+    t["model.norm.weight"] = (1 + rng.standard_normal(h) * 0.1).astype(np.float32)
+    if not tied:
+        t["lm_head.weight"] = (rng.standard_normal((cfg["vocab_size"], h)) * 0.05).astype(np.float32)
+    out = {}
+    for name, a in t.items():
+        base = name[: -len(".weight")]
+        if fp8_blocks and base in linears:
+            b0, b1 = fp8_blocks
+            rows, cols = -(-a.shape[0] // b0), -(-a.shape[1] // b1)
+            out[name] = np.clip(a * 40, -448, 448).astype(ml_dtypes.float8_e4m3fn)
+            out[name + "_scale_inv"] = (rng.random((rows, cols)) * 0.01 + 1e-3).astype(np.float32)
+        elif name.endswith("activation_scale"):
+            out[name] = a
+        else:
+            out[name] = a.astype(ml_dtypes.bfloat16)
+    write_checkpoint(out_dir, cfg, out, sharded=False)
+    return cfg

@@ -2,6 +2,7 @@
 // shape, role) and which source tensors feed it. One file per model type plus a registry line.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -52,6 +53,8 @@ struct ParamDef {
 
 struct ModelDef {
   int tensor_parallel_shards = 1;
+  // FP8 block-quantized checkpoints: (rows, cols) of a scale block, from quantization_config.
+  std::optional<std::array<std::int64_t, 2>> weight_block_size;
   std::vector<ParamDef> params;             // in MLC's extern-mapping insertion order
   std::vector<std::string> unused_sources;  // source tensors ignored on purpose
 };

@@ -4,10 +4,12 @@
 namespace weightcast {
 
 extern const Architecture kLlama;
+extern const Architecture kQwen3;
 
 const std::vector<const Architecture*>& architectures() {
   static const std::vector<const Architecture*> all = {
       &kLlama,
+      &kQwen3,
   };
   return all;
 }

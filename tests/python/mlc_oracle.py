@@ -17,6 +17,7 @@ ST_DTYPES = {
     "F16": np.float16, "BF16": ml_dtypes.bfloat16, "F32": np.float32, "F64": np.float64,
     "I8": np.int8, "I16": np.int16, "I32": np.int32, "I64": np.int64, "U8": np.uint8,
     "U16": np.uint16, "U32": np.uint32, "U64": np.uint64, "BOOL": np.bool_,
+    "F8_E4M3": ml_dtypes.float8_e4m3fn,
 }
 
 # name -> (kind, bits, group size, model dtype, layout, quantize embedding, quantize final fc)
@@ -32,7 +33,12 @@ SCHEMES = {
     "q4bf16_1": ("group-quant", 4, 32, "bfloat16", "NK", True, True),
     "q4f32_1": ("group-quant", 4, 32, "float32", "NK", True, True),
     "q4f16_2": ("group-quant", 4, 32, "float16", "NK", False, False),
+    "fp8_e4m3fn_bf16_block_scale": ("block-scale", None, None, "bfloat16", None, None, None),
+    "fp8_e4m3fn_bf16_block_scale_static_activation": ("block-scale", None, None, "bfloat16", None, None, None),
 }
+
+# The schemes that apply to any bf16/f16/f32 checkpoint (block-scale needs FP8 weights).
+DENSE_SCHEMES = [name for name, spec in SCHEMES.items() if spec[0] != "block-scale"]
 
 NP_DTYPE = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
 
@@ -110,6 +116,34 @@ def shard_split(arr, dim, segs, n):
             start += seg * n
         out.append(np.concatenate(pieces, axis=dim))
     return out
+
+
+def qwen3_params(cfg, scheme):
+    """Qwen3 (qwen3_loader.py): fused c_attn (+bias), q_norm/k_norm; block-scale schemes keep the
+    FP8 weights and add their weight_scale_inv (and activation_scale)."""
+    block = SCHEMES[scheme][0] == "block-scale"
+    static = scheme.endswith("static_activation")
+    params = [("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding", False)]
+    for i in range(cfg["num_hidden_layers"]):
+        a, m, l = f"model.layers.{i}.self_attn.", f"model.layers.{i}.mlp.", f"model.layers.{i}."
+        linear = [(a + "c_attn", [a + f"{x}_proj" for x in "qkv"]), (a + "o_proj", [a + "o_proj"]),
+                  (m + "gate_up_proj", [m + "gate_proj", m + "up_proj"]), (m + "down_proj", [m + "down_proj"])]
+        for name, srcs in linear:
+            if block:
+                params.append((name + ".weight", [s + ".weight" for s in srcs], "fp8", False))
+                params.append((name + ".weight_scale_inv", [s + ".weight_scale_inv" for s in srcs], "f32", False))
+                if static:
+                    params.append((name + ".activation_scale", [name + ".activation_scale"], "f32", False))
+            else:
+                params.append((name + ".weight", [s + ".weight" for s in srcs], "linear", False))
+            if cfg["attention_bias"] and name.endswith(("c_attn", "o_proj")):
+                params.append((name + ".bias", [s + ".bias" for s in srcs], "other", False))
+        for n in ("self_attn.q_norm", "self_attn.k_norm", "input_layernorm", "post_attention_layernorm"):
+            params.append((l + n + ".weight", [l + n + ".weight"], "other", False))
+    params.append(("model.norm.weight", ["model.norm.weight"], "other", False))
+    if not cfg.get("tie_word_embeddings", False):
+        params.append(("lm_head.weight", ["lm_head.weight"], "linear", True))
+    return params, set(), {}
 
 
 def loading_order(params, wmap):
@@ -199,7 +233,8 @@ def quantize_param(name, role, final_fc, arr, scheme, mode):
 # ---------------------------------------------------------------- tensor cache
 
 TVM_DTYPE = {np.dtype(np.float16): "float16", np.dtype(np.float32): "float32",
-             np.dtype(ml_dtypes.bfloat16): "bfloat16", np.dtype(np.uint32): "uint32"}
+             np.dtype(ml_dtypes.bfloat16): "bfloat16", np.dtype(np.uint32): "uint32",
+             np.dtype(ml_dtypes.float8_e4m3fn): "float8_e4m3fn"}
 
 
 def f32_to_bf16_bytes(a):
@@ -293,13 +328,20 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1):
     with open(os.path.join(source_dir, "config.json")) as f:
         cfg = json.load(f)
     model_dtype = SCHEMES[scheme][3]
-    params, unused, strategies = llama_params(cfg, shards)
+    if cfg["model_type"] == "qwen3":
+        params, unused, strategies = qwen3_params(cfg, scheme)
+    else:
+        params, unused, strategies = llama_params(cfg, shards)
     records = []
     items, total_params = walk_sources(source_dir, params, unused)
     for mlc, arrays, role, final_fc in items:
         arr = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
+        target = {"fp8": ml_dtypes.float8_e4m3fn, "f32": np.float32}.get(role, NP_DTYPE[model_dtype])
         with np.errstate(over="ignore"):
-            arr = arr.astype(NP_DTYPE[model_dtype])
+            arr = arr.astype(target)
+        if role in ("fp8", "f32"):
+            records.append((mlc, arr))
+            continue
         outs = quantize_param(mlc, role, final_fc, arr, scheme, mode)
         if shards > 1 and mlc in strategies:
             dim, segs = strategies[mlc]

@@ -8,7 +8,7 @@ import pytest
 import mlc_oracle
 from conftest import run_cli
 
-ALL_SCHEMES = list(mlc_oracle.SCHEMES)
+ALL_SCHEMES = mlc_oracle.DENSE_SCHEMES
 
 
 def assert_same_files(expected_dir, actual_dir):

@@ -1,0 +1,114 @@
+// Qwen3 (MLC's qwen3_model.py / qwen3_loader.py): fused c_attn (q, k, v; optional bias),
+// per-head q_norm / k_norm, a concrete vocabulary dimension, and FP8 block-quantized
+// checkpoints (weight_block_size from quantization_config) for the block-scale schemes.
+#include <fmt/format.h>
+
+#include "arch/architecture.h"
+#include "util/error.h"
+
+namespace weightcast {
+
+namespace {
+
+ModelDef build(const ModelConfig& c) {
+  for (const char* field : {"hidden_act", "attention_bias", "rope_theta"})
+    if (!c.has(field)) fail("{}: missing required field \"{}\"", c.path().string(), field);
+  c.require_number("rms_norm_eps");
+  const auto hidden = c.require_int("hidden_size"), inter = c.require_int("intermediate_size");
+  const auto heads = c.require_int("num_attention_heads"),
+             layers = c.require_int("num_hidden_layers");
+  const auto kv_heads = c.require_int("num_key_value_heads"), vocab = c.require_int("vocab_size");
+  const auto head_dim = c.get_int("head_dim", 0);
+  const bool bias = c.get_bool("attention_bias", false),
+             tied = c.get_bool("tie_word_embeddings", false);
+  const auto t = c.get_int("tensor_parallel_shards", 1);
+  if (c.get_int("context_window_size", 0) == 0 && !c.has("max_position_embeddings") &&
+      !c.has("max_sequence_length"))
+    fail(
+        "Unable to determine the maximum sequence length, because none of "
+        "`context_window_size`, `max_position_embeddings` or `max_sequence_length` is provided "
+        "in `config.json`.");
+  if (head_dim <= 0 || hidden <= 0 || heads <= 0 || kv_heads <= 0 || layers <= 0 || t < 1)
+    fail("{}: head_dim, hidden_size, head counts and num_hidden_layers must be positive",
+         c.path().string());
+  if (kv_heads % t != 0)
+    fail("Cannot split {} key-value attention heads evenly to {} GPUs.", kv_heads, t);
+  if (inter % t != 0) fail("Cannot split MLP intermediate size {} evenly to {} GPUs.", inter, t);
+  if (heads % t != 0)
+    fail("num_attention_heads ({}) must be divisible by tensor_parallel_shards ({})", heads, t);
+
+  ModelDef def;
+  def.tensor_parallel_shards = static_cast<int>(t);
+  const auto& j = c.json();
+  if (j.contains("quantization_config")) {
+    const auto& q = j["quantization_config"];
+    const bool fp8_blocks = q.is_object() && q.value("activation_scheme", "") == "dynamic" &&
+                            q.value("fmt", "") == "e4m3" && q.value("quant_method", "") == "fp8" &&
+                            q.contains("weight_block_size");
+    if (!fp8_blocks)
+      fail("Invalid DeepSeek model quantization config: unrecognized quantization config: {}",
+           q.dump());
+    const auto& b = q["weight_block_size"];
+    if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || !b[1].is_number_integer() ||
+        b[0].get<std::int64_t>() <= 0 || b[1].get<std::int64_t>() <= 0)
+      fail(
+          "Invalid DeepSeek model quantization config: weight_block_size must be a tuple of two "
+          "integers, got {}",
+          b.dump());
+    def.weight_block_size = {{b[0].get<std::int64_t>(), b[1].get<std::int64_t>()}};
+  }
+
+  const auto n = [](std::int64_t v) { return Dim{v, {}}; };
+  auto add = [&](std::string name, ExpectedShape shape, ParamRole role,
+                 std::vector<std::string> sources, std::optional<ShardStrategy> shard = {}) {
+    ParamDef p;
+    p.name = std::move(name);
+    p.shape = std::move(shape);
+    p.role = role;
+    p.combine = sources.size() > 1 ? Combine::kConcatAxis0 : Combine::kIdentity;
+    p.sources = std::move(sources);
+    p.shard = std::move(shard);
+    def.params.push_back(std::move(p));
+  };
+  const auto linear = ParamRole::kLinearWeight, other = ParamRole::kOther;
+  const auto q = heads / t * head_dim, kv = kv_heads / t * head_dim, i_t = inter / t;
+
+  add("model.embed_tokens.weight", {n(vocab), n(hidden)}, ParamRole::kEmbedding,
+      {"model.embed_tokens.weight"});
+  for (std::int64_t i = 0; i < layers; ++i) {
+    const auto a = fmt::format("model.layers.{}.self_attn.", i);
+    const auto m = fmt::format("model.layers.{}.mlp.", i);
+    const auto l = fmt::format("model.layers.{}.", i);
+    add(a + "c_attn.weight", {n(q + 2 * kv), n(hidden)}, linear,
+        {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
+        ShardStrategy{0, {q, kv, kv}});
+    if (bias)
+      add(a + "c_attn.bias", {n(q + 2 * kv)}, other,
+          {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"}, ShardStrategy{0, {q, kv, kv}});
+    add(a + "o_proj.weight", {n(hidden), n(q)}, linear, {a + "o_proj.weight"},
+        ShardStrategy{1, {}});
+    if (bias) add(a + "o_proj.bias", {n(hidden)}, other, {a + "o_proj.bias"});
+    add(a + "q_norm.weight", {n(head_dim)}, other, {a + "q_norm.weight"});
+    add(a + "k_norm.weight", {n(head_dim)}, other, {a + "k_norm.weight"});
+    add(m + "gate_up_proj.weight", {n(2 * i_t), n(hidden)}, linear,
+        {m + "gate_proj.weight", m + "up_proj.weight"}, ShardStrategy{0, {i_t, i_t}});
+    add(m + "down_proj.weight", {n(hidden), n(i_t)}, linear, {m + "down_proj.weight"},
+        ShardStrategy{1, {}});
+    add(l + "input_layernorm.weight", {n(hidden)}, other, {l + "input_layernorm.weight"});
+    add(l + "post_attention_layernorm.weight", {n(hidden)}, other,
+        {l + "post_attention_layernorm.weight"});
+  }
+  add("model.norm.weight", {n(hidden)}, other, {"model.norm.weight"});
+  if (!tied) {
+    add("lm_head.weight", {n(vocab), n(hidden)}, linear, {"lm_head.weight"});
+    def.params.back().final_fc = true;
+  }
+  return def;
+}
+
+}  // namespace
+
+extern const Architecture kQwen3{
+    "qwen3", {"no-quant", "group-quant", "ft-quant", "block-scale-quant"}, build};
+
+}  // namespace weightcast

@@ -1,0 +1,34 @@
+// Block-scale FP8 (spec 5.7): checkpoints that are already FP8 (DeepSeek-V3 / Qwen3-FP8 style)
+// load 1:1. Every non-final linear weight stays float8_e4m3fn and gains its weight_scale_inv
+// [ceil(out/b0), ceil(in/b1)] float32; the static-activation variant also an activation_scale
+// [ceil(in/b1)] float32. Everything else is cast to bfloat16.
+#pragma once
+
+#include "quant/scheme.h"
+
+namespace weightcast {
+
+class BlockScaleQuantize final : public Scheme {
+ public:
+  BlockScaleQuantize(std::string name, bool static_activation)
+      : name_(std::move(name)), static_activation_(static_activation) {}
+  std::string_view name() const override { return name_; }
+  std::string_view kind() const override { return "block-scale-quant"; }
+  DType model_dtype() const override { return DType::kBF16; }
+  ModelDef adapt(ModelDef model) const override;
+  std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override {
+    return {{param.name, shape, param.dtype.value_or(DType::kBF16)}};
+  }
+  std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
+                              const KernelOptions&) const override {
+    std::vector<Tensor> out;
+    out.push_back(materialize(param.name, input, pool));
+    return out;
+  }
+
+ private:
+  std::string name_;
+  bool static_activation_;
+};
+
+}  // namespace weightcast

@@ -1,0 +1,62 @@
+"""Qwen3 (bf16, with and without biases, tied or not) and its FP8 block-scale checkpoints."""
+import json
+
+import pytest
+
+import make_fixtures
+import mlc_oracle
+from conftest import run_cli
+from test_bad_input import assert_error
+from test_golden import assert_same_files
+
+
+@pytest.mark.parametrize("scheme", ["q0f16", "q0f32", "q4f16_1", "q3f16_0", "q4bf16_1"])
+@pytest.mark.parametrize("bias,tied", [(True, False), (False, True)])
+def test_qwen3_matches_the_oracle(weightcast_bin, tmp_path, scheme, bias, tied):
+    make_fixtures.make_qwen3(str(tmp_path / "src"), bias=bias, tied=tied)
+    mlc_oracle.convert(str(tmp_path / "src"), scheme, str(tmp_path / "expected"))
+    run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", scheme, "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_fp8_block_scale_loads_one_to_one(weightcast_bin, tmp_path, static):
+    scheme = "fp8_e4m3fn_bf16_block_scale" + ("_static_activation" if static else "")
+    make_fixtures.make_qwen3(str(tmp_path / "src"), fp8_blocks=(32, 32), static_activation=static)
+    mlc_oracle.convert(str(tmp_path / "src"), scheme, str(tmp_path / "expected"))
+    run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", scheme, "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
+    manifest = json.load(open(tmp_path / "out" / "tensor-cache.json"))
+    dtypes = {r["name"]: r["dtype"] for s in manifest["records"] for r in s["records"]}
+    assert dtypes["model.layers.0.self_attn.c_attn.weight"] == "float8_e4m3fn"
+    assert dtypes["model.layers.0.self_attn.c_attn.weight_scale_inv"] == "float32"
+    assert dtypes["lm_head.weight"] == "bfloat16"
+
+
+def test_fp8_checkpoint_needs_the_block_scale_scheme(weightcast_bin, tmp_path):
+    make_fixtures.make_qwen3(str(tmp_path / "src"), fp8_blocks=(32, 32))
+    assert_error(run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", "q4f16_1",
+                         "-o", tmp_path / "o", check=False),
+                 "The input qwen3 model is fp8 block quantized. Please use BlockScaleQuantize for the model.")
+
+
+def test_block_scale_needs_an_fp8_checkpoint(weightcast_bin, tmp_path):
+    make_fixtures.make_qwen3(str(tmp_path / "src"))
+    assert_error(run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization",
+                         "fp8_e4m3fn_bf16_block_scale", "-o", tmp_path / "o", check=False),
+                 "is not fp8 block quantized. Thus BlockScaleQuantize is not supported.")
+
+
+def test_block_scale_on_an_architecture_without_it(weightcast_bin, checkpoints, tmp_path):
+    assert_error(run_cli(weightcast_bin, "convert", checkpoints["bf16-untied"], "--quantization",
+                         "fp8_e4m3fn_bf16_block_scale", "-o", tmp_path / "o", check=False),
+                 "BlockScaleQuantize is not supported")
+
+
+def test_missing_field_is_named(weightcast_bin, tmp_path):
+    make_fixtures.make_qwen3(str(tmp_path / "src"))
+    cfg = json.load(open(tmp_path / "src" / "config.json"))
+    del cfg["attention_bias"]
+    json.dump(cfg, open(tmp_path / "src" / "config.json", "w"))
+    assert_error(run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", "q0f16",
+                         "-o", tmp_path / "o", check=False), 'missing required field "attention_bias"')
