@@ -109,6 +109,7 @@ ModelDef build(const ModelConfig& config) {
 
 }  // namespace
 
-extern const Architecture kLlama{"llama", {"no-quant", "group-quant", "awq", "ft-quant"}, build};
+extern const Architecture kLlama{
+    "llama", {"no-quant", "group-quant", "awq", "ft-quant", "per-tensor-quant"}, build};
 
 }  // namespace weightcast

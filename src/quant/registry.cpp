@@ -4,6 +4,7 @@
 #include "quant/ft.h"
 #include "quant/group_quant.h"
 #include "quant/no_quant.h"
+#include "quant/per_tensor.h"
 
 namespace weightcast {
 
@@ -22,15 +23,19 @@ const GroupQuantize q4f32_1({"q4f32_1", 4, 32, DType::kF32, Layout::kNK, true, t
 const GroupQuantize q4f16_2({"q4f16_2", 4, 32, DType::kF16, Layout::kNK, false, false});
 const AwqQuantize q4f16_autoawq;
 const FtQuantize q4f16_ft;
+const PerTensorQuantize e5m2_e5m2_f16({"e5m2_e5m2_f16", DType::kF8E5M2, false, false});
+const PerTensorQuantize e4m3_e4m3_f16({"e4m3_e4m3_f16", DType::kF8E4M3, true, true});
+const PerTensorQuantize e4m3_e4m3_f16_max({"e4m3_e4m3_f16_max_calibrate", DType::kF8E4M3, true,
+                                           false});
 const BlockScaleQuantize fp8_block("fp8_e4m3fn_bf16_block_scale", false);
 const BlockScaleQuantize fp8_block_static("fp8_e4m3fn_bf16_block_scale_static_activation", true);
 }  // namespace
 
 const std::vector<const Scheme*>& schemes() {
   static const std::vector<const Scheme*> all = {
-      &q0f16,   &q0bf16,        &q0f32,    &q3f16_0,   &q3f16_1,
-      &q4f16_0, &q4f16_1,       &q4bf16_0, &q4bf16_1,  &q4f32_1,
-      &q4f16_2, &q4f16_autoawq, &q4f16_ft, &fp8_block, &fp8_block_static,
+      &q0f16,    &q0bf16,        &q0f32,         &q3f16_0,           &q3f16_1,   &q4f16_0,
+      &q4f16_1,  &q4bf16_0,      &q4bf16_1,      &q4f32_1,           &q4f16_2,   &q4f16_autoawq,
+      &q4f16_ft, &e5m2_e5m2_f16, &e4m3_e4m3_f16, &e4m3_e4m3_f16_max, &fp8_block, &fp8_block_static,
   };
   return all;
 }

@@ -95,3 +95,37 @@ inline std::uint16_t f64_to_f16(double d) {
 }
 
 }  // namespace weightcast
+
+namespace weightcast {
+
+// float32 -> FP8, round to nearest even with subnormals (the OCP FP8 formats as ml_dtypes and
+// CUDA implement them). e4m3fn has no infinity: magnitudes from 464 on, and NaN, become 0x7F.
+// e5m2 is IEEE-like: from 61440 on it overflows to infinity.
+inline std::uint8_t f32_to_fp8(float f, int mantissa_bits, int bias, bool finite_only) {
+  const std::uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
+  const std::uint8_t nan = finite_only ? 0x7F : 0x7E;  // e5m2's quiet NaN is 0x7E (s.11111.10)
+  if (std::isnan(f)) return sign | nan;
+  const double a = std::fabs(static_cast<double>(f));
+  const int levels = 1 << mantissa_bits;
+  // The largest finite value and the midpoint above it, where rounding overflows.
+  const int max_exp =
+      finite_only ? (1 << (7 - mantissa_bits)) - 1 - bias : (1 << (7 - mantissa_bits)) - 2 - bias;
+  const double max_mant = finite_only ? 2.0 - 2.0 / levels : 2.0 - 1.0 / levels;
+  const double limit = std::ldexp(max_mant + 0.5 / levels, max_exp);
+  if (a >= limit) return finite_only ? (sign | 0x7F) : (sign | static_cast<std::uint8_t>(0x7C));
+  const int min_exp = 1 - bias;
+  if (a < std::ldexp(1.0, min_exp))  // subnormal (or the smallest normal after rounding up)
+    return sign | static_cast<std::uint8_t>(std::nearbyint(std::ldexp(a, mantissa_bits - min_exp)));
+  int e = 0;
+  const double m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+  const int q = static_cast<int>(std::nearbyint((m * 2.0 - 1.0) * levels));
+  return sign | static_cast<std::uint8_t>(((e - 1 + bias) << mantissa_bits) + q);
+}
+inline std::uint8_t f32_to_fp8_e4m3fn(float f) {
+  return f32_to_fp8(f, 3, 7, true);
+}
+inline std::uint8_t f32_to_fp8_e5m2(float f) {
+  return f32_to_fp8(f, 2, 15, false);
+}
+
+}  // namespace weightcast

@@ -33,12 +33,18 @@ SCHEMES = {
     "q4bf16_1": ("group-quant", 4, 32, "bfloat16", "NK", True, True),
     "q4f32_1": ("group-quant", 4, 32, "float32", "NK", True, True),
     "q4f16_2": ("group-quant", 4, 32, "float16", "NK", False, False),
+    # per-tensor: (kind, fp8 dtype, use_scale, model dtype, calibration "inference")
+    "e5m2_e5m2_f16": ("per-tensor", "e5m2", False, "float16", False, None, None),
+    "e4m3_e4m3_f16": ("per-tensor", "e4m3", True, "float16", True, None, None),
+    "e4m3_e4m3_f16_max_calibrate": ("per-tensor", "e4m3", True, "float16", False, None, None),
     "fp8_e4m3fn_bf16_block_scale": ("block-scale", None, None, "bfloat16", None, None, None),
     "fp8_e4m3fn_bf16_block_scale_static_activation": ("block-scale", None, None, "bfloat16", None, None, None),
 }
 
 # The schemes that apply to any bf16/f16/f32 checkpoint (block-scale needs FP8 weights).
 DENSE_SCHEMES = [name for name, spec in SCHEMES.items() if spec[0] != "block-scale"]
+# What MLC can check bit for bit today: FP8 rounding on TVM's CPU path is not verified (spec 5.4).
+EXACT_SCHEMES = [name for name, spec in SCHEMES.items() if spec[0] not in ("block-scale", "per-tensor")]
 
 NP_DTYPE = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
 
@@ -214,9 +220,30 @@ def group_quantize(w, bits, gs, dtype, rounded_scale, mode):
     return q, stored
 
 
+def per_tensor_quantize(name, w, fp8, use_scale, inference):
+    """Spec 5.4: the scale in float16 arithmetic, the codes from a float32 division, RNE to FP8."""
+    target = ml_dtypes.float8_e4m3fn if fp8 == "e4m3" else ml_dtypes.float8_e5m2
+    base = name[: -len(".weight")]
+    if not use_scale:
+        return [(base + ".q_weight", w.astype(np.float32).astype(target))]
+    max_fp8 = np.float16(448.0)
+    scale16 = (np.abs(w).max() / max_fp8).astype(np.float16)
+    floor = np.float16(1.0 / (448.0 * 512.0))
+    scale = np.float32(scale16 if scale16 > floor else floor)
+    out = [(base + ".q_weight", (w.astype(np.float32) / scale).astype(target)),
+           (base + ".q_scale", np.array([scale], np.float32))]
+    if inference:
+        out.append((base + ".q_calibration_scale", np.zeros(1, np.float32)))
+    return out
+
+
 def quantize_param(name, role, final_fc, arr, scheme, mode):
     kind, bits, gs, dtype, layout, q_emb, q_fc = SCHEMES[scheme]
     if kind == "no-quant":
+        return [(name, arr)]
+    if kind == "per-tensor":
+        if role == "linear" and not final_fc:
+            return per_tensor_quantize(name, arr, bits, gs, layout)  # fp8, use_scale, inference
         return [(name, arr)]
     quantize = (role == "linear" and (not final_fc or q_fc)) or (role == "embedding" and q_emb)
     if not quantize:
@@ -234,7 +261,8 @@ def quantize_param(name, role, final_fc, arr, scheme, mode):
 
 TVM_DTYPE = {np.dtype(np.float16): "float16", np.dtype(np.float32): "float32",
              np.dtype(ml_dtypes.bfloat16): "bfloat16", np.dtype(np.uint32): "uint32",
-             np.dtype(ml_dtypes.float8_e4m3fn): "float8_e4m3fn"}
+             np.dtype(ml_dtypes.float8_e4m3fn): "float8_e4m3fn",
+             np.dtype(ml_dtypes.float8_e5m2): "float8_e5m2"}
 
 
 def f32_to_bf16_bytes(a):

@@ -71,7 +71,7 @@ def write_tiny_gguf(path, dtype, split=False):
     return paths[0]
 
 
-@pytest.mark.parametrize("scheme", mlc_oracle.DENSE_SCHEMES)
+@pytest.mark.parametrize("scheme", mlc_oracle.EXACT_SCHEMES)
 def test_f32_gguf_equals_the_hf_checkpoint(weightcast_bin, tmp_path, scheme):
     """No config.json: the architecture and config come from the metadata."""
     g = write_tiny_gguf(str(tmp_path / "tiny.gguf"), np.float32)

@@ -20,7 +20,7 @@ EXAMPLE = os.path.join(ROOT, "examples", "tiny-llama")
 MARKER = "/tmp/weightcast-pickle-marker"
 
 
-@pytest.mark.parametrize("scheme", mlc_oracle.DENSE_SCHEMES)
+@pytest.mark.parametrize("scheme", mlc_oracle.EXACT_SCHEMES)
 @pytest.mark.parametrize("layout", ["zip", "legacy"])
 def test_bin_and_safetensors_give_identical_output(weightcast_bin, tmp_path, scheme, layout):
     run_cli(weightcast_bin, "convert", EXAMPLE, "--quantization", scheme, "-o", tmp_path / "st")

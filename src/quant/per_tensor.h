@@ -1,0 +1,37 @@
+// Per-tensor FP8 (spec 5.4): e4m3_e4m3_f16, e4m3_e4m3_f16_max_calibrate, e5m2_e5m2_f16. Every
+// non-final linear weight becomes q_weight (float8) with, when the scheme scales, one float32
+// q_scale = f32(max(f16(max|W| / max_fp8), f16(1 / (max_fp8 * 512)))) and, in "inference"
+// calibration mode, a q_calibration_scale placeholder. MLC leaves that placeholder uninitialised;
+// weightcast writes 0.0 so the output is reproducible (MLC's calibration flow fills it later).
+// Embeddings and lm_head stay float16.
+#pragma once
+
+#include "quant/scheme.h"
+
+namespace weightcast {
+
+struct PerTensorConfig {
+  std::string name;
+  DType weight_dtype;  // kF8E4M3 or kF8E5M2
+  bool use_scale;
+  bool calibration_inference;
+};
+
+class PerTensorQuantize final : public Scheme {
+ public:
+  explicit PerTensorQuantize(PerTensorConfig config) : config_(std::move(config)) {}
+  std::string_view name() const override { return config_.name; }
+  std::string_view kind() const override { return "per-tensor-quant"; }
+  DType model_dtype() const override { return DType::kF16; }
+  std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override;
+  std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
+                              const KernelOptions& options) const override;
+
+ private:
+  bool quantizes(const ParamDef& p) const {
+    return p.role == ParamRole::kLinearWeight && !p.final_fc && p.name.ends_with(".weight");
+  }
+  PerTensorConfig config_;
+};
+
+}  // namespace weightcast
