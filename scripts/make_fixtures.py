@@ -273,7 +273,7 @@ def qwen3_config(bias, tied, fp8_blocks=None):
     return cfg
 
 
-def make_qwen3(out_dir, bias=True, tied=False, fp8_blocks=None, static_activation=False, seed=21):
+def make_qwen3(out_dir, bias=True, tied=False, fp8_blocks=None, static_activation=False, seed=21, drop=()):
     """A tiny Qwen3 with HF names; with fp8_blocks its linear weights are float8_e4m3fn with
     weight_scale_inv blocks, as Qwen3-FP8 checkpoints ship them."""
     cfg = qwen3_config(bias, tied, fp8_blocks)
@@ -313,5 +313,7 @@ def make_qwen3(out_dir, bias=True, tied=False, fp8_blocks=None, static_activatio
             out[name] = a
         else:
             out[name] = a.astype(ml_dtypes.bfloat16)
+    for name in drop:  # for tests of damaged checkpoints
+        del out[name]
     write_checkpoint(out_dir, cfg, out, sharded=False)
     return cfg

@@ -60,3 +60,19 @@ def test_missing_field_is_named(weightcast_bin, tmp_path):
     json.dump(cfg, open(tmp_path / "src" / "config.json", "w"))
     assert_error(run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", "q0f16",
                          "-o", tmp_path / "o", check=False), 'missing required field "attention_bias"')
+
+
+def test_fp8_checkpoint_without_scales(weightcast_bin, tmp_path):
+    make_fixtures.make_qwen3(str(tmp_path / "src"), fp8_blocks=(32, 32),
+                             drop=["model.layers.1.mlp.down_proj.weight_scale_inv"])
+    assert_error(run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", "fp8_e4m3fn_bf16_block_scale",
+                         "-o", tmp_path / "o", check=False),
+                 "The following extern parameters do not exist in the weight files: "
+                 "model.layers.1.mlp.down_proj.weight_scale_inv")
+
+
+def test_per_tensor_fp8_on_an_architecture_without_it(weightcast_bin, tmp_path):
+    make_fixtures.make_qwen3(str(tmp_path / "src"))
+    assert_error(run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", "e4m3_e4m3_f16",
+                         "-o", tmp_path / "o", check=False),
+                 "quantization kind 'per-tensor-quant'", "is not available for model type qwen3")
