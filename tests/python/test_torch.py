@@ -153,3 +153,50 @@ def test_legacy_file_with_a_lying_length(weightcast_bin, tmp_path):
     raw[first_count:first_count + 8] = struct.pack("<q", 1 << 40)
     open(path, "wb").write(raw)
     assert_error(convert(weightcast_bin, src, tmp_path / "out"), "claims 1099511627776 elements, more than the file holds")
+
+
+def write_zip64(path, entries):
+    """A stored zip whose every size and offset lives in ZIP64 fields, with the ZIP64 end
+    records, as torch.save writes archives over 4 GiB."""
+    out, central = bytearray(), bytearray()
+    for name, data in entries:
+        offset, n = len(out), name.encode()
+        extra = struct.pack("<HHQQ", 1, 16, len(data), len(data))
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0, zipfile.crc32(data) & 0xFFFFFFFF,
+                           0xFFFFFFFF, 0xFFFFFFFF, len(n), len(extra)) + n + extra + data
+        cextra = struct.pack("<HHQQQ", 1, 24, len(data), len(data), offset)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0,
+                               zipfile.crc32(data) & 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, len(n), len(cextra),
+                               0, 0, 0, 0, 0xFFFFFFFF) + n + cextra
+    cd_offset = len(out)
+    out += central
+    z64 = len(out)
+    out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, len(entries), len(entries), len(central),
+                       cd_offset)
+    out += struct.pack("<IIQI", 0x07064B50, 0, z64, 1)
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    open(path, "wb").write(bytes(out))
+
+
+def test_zip64_records_are_read(weightcast_bin, tmp_path):
+    src = tmp_path / "z64"
+    shutil.copytree(os.path.join(FIX, "zip"), src)
+    path = src / "pytorch_model.bin"
+    with zipfile.ZipFile(path) as z:
+        entries = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    write_zip64(path, entries)
+    with zipfile.ZipFile(path) as z:  # Python's reader agrees it is a valid archive
+        assert z.read(entries[0][0]) == entries[0][1]
+    run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o", tmp_path / "out")
+    run_cli(weightcast_bin, "convert", EXAMPLE, "--quantization", "q4f16_1", "-o", tmp_path / "st")
+    assert_same_files(tmp_path / "st", tmp_path / "out")
+
+
+def test_inspect_lists_safetensors_and_torch_tensors(weightcast_bin):
+    st = run_cli(weightcast_bin, "inspect", os.path.join(EXAMPLE, "model.safetensors")).stdout
+    assert "safetensors, 21 tensors" in st and "model.layers.1.mlp.down_proj.weight" in st and "bfloat16" in st
+    pt = run_cli(weightcast_bin, "inspect", os.path.join(FIX, "special.pt")).stdout
+    assert "PyTorch checkpoint, 15 tensors" in pt and "transposed" in pt
+    assert "note: Encountered None param, skipping it: none" in pt
+    bad = run_cli(weightcast_bin, "inspect", os.path.join(FIX, "malicious-system.pt"), check=False)
+    assert bad.returncode == 1 and "refusing global posix.system" in bad.stderr
