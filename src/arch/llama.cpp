@@ -1,7 +1,8 @@
 // Llama (spec 4): fused qkv_proj and gate_up_proj, GQA, optional head_dim, tied embeddings.
+// Mistral shares the layout (mistral.cpp) through build_llama_like.
 #include <fmt/format.h>
 
-#include "arch/architecture.h"
+#include "arch/llama_like.h"
 #include "util/error.h"
 
 namespace weightcast {
@@ -13,7 +14,7 @@ struct LlamaConfig {
   bool tie_embeddings;
 };
 
-LlamaConfig read_config(const ModelConfig& c) {
+LlamaConfig read_config(const ModelConfig& c, const LlamaVariant& v) {
   LlamaConfig cfg{};
   cfg.hidden = c.require_int("hidden_size");
   cfg.intermediate = c.require_int("intermediate_size");
@@ -21,8 +22,10 @@ LlamaConfig read_config(const ModelConfig& c) {
   cfg.layers = c.require_int("num_hidden_layers");
   c.require_number("rms_norm_eps");
   c.require_int("vocab_size");
-  cfg.tie_embeddings = c.get_bool("tie_word_embeddings", false);
-  if (c.get_int("context_window_size", 0) == 0 && !c.has("max_position_embeddings") &&
+  cfg.tie_embeddings = v.may_tie_embeddings && c.get_bool("tie_word_embeddings", false);
+  // Mistral with a sliding window needs no maximum length.
+  const bool sliding = v.sliding_window && c.has("sliding_window");
+  if (!sliding && c.get_int("context_window_size", 0) == 0 && !c.has("max_position_embeddings") &&
       !c.has("max_sequence_length"))
     fail(
         "Unable to determine the maximum sequence length, because none of "
@@ -48,8 +51,11 @@ LlamaConfig read_config(const ModelConfig& c) {
   if (t < 1) fail("tensor_parallel_shards must be at least 1, got {}", t);
   if (cfg.intermediate % t != 0)
     fail("Cannot split MLP intermediate size {} evenly to {} GPUs.", cfg.intermediate, t);
-  if (cfg.kv_heads % t != 0)
+  if (cfg.kv_heads % t != 0) {
+    if (v.sliding_window)
+      fail("Cannot split {} key-value attention heads evenly to {} GPUs.", cfg.kv_heads, t);
     fail("num_kv_heads({}) must be divisible by tensor_parallel_shards", cfg.kv_heads);
+  }
   if (cfg.kv_heads < t)
     fail("Too large tensor_parallel_shards, must be smaller than {}", cfg.kv_heads);
   if (cfg.heads % t != 0)
@@ -57,8 +63,10 @@ LlamaConfig read_config(const ModelConfig& c) {
   return cfg;
 }
 
-ModelDef build(const ModelConfig& config) {
-  const auto cfg = read_config(config);
+}  // namespace
+
+ModelDef build_llama_like(const ModelConfig& config, const LlamaVariant& variant) {
+  const auto cfg = read_config(config, variant);
   const Dim vocab{0, "vocab_size"}, hidden{cfg.hidden, {}};
   const auto n = [](std::int64_t v) { return Dim{v, {}}; };
   ModelDef def;
@@ -107,9 +115,13 @@ ModelDef build(const ModelConfig& config) {
   return def;
 }
 
+namespace {
+ModelDef build_llama(const ModelConfig& config) {
+  return build_llama_like(config, {});
+}
 }  // namespace
 
 extern const Architecture kLlama{
-    "llama", {"no-quant", "group-quant", "awq", "ft-quant", "per-tensor-quant"}, build};
+    "llama", {"no-quant", "group-quant", "awq", "ft-quant", "per-tensor-quant"}, build_llama};
 
 }  // namespace weightcast

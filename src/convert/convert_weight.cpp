@@ -226,14 +226,15 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
     }
   if (preshard < 0) fail("the number of tensor-parallel shards must be positive, got {}", preshard);
   if (preshard > 0) model_config->set("tensor_parallel_shards", preshard);
+  // MLC's KeyError for a kind the model does not register, as a sentence.
+  if (!arch.quant_kinds.count(scheme.kind()))
+    fail("{}: quantization kind '{}' ({}) is not available for model type {}", scheme.name(),
+         scheme.kind(), scheme.name(), arch.name);
   ModelDef built = arch.build(*model_config);
   if (built.weight_block_size && scheme.kind() != "block-scale-quant")
     fail("The input {} model is fp8 block quantized. Please use BlockScaleQuantize for the model.",
          arch.name);
   const ModelDef model_def = scheme.adapt(std::move(built));
-  if (!arch.quant_kinds.count(scheme.kind()))
-    fail("{}: quantization kind '{}' ({}) is not available for model type {}", scheme.name(),
-         scheme.kind(), scheme.name(), arch.name);
   const Plan plan = make_plan(model_def, *ckpt, scheme);
   if (!plan.unused.empty())
     log(fmt::format("Unused extern parameters: {}", fmt::join(plan.unused, ", ")));

@@ -50,7 +50,7 @@ def test_block_scale_needs_an_fp8_checkpoint(weightcast_bin, tmp_path):
 def test_block_scale_on_an_architecture_without_it(weightcast_bin, checkpoints, tmp_path):
     assert_error(run_cli(weightcast_bin, "convert", checkpoints["bf16-untied"], "--quantization",
                          "fp8_e4m3fn_bf16_block_scale", "-o", tmp_path / "o", check=False),
-                 "BlockScaleQuantize is not supported")
+                 "quantization kind 'block-scale-quant'", "is not available for model type llama")
 
 
 def test_missing_field_is_named(weightcast_bin, tmp_path):

@@ -1,0 +1,16 @@
+// Mistral (MLC's mistral_model.py / mistral_loader.py): Llama's parameters and mapping, an lm_head
+// always, and a sliding window instead of a required maximum length.
+#include "arch/llama_like.h"
+
+namespace weightcast {
+
+namespace {
+ModelDef build(const ModelConfig& config) {
+  return build_llama_like(config, {.may_tie_embeddings = false, .sliding_window = true});
+}
+}  // namespace
+
+// MLC registers an awq source for mistral but no awq quantization (spec 8): not offered here.
+extern const Architecture kMistral{"mistral", {"no-quant", "group-quant", "ft-quant"}, build};
+
+}  // namespace weightcast
