@@ -278,3 +278,10 @@ def test_iq_type_is_refused_by_name(weightcast_bin, tmp_path):
     p.write_bytes(gguf_bytes(kvs=tiny_llama_kvs(), tensors=[("token_embd.weight", [256, 8], 16, 0)], data=b"\0" * 66 * 8))
     assert_error(run_cli(weightcast_bin, "convert", p, "--quantization", "q0f16", "-o", tmp_path / "o", check=False),
                  "has type IQ2_XXS, which weightcast cannot dequantize yet")
+
+
+def test_version_2_is_read_like_version_3(weightcast_bin, tmp_path):
+    p = tmp_path / "v2.gguf"
+    p.write_bytes(gguf_bytes(kvs=[ARCH], tensors=[("w", [4], 0, 0)], version=2, data=struct.pack("<4f", 1, 2, 3, 4)))
+    out = run_cli(weightcast_bin, "inspect", p).stdout
+    assert "GGUF v2, 1 metadata entries, 1 tensors" in out and "w " in out
