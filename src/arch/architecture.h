@@ -57,6 +57,19 @@ struct ModelDef {
   std::optional<std::array<std::int64_t, 2>> weight_block_size;
   std::vector<ParamDef> params;             // in MLC's extern-mapping insertion order
   std::vector<std::string> unused_sources;  // source tensors ignored on purpose
+
+  // Appends a parameter; several sources are concatenated along axis 0 (fused q/k/v, gate/up).
+  ParamDef& add(std::string name, ExpectedShape shape, ParamRole role,
+                std::vector<std::string> sources, std::optional<ShardStrategy> shard = {}) {
+    ParamDef p;
+    p.name = std::move(name);
+    p.shape = std::move(shape);
+    p.role = role;
+    p.combine = sources.size() > 1 ? Combine::kConcatAxis0 : Combine::kIdentity;
+    p.sources = std::move(sources);
+    p.shard = std::move(shard);
+    return params.emplace_back(std::move(p));
+  }
 };
 
 // Typed access to config.json with MLC-style errors naming the missing field.

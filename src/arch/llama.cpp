@@ -71,45 +71,34 @@ ModelDef build_llama_like(const ModelConfig& config, const LlamaVariant& variant
   const auto n = [](std::int64_t v) { return Dim{v, {}}; };
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(cfg.shards);
-  auto add = [&](std::string name, ExpectedShape shape, ParamRole role,
-                 std::vector<std::string> sources,
-                 std::optional<ShardStrategy> shard = std::nullopt) {
-    ParamDef p;
-    p.name = std::move(name);
-    p.shape = std::move(shape);
-    p.role = role;
-    p.combine = sources.size() > 1 ? Combine::kConcatAxis0 : Combine::kIdentity;
-    p.sources = std::move(sources);
-    p.shard = std::move(shard);
-    def.params.push_back(std::move(p));
-  };
   const auto linear = ParamRole::kLinearWeight;
 
-  add("model.embed_tokens.weight", {vocab, hidden}, ParamRole::kEmbedding,
-      {"model.embed_tokens.weight"});
+  def.add("model.embed_tokens.weight", {vocab, hidden}, ParamRole::kEmbedding,
+          {"model.embed_tokens.weight"});
   // Shapes are per tensor-parallel shard, as MLC builds the model (T = 1 without pre-sharding).
   const auto t = cfg.shards;
   const auto q = cfg.heads / t * cfg.head_dim, kv = cfg.kv_heads / t * cfg.head_dim;
   const auto inter = cfg.intermediate / t;
   for (std::int64_t i = 0; i < cfg.layers; ++i) {
     const auto p = fmt::format("model.layers.{}.", i);
-    add(p + "self_attn.qkv_proj.weight", {n(q + 2 * kv), hidden}, linear,
-        {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
-         p + "self_attn.v_proj.weight"},
-        ShardStrategy{0, {q, kv, kv}});
-    add(p + "self_attn.o_proj.weight", {hidden, n(q)}, linear, {p + "self_attn.o_proj.weight"},
-        ShardStrategy{1, {}});
-    add(p + "mlp.gate_up_proj.weight", {n(2 * inter), hidden}, linear,
-        {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, ShardStrategy{0, {inter, inter}});
-    add(p + "mlp.down_proj.weight", {hidden, n(inter)}, linear, {p + "mlp.down_proj.weight"},
-        ShardStrategy{1, {}});
+    def.add(p + "self_attn.qkv_proj.weight", {n(q + 2 * kv), hidden}, linear,
+            {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
+             p + "self_attn.v_proj.weight"},
+            ShardStrategy{0, {q, kv, kv}});
+    def.add(p + "self_attn.o_proj.weight", {hidden, n(q)}, linear, {p + "self_attn.o_proj.weight"},
+            ShardStrategy{1, {}});
+    def.add(p + "mlp.gate_up_proj.weight", {n(2 * inter), hidden}, linear,
+            {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"},
+            ShardStrategy{0, {inter, inter}});
+    def.add(p + "mlp.down_proj.weight", {hidden, n(inter)}, linear, {p + "mlp.down_proj.weight"},
+            ShardStrategy{1, {}});
     for (const char* norm : {"input_layernorm.weight", "post_attention_layernorm.weight"})
-      add(p + norm, {hidden}, ParamRole::kOther, {p + norm});
+      def.add(p + norm, {hidden}, ParamRole::kOther, {p + norm});
     def.unused_sources.push_back(p + "self_attn.rotary_emb.inv_freq");
   }
-  add("model.norm.weight", {hidden}, ParamRole::kOther, {"model.norm.weight"});
+  def.add("model.norm.weight", {hidden}, ParamRole::kOther, {"model.norm.weight"});
   if (!cfg.tie_embeddings) {
-    add("lm_head.weight", {vocab, hidden}, linear, {"lm_head.weight"});
+    def.add("lm_head.weight", {vocab, hidden}, linear, {"lm_head.weight"});
     def.params.back().final_fc = true;
   }
   return def;

@@ -59,48 +59,38 @@ ModelDef build(const ModelConfig& c) {
   }
 
   const auto n = [](std::int64_t v) { return Dim{v, {}}; };
-  auto add = [&](std::string name, ExpectedShape shape, ParamRole role,
-                 std::vector<std::string> sources, std::optional<ShardStrategy> shard = {}) {
-    ParamDef p;
-    p.name = std::move(name);
-    p.shape = std::move(shape);
-    p.role = role;
-    p.combine = sources.size() > 1 ? Combine::kConcatAxis0 : Combine::kIdentity;
-    p.sources = std::move(sources);
-    p.shard = std::move(shard);
-    def.params.push_back(std::move(p));
-  };
   const auto linear = ParamRole::kLinearWeight, other = ParamRole::kOther;
   const auto q = heads / t * head_dim, kv = kv_heads / t * head_dim, i_t = inter / t;
 
-  add("model.embed_tokens.weight", {n(vocab), n(hidden)}, ParamRole::kEmbedding,
-      {"model.embed_tokens.weight"});
+  def.add("model.embed_tokens.weight", {n(vocab), n(hidden)}, ParamRole::kEmbedding,
+          {"model.embed_tokens.weight"});
   for (std::int64_t i = 0; i < layers; ++i) {
     const auto a = fmt::format("model.layers.{}.self_attn.", i);
     const auto m = fmt::format("model.layers.{}.mlp.", i);
     const auto l = fmt::format("model.layers.{}.", i);
-    add(a + "c_attn.weight", {n(q + 2 * kv), n(hidden)}, linear,
-        {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
-        ShardStrategy{0, {q, kv, kv}});
+    def.add(a + "c_attn.weight", {n(q + 2 * kv), n(hidden)}, linear,
+            {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
+            ShardStrategy{0, {q, kv, kv}});
     if (bias)
-      add(a + "c_attn.bias", {n(q + 2 * kv)}, other,
-          {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"}, ShardStrategy{0, {q, kv, kv}});
-    add(a + "o_proj.weight", {n(hidden), n(q)}, linear, {a + "o_proj.weight"},
-        ShardStrategy{1, {}});
-    if (bias) add(a + "o_proj.bias", {n(hidden)}, other, {a + "o_proj.bias"});
-    add(a + "q_norm.weight", {n(head_dim)}, other, {a + "q_norm.weight"});
-    add(a + "k_norm.weight", {n(head_dim)}, other, {a + "k_norm.weight"});
-    add(m + "gate_up_proj.weight", {n(2 * i_t), n(hidden)}, linear,
-        {m + "gate_proj.weight", m + "up_proj.weight"}, ShardStrategy{0, {i_t, i_t}});
-    add(m + "down_proj.weight", {n(hidden), n(i_t)}, linear, {m + "down_proj.weight"},
-        ShardStrategy{1, {}});
-    add(l + "input_layernorm.weight", {n(hidden)}, other, {l + "input_layernorm.weight"});
-    add(l + "post_attention_layernorm.weight", {n(hidden)}, other,
-        {l + "post_attention_layernorm.weight"});
+      def.add(a + "c_attn.bias", {n(q + 2 * kv)}, other,
+              {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"},
+              ShardStrategy{0, {q, kv, kv}});
+    def.add(a + "o_proj.weight", {n(hidden), n(q)}, linear, {a + "o_proj.weight"},
+            ShardStrategy{1, {}});
+    if (bias) def.add(a + "o_proj.bias", {n(hidden)}, other, {a + "o_proj.bias"});
+    def.add(a + "q_norm.weight", {n(head_dim)}, other, {a + "q_norm.weight"});
+    def.add(a + "k_norm.weight", {n(head_dim)}, other, {a + "k_norm.weight"});
+    def.add(m + "gate_up_proj.weight", {n(2 * i_t), n(hidden)}, linear,
+            {m + "gate_proj.weight", m + "up_proj.weight"}, ShardStrategy{0, {i_t, i_t}});
+    def.add(m + "down_proj.weight", {n(hidden), n(i_t)}, linear, {m + "down_proj.weight"},
+            ShardStrategy{1, {}});
+    def.add(l + "input_layernorm.weight", {n(hidden)}, other, {l + "input_layernorm.weight"});
+    def.add(l + "post_attention_layernorm.weight", {n(hidden)}, other,
+            {l + "post_attention_layernorm.weight"});
   }
-  add("model.norm.weight", {n(hidden)}, other, {"model.norm.weight"});
+  def.add("model.norm.weight", {n(hidden)}, other, {"model.norm.weight"});
   if (!tied) {
-    add("lm_head.weight", {n(vocab), n(hidden)}, linear, {"lm_head.weight"});
+    def.add("lm_head.weight", {n(vocab), n(hidden)}, linear, {"lm_head.weight"});
     def.params.back().final_fc = true;
   }
   return def;

@@ -9,7 +9,7 @@
 
 namespace weightcast {
 
-class AwqQuantize final : public Scheme {
+class AwqQuantize final : public StoreAsIs {
  public:
   static constexpr int kGroupSize = 128;
   std::string_view name() const override { return "q4f16_autoawq"; }
@@ -17,15 +17,6 @@ class AwqQuantize final : public Scheme {
   DType model_dtype() const override { return DType::kF16; }
   ModelDef adapt(ModelDef model) const override;
   void check_mapped(const ParamDef& param, const Shape& mapped) const override;
-  std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override {
-    return {{param.name, shape, param.dtype.value_or(DType::kF16)}};
-  }
-  std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
-                              const KernelOptions&) const override {
-    std::vector<Tensor> out;
-    out.push_back(materialize(param.name, input, pool));
-    return out;
-  }
 };
 
 }  // namespace weightcast

@@ -8,7 +8,7 @@
 
 namespace weightcast {
 
-class BlockScaleQuantize final : public Scheme {
+class BlockScaleQuantize final : public StoreAsIs {
  public:
   BlockScaleQuantize(std::string name, bool static_activation)
       : name_(std::move(name)), static_activation_(static_activation) {}
@@ -16,15 +16,6 @@ class BlockScaleQuantize final : public Scheme {
   std::string_view kind() const override { return "block-scale-quant"; }
   DType model_dtype() const override { return DType::kBF16; }
   ModelDef adapt(ModelDef model) const override;
-  std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override {
-    return {{param.name, shape, param.dtype.value_or(DType::kBF16)}};
-  }
-  std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
-                              const KernelOptions&) const override {
-    std::vector<Tensor> out;
-    out.push_back(materialize(param.name, input, pool));
-    return out;
-  }
 
  private:
   std::string name_;

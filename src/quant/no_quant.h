@@ -5,21 +5,12 @@
 
 namespace weightcast {
 
-class NoQuantize final : public Scheme {
+class NoQuantize final : public StoreAsIs {
  public:
   NoQuantize(std::string name, DType model_dtype) : name_(std::move(name)), dtype_(model_dtype) {}
   std::string_view name() const override { return name_; }
   std::string_view kind() const override { return "no-quant"; }
   DType model_dtype() const override { return dtype_; }
-  std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override {
-    return {{param.name, shape, dtype_}};
-  }
-  std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
-                              const KernelOptions&) const override {
-    std::vector<Tensor> out;
-    out.push_back(materialize(param.name, input, pool));
-    return out;
-  }
 
  private:
   std::string name_;

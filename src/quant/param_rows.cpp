@@ -20,4 +20,11 @@ Tensor materialize(const std::string& name, const ParamRows& rows, ThreadPool& p
   return out;
 }
 
+std::vector<Tensor> StoreAsIs::compute(const ParamDef& param, const ParamRows& input,
+                                       ThreadPool& pool, const KernelOptions&) const {
+  std::vector<Tensor> out;
+  out.push_back(materialize(param.name, input, pool));
+  return out;
+}
+
 }  // namespace weightcast

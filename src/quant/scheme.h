@@ -69,6 +69,17 @@ class Scheme {
                                       ThreadPool& pool, const KernelOptions& options) const = 0;
 };
 
+// Schemes with no kernel: every parameter is stored as the source mapping produced it, in the
+// model dtype or its own (no-quant, and the pre-quantized AWQ and block-scale checkpoints).
+class StoreAsIs : public Scheme {
+ public:
+  std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override {
+    return {{param.name, shape, param.dtype.value_or(model_dtype())}};
+  }
+  std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
+                              const KernelOptions&) const override;
+};
+
 const std::vector<const Scheme*>& schemes();
 const Scheme* find_scheme(std::string_view name);
 
