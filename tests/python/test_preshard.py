@@ -99,3 +99,10 @@ def test_mlc_group_check_message(weightcast_bin, checkpoints, tmp_path):
                          "--tensor-parallel-shards", "2", "-o", tmp_path / "o", check=False),
                  "The linear dimension 100 has 3 groups under group size 32. The groups cannot be evenly "
                  "distributed on 2 GPUs.")
+
+
+def test_preshard_variable_that_is_not_a_number(weightcast_bin, tp_checkpoint, tmp_path):
+    env = dict(os.environ, MLC_INTERNAL_PRESHARD_NUM="two")
+    proc = subprocess.run([weightcast_bin, "convert", tp_checkpoint, "--quantization", "q0f16", "-o", tmp_path / "o"],
+                          capture_output=True, text=True, env=env)
+    assert_error(proc, "MLC_INTERNAL_PRESHARD_NUM=two is not an integer")
