@@ -63,6 +63,88 @@ double ModelConfig::require_number(std::string_view key) const {
   return v.get<double>();
 }
 
+void ModelConfig::require(std::initializer_list<std::string_view> keys) const {
+  for (auto key : keys)
+    if (!has(key)) fail("{}: missing required field \"{}\"", path_.string(), key);
+}
+
+std::string ModelConfig::get_string(std::string_view key, std::string fallback) const {
+  if (!has(key)) return fallback;
+  const auto& v = json_[std::string(key)];
+  if (!v.is_string())
+    fail("{}: field \"{}\" must be a string, got {}", path_.string(), key, v.dump());
+  return v.get<std::string>();
+}
+
+std::int64_t ModelConfig::shards() const {
+  const auto t = get_int("tensor_parallel_shards", 1);
+  if (t < 1) fail("tensor_parallel_shards must be at least 1, got {}", t);
+  return t;
+}
+
+void ModelConfig::require_context_window() const {
+  if (get_int("context_window_size", 0) == 0 && !has("max_position_embeddings") &&
+      !has("max_sequence_length"))
+    fail(
+        "Unable to determine the maximum sequence length, because none of "
+        "`context_window_size`, `max_position_embeddings` or `max_sequence_length` is provided "
+        "in `config.json`.");
+}
+
+bool is_moe_gate(const ParamDef& p) {
+  constexpr std::string_view suffix = ".weight";
+  std::string_view module = p.name;
+  if (module.ends_with(suffix)) module.remove_suffix(suffix.size());
+  return module.ends_with("gate") && !p.shape.empty() && !p.shape[0].symbolic() &&
+         p.shape[0].value <= 256;
+}
+
+namespace {
+Dim num(std::int64_t v) {
+  return Dim{v, {}};
+}
+const std::string& or_default(const std::string& s, const std::string& fallback) {
+  return s.empty() ? fallback : s;
+}
+}  // namespace
+
+void ModelDef::linear(const std::string& name, std::int64_t out, std::int64_t in,
+                      const std::vector<std::string>& sources, std::optional<ShardStrategy> shard,
+                      bool bias) {
+  std::vector<std::string> weights, biases;
+  for (const auto& s : sources) weights.push_back(s + ".weight"), biases.push_back(s + ".bias");
+  add(name + ".weight", {num(out), num(in)}, ParamRole::kLinearWeight, weights, shard);
+  if (bias) {
+    std::optional<ShardStrategy> bias_shard;
+    if (shard && shard->dim == 0) bias_shard = shard;
+    add(name + ".bias", {num(out)}, ParamRole::kOther, biases, bias_shard);
+  }
+}
+
+void ModelDef::norm(const std::string& name, std::int64_t dim, bool bias, bool add_one,
+                    const std::string& source) {
+  const auto& src = or_default(source, name);
+  add(name + ".weight", {num(dim)}, ParamRole::kOther, {src + ".weight"}).add_one = add_one;
+  if (bias) add(name + ".bias", {num(dim)}, ParamRole::kOther, {src + ".bias"});
+}
+
+void ModelDef::experts(const std::string& name, std::int64_t experts, std::int64_t out,
+                       std::int64_t in, std::vector<std::string> sources,
+                       std::optional<ShardStrategy> shard) {
+  auto& p = add(name + ".weight", {num(experts), num(out), num(in)}, ParamRole::kExperts,
+                std::move(sources), std::move(shard));
+  p.combine = Combine::kStack;
+  p.stack = experts;
+}
+
+void ModelDef::final_fc(const std::string& name, Dim vocab, std::int64_t hidden,
+                        const std::string& source, bool bias) {
+  const auto& src = or_default(source, name);
+  add(name + ".weight", {vocab, num(hidden)}, ParamRole::kLinearWeight, {src + ".weight"})
+      .final_fc = true;
+  if (bias) add(name + ".bias", {vocab}, ParamRole::kOther, {src + ".bias"});
+}
+
 const Architecture* find_architecture(std::string_view name) {
   for (const auto* a : architectures())
     if (a->name == name) return a;

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -27,11 +28,15 @@ using ExpectedShape = std::vector<Dim>;
 std::string expected_shape_str(const ExpectedShape& shape);
 ExpectedShape concrete(const Shape& shape);
 
-// How the quantization schemes see a parameter (the nn.Module type it belongs to in MLC).
-enum class ParamRole { kLinearWeight, kEmbedding, kOther };
+// How the quantization schemes see a parameter (the nn.Module type it belongs to in MLC):
+// nn.Linear, nn.Embedding, MixtralExperts ([experts, out, in]) or anything else.
+enum class ParamRole { kLinearWeight, kEmbedding, kExperts, kOther };
 
 // How the source tensors become the MLC tensor, before the cast to the model dtype.
-enum class Combine { kIdentity, kConcatAxis0, kConcatAxis1 };
+// kStack: `ParamDef::stack` equal groups of consecutive sources, each group concatenated along
+// axis 0, stacked along a new axis 0 (MoE experts; gate and up of each expert side by side).
+// kTranspose: one 2-D source, transposed (GPT-2's Conv1D weights).
+enum class Combine { kIdentity, kConcatAxis0, kConcatAxis1, kStack, kTranspose };
 
 // How a parameter splits across tensor-parallel shards (MLC's tp.ShardSingleDim): along `dim`,
 // optionally in segments (`segs`, per-shard lengths, e.g. q, k, v of a fused qkv_proj).
@@ -49,7 +54,13 @@ struct ParamDef {
   Combine combine = Combine::kIdentity;
   std::optional<ShardStrategy> shard;
   std::optional<DType> dtype;  // when not the model dtype (e.g. AWQ's packed uint32 tensors)
+  std::int64_t stack = 0;      // Combine::kStack: the number of groups (experts)
+  // Gemma's norms: the loader adds 1 in the source's numpy dtype before the cast.
+  bool add_one = false;
 };
+
+// MLC's is_moe_gate: a Linear named "...gate" with at most 256 outputs stays unquantized.
+bool is_moe_gate(const ParamDef& p);
 
 struct ModelDef {
   int tensor_parallel_shards = 1;
@@ -70,6 +81,22 @@ struct ModelDef {
     p.shard = std::move(shard);
     return params.emplace_back(std::move(p));
   }
+  // An nn.Linear: "<name>.weight" [out, in] from "<src>.weight" of each source (concatenated
+  // along axis 0), and "<name>.bias" [out] from "<src>.bias" when `bias` (split like the weight
+  // when the weight splits along its outputs, replicated otherwise).
+  void linear(const std::string& name, std::int64_t out, std::int64_t in,
+              const std::vector<std::string>& sources, std::optional<ShardStrategy> shard = {},
+              bool bias = false);
+  // A norm (or other 1-D per-channel weight): "<name>.weight" and, with `bias`, "<name>.bias".
+  void norm(const std::string& name, std::int64_t dim, bool bias = false, bool add_one = false,
+            const std::string& source = {});
+  // MixtralExperts "<name>.weight" [experts, out, in]: `sources` hold one equal group per
+  // expert (e.g. its gate and up projections), in expert order.
+  void experts(const std::string& name, std::int64_t experts, std::int64_t out, std::int64_t in,
+               std::vector<std::string> sources, std::optional<ShardStrategy> shard = {});
+  // The final projection (lm_head & co), left unquantized by some schemes.
+  void final_fc(const std::string& name, Dim vocab, std::int64_t hidden,
+                const std::string& source = {}, bool bias = false);
 };
 
 // Typed access to config.json with MLC-style errors naming the missing field.
@@ -83,6 +110,13 @@ class ModelConfig {
   std::int64_t get_int(std::string_view key, std::int64_t fallback) const;
   bool get_bool(std::string_view key, bool fallback) const;
   double require_number(std::string_view key) const;
+  // Fails naming `key` when config.json lacks it (a dataclass field without a default in MLC).
+  void require(std::initializer_list<std::string_view> keys) const;
+  std::string get_string(std::string_view key, std::string fallback) const;
+  // tensor_parallel_shards, at least 1.
+  std::int64_t shards() const;
+  // MLC's context_window_size fallback chain, with its error when none is given.
+  void require_context_window() const;
   const nlohmann::json& json() const { return json_; }
   // MLC sets model_config.tensor_parallel_shards from MLC_INTERNAL_PRESHARD_NUM.
   void set(std::string_view key, nlohmann::json value) {

@@ -3,7 +3,7 @@
 // checkpoints (weight_block_size from quantization_config) for the block-scale schemes.
 #include <fmt/format.h>
 
-#include "arch/architecture.h"
+#include "arch/common.h"
 #include "util/error.h"
 
 namespace weightcast {
@@ -39,24 +39,7 @@ ModelDef build(const ModelConfig& c) {
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
-  const auto& j = c.json();
-  if (j.contains("quantization_config")) {
-    const auto& q = j["quantization_config"];
-    const bool fp8_blocks = q.is_object() && q.value("activation_scheme", "") == "dynamic" &&
-                            q.value("fmt", "") == "e4m3" && q.value("quant_method", "") == "fp8" &&
-                            q.contains("weight_block_size");
-    if (!fp8_blocks)
-      fail("Invalid DeepSeek model quantization config: unrecognized quantization config: {}",
-           q.dump());
-    const auto& b = q["weight_block_size"];
-    if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || !b[1].is_number_integer() ||
-        b[0].get<std::int64_t>() <= 0 || b[1].get<std::int64_t>() <= 0)
-      fail(
-          "Invalid DeepSeek model quantization config: weight_block_size must be a tuple of two "
-          "integers, got {}",
-          b.dump());
-    def.weight_block_size = {{b[0].get<std::int64_t>(), b[1].get<std::int64_t>()}};
-  }
+  read_weight_block_size(c, def);
 
   const auto n = [](std::int64_t v) { return Dim{v, {}}; };
   const auto linear = ParamRole::kLinearWeight, other = ParamRole::kOther;

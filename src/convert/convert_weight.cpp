@@ -48,33 +48,65 @@ const Scheme& find_scheme_or_fail(std::string_view quantization) {
        fmt::join(quantization_names(), "', '"));
 }
 
-// A parameter's source tensors, concatenated along axis 0 and cast to the model dtype on demand
-// (the ExternMapping). Concatenation along axis 0 is concatenation of the flat C-order data.
+// A parameter's source tensors, mapped (concatenated, stacked or transposed) and cast to the
+// model dtype on demand (the ExternMapping). Concatenation along axis 0 and stacking are both
+// concatenation of the flat C-order data.
 class SourceRows final : public ParamRows {
  public:
   SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype)
       : ParamRows(dtype, p.shape),
         out_size_(dtype_size(dtype)),
-        axis1_(p.def->combine == Combine::kConcatAxis1 && p.sources.size() > 1) {
+        axis1_(p.def->combine == Combine::kConcatAxis1 && p.sources.size() > 1),
+        transpose_(p.def->combine == Combine::kTranspose),
+        add_one_(p.def->add_one) {
     for (const auto& loc : p.sources) {
       const auto& info = ckpt.info(loc);
       const auto& file = *ckpt.files()[loc.file];
-      parts_.push_back({file.data(loc.index), dtype_size(info.dtype),
-                        static_cast<std::size_t>(numel(info.shape)),
-                        info.shape.empty() ? 1 : static_cast<std::size_t>(info.shape.back()),
-                        cast_function(info.dtype, dtype)});
+      Part part{file.data(loc.index),
+                info.dtype,
+                dtype_size(info.dtype),
+                static_cast<std::size_t>(numel(info.shape)),
+                info.shape.empty() ? 1 : static_cast<std::size_t>(info.shape.back()),
+                cast_function(info.dtype, dtype),
+                nullptr,
+                nullptr};
+      if (add_one_) {
+        // numpy/ml_dtypes add in float32 and round to the operand dtype (float32 for a torch
+        // bfloat16 tensor, which MLC has widened already).
+        const DType arith =
+            info.dtype == DType::kBF16 && file.widens_bf16() ? DType::kF32 : info.dtype;
+        if (arith != DType::kF32 && arith != DType::kF16 && arith != DType::kBF16)
+          fail<NotImplementedError>("{}: adding 1 to a {} tensor", info.name, tvm_name(info.dtype));
+        part.to_f32 = cast_function(info.dtype, DType::kF32);
+        part.from_f32 = cast_function(DType::kF32, arith);
+        part.cast = cast_function(arith, dtype);
+        part.dtype = arith;
+      }
+      parts_.push_back(part);
       file.prefetch(loc.index);
     }
   }
 
   void fill(std::size_t begin, std::size_t end, std::byte* out) const override {
+    if (transpose_) {  // output row r is source column r
+      const auto& part = parts_.front();
+      const std::size_t src_rows = part.count / part.row;
+      std::vector<std::byte> column(src_rows * part.elem_size);
+      for (std::size_t r = begin; r < end; ++r) {
+        for (std::size_t i = 0; i < src_rows; ++i)
+          std::memcpy(column.data() + i * part.elem_size,
+                      part.data.data() + (i * part.row + r) * part.elem_size, part.elem_size);
+        convert(part, column.data(), out + (r - begin) * row_size() * out_size_, src_rows);
+      }
+      return;
+    }
     if (axis1_) {  // 2-D concatenation along the columns: each row is the sources' rows side by
                    // side
       for (std::size_t r = begin; r < end; ++r) {
         std::size_t col = 0;
         for (const auto& part : parts_) {
-          part.cast(part.data.data() + r * part.row * part.elem_size,
-                    out + ((r - begin) * row_size() + col) * out_size_, part.row);
+          convert(part, part.data.data() + r * part.row * part.elem_size,
+                  out + ((r - begin) * row_size() + col) * out_size_, part.row);
           col += part.row;
         }
       }
@@ -84,8 +116,8 @@ class SourceRows final : public ParamRows {
     for (const auto& part : parts_) {
       const std::size_t lo = std::max(first, base), hi = std::min(last, base + part.count);
       if (lo < hi)
-        part.cast(part.data.data() + (lo - base) * part.elem_size, out + (lo - first) * out_size_,
-                  hi - lo);
+        convert(part, part.data.data() + (lo - base) * part.elem_size,
+                out + (lo - first) * out_size_, hi - lo);
       base += part.count;
     }
   }
@@ -93,12 +125,25 @@ class SourceRows final : public ParamRows {
  private:
   struct Part {
     std::span<const std::byte> data;
+    DType dtype;  // of the values handed to `cast` (the arithmetic dtype under add_one)
     std::size_t elem_size, count, row;
     CastFn cast;
+    CastFn to_f32, from_f32;  // add_one only
   };
+
+  void convert(const Part& part, const std::byte* in, std::byte* out, std::size_t n) const {
+    if (!add_one_) return part.cast(in, out, n);
+    std::vector<float> sum(n);
+    part.to_f32(in, reinterpret_cast<std::byte*>(sum.data()), n);
+    for (auto& v : sum) v += 1.0f;
+    std::vector<std::byte> rounded(n * dtype_size(part.dtype));
+    part.from_f32(reinterpret_cast<const std::byte*>(sum.data()), rounded.data(), n);
+    part.cast(rounded.data(), out, n);
+  }
+
   std::vector<Part> parts_;
   std::size_t out_size_;
-  bool axis1_;
+  bool axis1_, transpose_, add_one_;
 };
 
 // MLC's ShardSingleDim split (spec 6): shard i takes, from every segment j (of length

@@ -62,11 +62,19 @@ std::vector<const ParamDef*> loading_order(const ModelDef& model, const Checkpoi
 Shape mapped_shape(const ParamDef& def, const std::vector<TensorLocation>& sources,
                    const Checkpoint& ckpt) {
   const auto& first = ckpt.info(sources.front());
-  if (def.combine == Combine::kIdentity || sources.size() == 1) return first.shape;
-  const std::size_t axis = def.combine == Combine::kConcatAxis0 ? 0 : 1;
+  if (def.combine == Combine::kTranspose) {
+    if (first.shape.size() != 2)
+      fail("Parameter {}: {} has shape {}, but a 2-D tensor is needed to transpose it", def.name,
+           first.name, shape_str(first.shape));
+    return {first.shape[1], first.shape[0]};
+  }
+  if (def.combine == Combine::kIdentity || (sources.size() == 1 && def.combine != Combine::kStack))
+    return first.shape;
+  const std::size_t axis = def.combine == Combine::kConcatAxis1 ? 1 : 0;
   Shape out = first.shape;
   if (out.size() <= axis)
     fail("Parameter {}: cannot concatenate {} along axis {}", def.name, first.name, axis);
+  std::vector<std::int64_t> rows{first.shape[axis]};
   for (std::size_t i = 1; i < sources.size(); ++i) {
     const auto& s = ckpt.info(sources[i]);
     bool same = s.shape.size() == out.size();
@@ -75,7 +83,22 @@ Shape mapped_shape(const ParamDef& def, const std::vector<TensorLocation>& sourc
       fail("Parameter {}: cannot concatenate {} {} with {} {} along axis {}", def.name, first.name,
            shape_str(first.shape), s.name, shape_str(s.shape), axis);
     out[axis] += s.shape[axis];
+    rows.push_back(s.shape[axis]);
   }
+  if (def.combine != Combine::kStack) return out;
+  // Every group (expert) must contribute the same rows, or np.stack fails.
+  const auto groups = static_cast<std::size_t>(def.stack);
+  if (groups == 0 || sources.size() % groups != 0)
+    fail("Parameter {}: {} sources do not form {} equal groups", def.name, sources.size(), groups);
+  const std::size_t per = sources.size() / groups;
+  for (std::size_t g = 1; g < groups; ++g)
+    for (std::size_t k = 0; k < per; ++k)
+      if (rows[g * per + k] != rows[k])
+        fail("Parameter {}: cannot stack {} {} with {} {}", def.name, first.name,
+             shape_str(first.shape), ckpt.info(sources[g * per + k]).name,
+             shape_str(ckpt.info(sources[g * per + k]).shape));
+  out[0] /= static_cast<std::int64_t>(groups);
+  out.insert(out.begin(), static_cast<std::int64_t>(groups));
   return out;
 }
 

@@ -70,6 +70,7 @@ struct Placed {
 
 class TorchFile final : public SourceFile {
  public:
+  bool widens_bf16() const override { return true; }
   TorchFile(const fs::path& path, std::vector<std::string>& warnings)
       : TorchFile(std::make_unique<MappedFile>(path), {}, path, warnings) {}
   TorchFile(std::unique_ptr<MappedFile> map, std::span<const std::byte> bytes, const fs::path& path,

@@ -9,7 +9,8 @@ ModelDef AwqQuantize::adapt(ModelDef model) const {
     fail<NotImplementedError>("q4f16_autoawq cannot be pre-sharded for tensor parallelism");
   std::vector<ParamDef> params;
   for (auto& p : model.params) {
-    if (p.role != ParamRole::kLinearWeight || p.final_fc || !p.name.ends_with(".weight")) {
+    if (p.role != ParamRole::kLinearWeight || p.final_fc || is_moe_gate(p) ||
+        !p.name.ends_with(".weight")) {
       params.push_back(std::move(p));
       continue;
     }

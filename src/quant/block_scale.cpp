@@ -12,8 +12,10 @@ ModelDef BlockScaleQuantize::adapt(ModelDef model) const {
   const auto [b0, b1] = *model.weight_block_size;
   std::vector<ParamDef> params;
   for (auto& p : model.params) {
-    const bool quantized =
-        p.role == ParamRole::kLinearWeight && !p.final_fc && p.name.ends_with(".weight");
+    if (p.role == ParamRole::kExperts)
+      fail<NotImplementedError>("{}: {} of MoE experts is not implemented here yet", p.name, name_);
+    const bool quantized = p.role == ParamRole::kLinearWeight && !p.final_fc && !is_moe_gate(p) &&
+                           p.name.ends_with(".weight");
     if (!quantized) {
       params.push_back(std::move(p));
       continue;

@@ -51,8 +51,14 @@ GroupQuantize::GroupQuantize(GroupQuantConfig config) : config_(std::move(config
 }
 
 bool GroupQuantize::quantizes(const ParamDef& p) const {
-  if (p.role == ParamRole::kLinearWeight) return !p.final_fc || config_.quantize_final_fc;
+  if (p.role == ParamRole::kLinearWeight)
+    return (!p.final_fc || config_.quantize_final_fc) && !is_moe_gate(p);
   if (p.role == ParamRole::kEmbedding) return config_.quantize_embedding;
+  if (p.role == ParamRole::kExperts) {
+    if (config_.layout == Layout::kKN)
+      fail<NotImplementedError>("GroupQuantizeMixtralExperts does not support KN layout now.");
+    return true;
+  }
   return false;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "quant/scheme.h"
+#include "util/error.h"
 
 namespace weightcast {
 
@@ -29,7 +30,11 @@ class PerTensorQuantize final : public Scheme {
 
  private:
   bool quantizes(const ParamDef& p) const {
-    return p.role == ParamRole::kLinearWeight && !p.final_fc && p.name.ends_with(".weight");
+    if (p.role == ParamRole::kExperts)
+      fail<NotImplementedError>(
+          "{}: FP8 per-tensor quantization of MoE experts is not implemented here yet", p.name);
+    return p.role == ParamRole::kLinearWeight && !p.final_fc && !is_moe_gate(p) &&
+           p.name.ends_with(".weight");
   }
   PerTensorConfig config_;
 };

@@ -1,0 +1,59 @@
+#include "arch/common.h"
+
+#include <fmt/args.h>
+
+namespace weightcast {
+
+std::int64_t require_positive(const ModelConfig& c, std::string_view key) {
+  const auto v = c.require_int(key);
+  if (v <= 0) fail("{}: field \"{}\" must be positive, got {}", c.path().string(), key, v);
+  return v;
+}
+
+Heads read_heads(const ModelConfig& c, std::int64_t hidden, std::int64_t t,
+                 bool kv_heads_required) {
+  Heads h;
+  h.heads = require_positive(c, "num_attention_heads");
+  h.kv_heads = kv_heads_required ? require_positive(c, "num_key_value_heads")
+                                 : c.get_int("num_key_value_heads", 0);
+  if (h.kv_heads == 0) h.kv_heads = h.heads;
+  h.head_dim = c.get_int("head_dim", 0);
+  if (h.head_dim == 0) h.head_dim = hidden / h.heads;
+  if (h.kv_heads < 0 || h.head_dim <= 0 || h.heads % h.kv_heads != 0)
+    fail("{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
+         c.path().string(), h.heads, h.kv_heads);
+  check_split(h.kv_heads, t, "{} key-value attention heads");
+  if (h.heads % t != 0)
+    fail("num_attention_heads ({}) must be divisible by tensor_parallel_shards ({})", h.heads, t);
+  return h;
+}
+
+void check_split(std::int64_t value, std::int64_t t, std::string_view what_format) {
+  if (value % t == 0) return;
+  fmt::dynamic_format_arg_store<fmt::format_context> args;
+  args.push_back(value);
+  fail("Cannot split {} evenly to {} GPUs.", fmt::vformat(what_format, args), t);
+}
+
+void read_weight_block_size(const ModelConfig& c, ModelDef& def) {
+  const auto& j = c.json();
+  if (j.contains("quantization_config")) {
+    const auto& q = j["quantization_config"];
+    const bool fp8_blocks = q.is_object() && q.value("activation_scheme", "") == "dynamic" &&
+                            q.value("fmt", "") == "e4m3" && q.value("quant_method", "") == "fp8" &&
+                            q.contains("weight_block_size");
+    if (!fp8_blocks)
+      fail("Invalid DeepSeek model quantization config: unrecognized quantization config: {}",
+           q.dump());
+    const auto& b = q["weight_block_size"];
+    if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || !b[1].is_number_integer() ||
+        b[0].get<std::int64_t>() <= 0 || b[1].get<std::int64_t>() <= 0)
+      fail(
+          "Invalid DeepSeek model quantization config: weight_block_size must be a tuple of two "
+          "integers, got {}",
+          b.dump());
+    def.weight_block_size = {{b[0].get<std::int64_t>(), b[1].get<std::int64_t>()}};
+  }
+}
+
+}  // namespace weightcast
