@@ -157,7 +157,7 @@ def loading_order(params, wmap):
     for name, path in wmap.items():
         path_to_names.setdefault(path, []).append(name)
     src_to_mlc = {}
-    for mlc, srcs, _, _ in params:
+    for mlc, srcs, *_ in params:
         for s in srcs:
             src_to_mlc.setdefault(s, []).append(mlc)
     order, seen = [], set()
@@ -237,8 +237,19 @@ def per_tensor_quantize(name, w, fp8, use_scale, inference):
     return out
 
 
+def is_moe_gate(name, arr):
+    """A Linear module named "...gate" with at most 256 outputs (spec 5.2.2)."""
+    return name[: -len(".weight")].endswith("gate") and arr.shape[0] <= 256
+
+
 def quantize_param(name, role, final_fc, arr, scheme, mode):
     kind, bits, gs, dtype, layout, q_emb, q_fc = SCHEMES[scheme]
+    if role == "linear" and is_moe_gate(name, arr):
+        role = "other"
+    if role == "experts" and kind == "group-quant":  # [E, out, in]: axis -1, never transposed
+        q, s = group_quantize(arr, bits, gs, dtype, True, mode)
+        base = name[: -len(".weight")]
+        return [(base + ".q_weight", q), (base + ".q_scale", s)]
     if kind == "no-quant":
         return [(name, arr)]
     if kind == "per-tensor":
@@ -332,14 +343,14 @@ def walk_sources(source_dir, params, unused):
     files = {path: read_safetensors(path)[1] for path in dict.fromkeys(wmap.values())}
     total_params, loaded, items = 0, set(), []
     for mlc in loading_order(params, wmap):
-        _, srcs, role, final_fc = by_name[mlc]
+        _, srcs, role, final_fc, *fn = by_name[mlc]
         required = {wmap[s] for s in srcs}
         if not required <= loaded:
             loaded &= required
             for path in required - loaded:
                 total_params += sum(a.size for n, a in files[path].items() if n not in unused)
                 loaded.add(path)
-        items.append((mlc, [files[wmap[s]][s] for s in srcs], role, final_fc))
+        items.append((mlc, [files[wmap[s]][s] for s in srcs], role, final_fc, fn[0] if fn else None))
     return items, total_params
 
 
@@ -351,19 +362,29 @@ def finish(records, total_params, out_dir):
     dump_cache(records, out_dir, metadata)
 
 
-def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1):
-    """Returns {mlc record name: array as written (before the f32->bf16 encoding)}."""
+def model_params(cfg, scheme, shards=1):
+    import arch_oracle
+    if cfg["model_type"] == "qwen3":
+        return qwen3_params(cfg, scheme)
+    if cfg["model_type"] in arch_oracle.PARAMS:
+        return arch_oracle.PARAMS[cfg["model_type"]](cfg, shards)
+    return llama_params(cfg, shards)
+
+
+def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1, table=None):
+    """Returns {mlc record name: array as written (before the f32->bf16 encoding)}; appends
+    the `--dry-run` table rows (name, shape, dtype, sources) to `table` when given."""
     with open(os.path.join(source_dir, "config.json")) as f:
         cfg = json.load(f)
     model_dtype = SCHEMES[scheme][3]
-    if cfg["model_type"] == "qwen3":
-        params, unused, strategies = qwen3_params(cfg, scheme)
-    else:
-        params, unused, strategies = llama_params(cfg, shards)
+    params, unused, strategies = model_params(cfg, scheme, shards)
     records = []
     items, total_params = walk_sources(source_dir, params, unused)
-    for mlc, arrays, role, final_fc in items:
-        arr = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
+    for mlc, arrays, role, final_fc, fn in items:
+        if fn is not None:
+            arr = fn(*arrays)
+        else:
+            arr = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
         target = {"fp8": ml_dtypes.float8_e4m3fn, "f32": np.float32}.get(role, NP_DTYPE[model_dtype])
         with np.errstate(over="ignore"):
             arr = arr.astype(target)
@@ -376,6 +397,10 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1):
             outs = [(f"{name}_shard-{i}", piece) for name, a in outs
                     for i, piece in enumerate(shard_split(a, dim, segs, shards))]
         records.extend(outs)
+        if table is not None:
+            srcs = next(p[1] for p in params if p[0] == mlc)
+            table.extend({"name": n, "shape": list(a.shape), "dtype": TVM_DTYPE[a.dtype], "sources": list(srcs)}
+                         for n, a in outs)
     finish(records, total_params, out_dir)
     return dict(records), total_params
 
@@ -399,7 +424,7 @@ def convert_awq(source_dir, out_dir):
             awq_params.append((mlc, srcs, role, final_fc))
     records = []
     items, total_params = walk_sources(source_dir, awq_params, unused)
-    for mlc, arrays, role, _ in items:
+    for mlc, arrays, role, *_ in items:
         if role == "awq":
             arr = np.concatenate(arrays, axis=1) if len(arrays) > 1 else arrays[0]
             arr = arr.view(np.uint32) if arr.dtype == np.int32 else arr.astype(np.float16)
