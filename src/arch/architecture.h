@@ -36,7 +36,9 @@ enum class ParamRole { kLinearWeight, kEmbedding, kExperts, kOther };
 // kStack: `ParamDef::stack` equal groups of consecutive sources, each group concatenated along
 // axis 0, stacked along a new axis 0 (MoE experts; gate and up of each expert side by side).
 // kTranspose: one 2-D source, transposed (GPT-2's Conv1D weights).
-enum class Combine { kIdentity, kConcatAxis0, kConcatAxis1, kStack, kTranspose };
+// kPermuteRows: one source whose rows are reordered, row r taken from `ParamDef::row_order[r]`
+// (InternLM2's interleaved wqkv).
+enum class Combine { kIdentity, kConcatAxis0, kConcatAxis1, kStack, kTranspose, kPermuteRows };
 
 // How a parameter splits across tensor-parallel shards (MLC's tp.ShardSingleDim): along `dim`,
 // optionally in segments (`segs`, per-shard lengths, e.g. q, k, v of a fused qkv_proj).
@@ -55,6 +57,7 @@ struct ParamDef {
   std::optional<ShardStrategy> shard;
   std::optional<DType> dtype;  // when not the model dtype (e.g. AWQ's packed uint32 tensors)
   std::int64_t stack = 0;      // Combine::kStack: the number of groups (experts)
+  std::vector<std::int64_t> row_order;  // Combine::kPermuteRows
   // Gemma's norms: the loader adds 1 in the source's numpy dtype before the cast.
   bool add_one = false;
 };

@@ -58,6 +58,7 @@ class SourceRows final : public ParamRows {
         out_size_(dtype_size(dtype)),
         axis1_(p.def->combine == Combine::kConcatAxis1 && p.sources.size() > 1),
         transpose_(p.def->combine == Combine::kTranspose),
+        row_order_(p.def->combine == Combine::kPermuteRows ? &p.def->row_order : nullptr),
         add_one_(p.def->add_one) {
     for (const auto& loc : p.sources) {
       const auto& info = ckpt.info(loc);
@@ -98,6 +99,15 @@ class SourceRows final : public ParamRows {
                       part.data.data() + (i * part.row + r) * part.elem_size, part.elem_size);
         convert(part, column.data(), out + (r - begin) * row_size() * out_size_, src_rows);
       }
+      return;
+    }
+    if (row_order_) {
+      const auto& part = parts_.front();
+      for (std::size_t r = begin; r < end; ++r)
+        convert(part,
+                part.data.data() +
+                    static_cast<std::size_t>((*row_order_)[r]) * part.row * part.elem_size,
+                out + (r - begin) * row_size() * out_size_, part.row);
       return;
     }
     if (axis1_) {  // 2-D concatenation along the columns: each row is the sources' rows side by
@@ -143,7 +153,9 @@ class SourceRows final : public ParamRows {
 
   std::vector<Part> parts_;
   std::size_t out_size_;
-  bool axis1_, transpose_, add_one_;
+  bool axis1_, transpose_;
+  const std::vector<std::int64_t>* row_order_;
+  bool add_one_;
 };
 
 // MLC's ShardSingleDim split (spec 6): shard i takes, from every segment j (of length

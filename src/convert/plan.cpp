@@ -68,6 +68,12 @@ Shape mapped_shape(const ParamDef& def, const std::vector<TensorLocation>& sourc
            first.name, shape_str(first.shape));
     return {first.shape[1], first.shape[0]};
   }
+  if (def.combine == Combine::kPermuteRows) {
+    if (first.shape.empty() || first.shape[0] != static_cast<std::int64_t>(def.row_order.size()))
+      fail("Parameter {}: {} has shape {}, but {} rows are needed to reorder them", def.name,
+           first.name, shape_str(first.shape), def.row_order.size());
+    return first.shape;
+  }
   if (def.combine == Combine::kIdentity || (sources.size() == 1 && def.combine != Combine::kStack))
     return first.shape;
   const std::size_t axis = def.combine == Combine::kConcatAxis1 ? 1 : 0;
