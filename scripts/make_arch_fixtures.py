@@ -131,7 +131,140 @@ def gemma(version):
     return cfg, llama_layout(cfg, norms=norms, tied=True)
 
 
+def layer_norms(t, prefix, names, bias):
+    for name in names:
+        t[f"{prefix}{name}.weight"] = (H,)
+        if bias:
+            t[f"{prefix}{name}.bias"] = (H,)
+
+
+def stablelm(qkv_bias):
+    cfg = base_config("stablelm", layer_norm_eps=1e-5, partial_rotary_factor=0.25, use_qkv_bias=qkv_bias)
+    t = llama_layout(cfg, qkv_bias=qkv_bias, tied=False, norms=())
+    for n in range(cfg["num_hidden_layers"]):
+        layer_norms(t, f"model.layers.{n}.", ("input_layernorm", "post_attention_layernorm"), True)
+    t["model.norm.bias"] = (H,)
+    return cfg, t
+
+
+def olmo(version, tied=False):
+    cfg = base_config("olmo" if version == 1 else "olmo2", tie_word_embeddings=tied)
+    if version == 1:  # OLMo's layer norms have no parameters
+        cfg.update(clip_qkv=8.0)
+        t = llama_layout(cfg, norms=())
+        del t["model.norm.weight"]
+        return cfg, t
+    t = llama_layout(cfg, norms=("post_attention_layernorm", "post_feedforward_layernorm"))
+    q, kv = dims(cfg)
+    for n in range(cfg["num_hidden_layers"]):
+        t[f"model.layers.{n}.self_attn.q_norm.weight"] = (q,)
+        t[f"model.layers.{n}.self_attn.k_norm.weight"] = (kv,)
+    return cfg, t
+
+
+def cohere():
+    cfg = base_config("cohere", layer_norm_eps=1e-5, logit_scale=0.0625, use_qk_norm=False)
+    return cfg, llama_layout(cfg, norms=("input_layernorm",), tied=True)
+
+
+def baichuan():
+    cfg = base_config("baichuan", initializer_range=0.02, use_cache=True, pad_token_id=0, bos_token_id=1,
+                      eos_token_id=2, tie_word_embeddings=False)
+    del cfg["num_key_value_heads"]
+    t = {"model.embed_tokens.weight": (V, H)}
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"model.layers.{n}."
+        t[l + "self_attn.W_pack.weight"] = (3 * H, H)
+        t[l + "self_attn.o_proj.weight"] = (H, H)
+        swiglu(t, l + "mlp.", H, I)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), False)
+    t["model.norm.weight"] = (H,)
+    t["lm_head.weight"] = (V, H)
+    return cfg, t
+
+
+def minicpm(tied=False, moe=False):
+    cfg = base_config("minicpm", scale_emb=12, scale_depth=1.4, dim_model_base=256, use_cache=True,
+                      bos_token_id=1, eos_token_id=2, tie_word_embeddings=tied)
+    if moe:
+        cfg.update(num_experts=4, num_experts_per_tok=2)
+    t = llama_layout(cfg, mlp=not moe)
+    for n in range(cfg["num_hidden_layers"] if moe else 0):
+        m = f"model.layers.{n}.mlp."
+        experts(t, m + "experts.", 4, H, I, ("w1", "w3", "w2"))
+        t[m + "gate.weight"] = (4, H)
+    return cfg, t
+
+
+def starcoder2(bias):
+    cfg = base_config("starcoder2", norm_epsilon=1e-5, use_bias=bias, use_cache=True, bos_token_id=0,
+                      eos_token_id=0, hidden_act="gelu_pytorch_tanh")
+    t = {"model.embed_tokens.weight": (V, H)}
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"model.layers.{n}."
+        attention(t, l + "self_attn.", cfg, qkv_bias=bias, o_bias=bias)
+        t[l + "mlp.c_fc.weight"] = (I, H)
+        t[l + "mlp.c_proj.weight"] = (H, I)
+        if bias:
+            t[l + "mlp.c_fc.bias"] = (I,)
+            t[l + "mlp.c_proj.bias"] = (H,)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), True)
+    layer_norms(t, "model.", ("norm",), True)
+    return cfg, t
+
+
+def phi3(tied=False):
+    cfg = base_config("phi3", tie_word_embeddings=tied, original_max_position_embeddings=256)
+    q, kv = dims(cfg)
+    t = {"model.embed_tokens.weight": (V, H)}
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"model.layers.{n}."
+        t[l + "self_attn.qkv_proj.weight"] = (q + 2 * kv, H)
+        t[l + "self_attn.o_proj.weight"] = (H, q)
+        t[l + "mlp.gate_up_proj.weight"] = (2 * I, H)
+        t[l + "mlp.down_proj.weight"] = (H, I)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), False)
+    t["model.norm.weight"] = (H,)
+    if not tied:
+        t["lm_head.weight"] = (V, H)
+    return cfg, t
+
+
+def internlm2(bias=False):
+    cfg = base_config("internlm2", bias=bias, use_cache=True, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    q, kv = dims(cfg)
+    t = {"model.tok_embeddings.weight": (V, H)}
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"model.layers.{n}."
+        t[l + "attention.wqkv.weight"] = (q + 2 * kv, H)
+        t[l + "attention.wo.weight"] = (H, q)
+        if bias:
+            t[l + "attention.wqkv.bias"] = (q + 2 * kv,)
+            t[l + "attention.wo.bias"] = (H,)
+        swiglu(t, l + "feed_forward.", H, I, ("w1", "w3", "w2"))
+        layer_norms(t, l, ("attention_norm", "ffn_norm"), False)
+    t["model.norm.weight"] = (H,)
+    t["output.weight"] = (V, H)
+    return cfg, t
+
+
 CASES = {
+    "stablelm": lambda: stablelm(qkv_bias=True),
+    "stablelm-nobias": lambda: stablelm(qkv_bias=False),
+    "olmo": lambda: olmo(1),
+    "olmo-tied": lambda: olmo(1, tied=True),
+    "olmo2": lambda: olmo(2),
+    "cohere": cohere,
+    "baichuan": baichuan,
+    "minicpm": minicpm,
+    "minicpm-tied": lambda: minicpm(tied=True),
+    "minicpm-moe": lambda: minicpm(moe=True),
+    "starcoder2": lambda: starcoder2(bias=True),
+    "starcoder2-nobias": lambda: starcoder2(bias=False),
+    "phi3": phi3,
+    "phi3-tied": lambda: phi3(tied=True),
+    "internlm2": internlm2,
+    "internlm2-bias": lambda: internlm2(bias=True),
     "qwen2": lambda: qwen2(tied=False),
     "qwen2-tied": lambda: qwen2(tied=True),
     "qwen2_moe": qwen2_moe,

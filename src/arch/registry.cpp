@@ -12,11 +12,39 @@ extern const Architecture kQwen3Moe;
 extern const Architecture kMixtral;
 extern const Architecture kGemma;
 extern const Architecture kGemma2;
+extern const Architecture kStableLm;
+extern const Architecture kOlmo;
+extern const Architecture kOlmo2;
+extern const Architecture kCohere;
+extern const Architecture kBaichuan;
+extern const Architecture kMiniCpm;
+extern const Architecture kStarcoder2;
+extern const Architecture kPhi3;
+extern const Architecture kInternLm2;
 
 const std::vector<const Architecture*>& architectures() {
+  // clang-format off
   static const std::vector<const Architecture*> all = {
-      &kLlama, &kMistral, &kQwen3, &kQwen2, &kQwen2Moe, &kQwen3Moe, &kMixtral, &kGemma, &kGemma2,
+      &kLlama,
+      &kMistral,
+      &kQwen3,
+      &kQwen2,
+      &kQwen2Moe,
+      &kQwen3Moe,
+      &kMixtral,
+      &kGemma,
+      &kGemma2,
+      &kStableLm,
+      &kOlmo,
+      &kOlmo2,
+      &kCohere,
+      &kBaichuan,
+      &kMiniCpm,
+      &kStarcoder2,
+      &kPhi3,
+      &kInternLm2,
   };
+  // clang-format on
   return all;
 }
 

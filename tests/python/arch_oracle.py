@@ -181,7 +181,180 @@ def gemma2(cfg, t=1):
     return gemma(cfg, t, extra_norms=("pre_feedforward_layernorm", "post_feedforward_layernorm"))
 
 
+# ---------------------------------------------------------------- dense decoders
+
+
+def standard(cfg, t, *, qkv="qkv_proj", qkv_bias=False, o_name="o_proj", o_src="o_proj", gate_up=True,
+             norms=("input_layernorm", "post_attention_layernorm"), norm_bias=False, qk_norm=None,
+             lm_head="config", unused_rotary=False):
+    """The HF Llama-style layout under MLC's names: fused q/k/v into `qkv`, o, gate|up, down."""
+    h, kv, d = heads(cfg)
+    q, k, i = h // t * d, kv // t * d, cfg["intermediate_size"] // t
+    p = Params()
+    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
+    for n in range(cfg["num_hidden_layers"]):
+        a, m, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}.mlp.", f"model.layers.{n}."
+        p.linear(a + qkv, [a + "q_proj", a + "k_proj", a + "v_proj"], bias=qkv_bias, shard=(0, [q, k, k]))
+        p.linear(a + o_name, [a + o_src], shard=(1, None))
+        if qk_norm:
+            p.norm(a + "q_norm")
+            p.norm(a + "k_norm")
+        if gate_up:
+            p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"], shard=(0, [i, i]))
+        else:
+            p.linear(m + "gate_proj", [m + "gate_proj"])
+            p.linear(m + "up_proj", [m + "up_proj"])
+        p.linear(m + "down_proj", [m + "down_proj"], shard=(1, None))
+        for norm in norms:
+            p.norm(l + norm, bias=norm_bias)
+        if unused_rotary:
+            p.unused.add(a + "rotary_emb.inv_freq")
+    if norms or qk_norm:
+        p.norm("model.norm", bias=norm_bias)
+    if lm_head == "always" or (lm_head == "config" and not cfg.get("tie_word_embeddings", False)):
+        p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
+    return p
+
+
+def stablelm(cfg, t=1):
+    return standard(cfg, t, qkv_bias=cfg.get("use_qkv_bias", False), norm_bias=True, lm_head="always").done()
+
+
+def olmo(cfg, t=1):
+    return standard(cfg, t, norms=(), unused_rotary=True).done()
+
+
+def olmo2(cfg, t=1):
+    return standard(cfg, t, norms=("post_attention_layernorm", "post_feedforward_layernorm"), qk_norm=True,
+                    unused_rotary=True).done()
+
+
+def cohere(cfg, t=1):
+    return standard(cfg, t, o_name="out_proj", gate_up=False, norms=("input_layernorm",), lm_head="never").done()
+
+
+def baichuan(cfg, t=1):
+    h, _, d = heads(cfg)
+    i = cfg["intermediate_size"] // t
+    p = Params()
+    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
+    for n in range(cfg["num_hidden_layers"]):
+        a, m, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}.mlp.", f"model.layers.{n}."
+        p.linear(a + "W_pack", [a + "W_pack"], shard=(0, [h // t * d] * 3))
+        p.linear(a + "o_proj", [a + "o_proj"], shard=(1, None))
+        p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"], shard=(0, [i, i]))
+        p.linear(m + "down_proj", [m + "down_proj"], shard=(1, None))
+        p.norm(l + "input_layernorm")
+        p.norm(l + "post_attention_layernorm")
+    p.norm("model.norm")
+    p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
+    return p.done()
+
+
+def minicpm(cfg, t=1):
+    h, kv, d = heads(cfg)
+    q, k, i, e = h // t * d, kv // t * d, cfg["intermediate_size"] // t, cfg.get("num_experts", 0)
+    p = Params()
+    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
+    for n in range(cfg["num_hidden_layers"]):
+        a, m, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}.mlp.", f"model.layers.{n}."
+        p.linear(a + "wqkv_pack", [a + "q_proj", a + "k_proj", a + "v_proj"], shard=(0, [q, k, k]))
+        p.linear(a + "o_proj", [a + "o_proj"], shard=(1, None))
+        if e == 0:
+            p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"], shard=(0, [i, i]))
+            p.linear(m + "down_proj", [m + "down_proj"], shard=(1, None))
+        else:
+            p.linear(m + "gate", [m + "gate"])
+            experts(p, m + "e1_e3.weight", m + "experts", ["w1", "w3"], e, shard=(1, [i, i]))
+            experts(p, m + "e2.weight", m + "experts", ["w2"], e, shard=(2, None))
+        p.norm(l + "input_layernorm")
+        p.norm(l + "post_attention_layernorm")
+    p.norm("model.norm")
+    if not cfg.get("tie_word_embeddings", False):
+        p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
+    return p.done()
+
+
+def starcoder2(cfg, t=1):
+    h, kv, d = heads(cfg)
+    q, k, i, b = h // t * d, kv // t * d, cfg["intermediate_size"] // t, cfg["use_bias"]
+    p = Params()
+    # lm_head comes first in MLC's mapping and reads the embedding (both use embed_tokens).
+    p.add("lm_head.weight", ["model.embed_tokens.weight"], "linear", True)
+    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
+    for n in range(cfg["num_hidden_layers"]):
+        a, m, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}.mlp.", f"model.layers.{n}."
+        p.linear(a + "wqkv_pack", [a + "q_proj", a + "k_proj", a + "v_proj"], bias=b, shard=(0, [q, k, k]))
+        p.linear(a + "o_proj", [a + "o_proj"], bias=b, shard=(1, None))
+        p.linear(m + "c_fc", [m + "c_fc"], bias=b, shard=(0, None))
+        p.linear(m + "c_proj", [m + "c_proj"], bias=b, shard=(1, None))
+        if b:
+            p.strategies[m + "c_proj.bias"] = (0, None)
+        p.norm(l + "input_layernorm", bias=True)
+        p.norm(l + "post_attention_layernorm", bias=True)
+    p.norm("model.norm", bias=True)
+    return p.done()
+
+
+def phi3(cfg, t=1):
+    h, kv, d = heads(cfg)
+    q, k, i = h // t * d, kv // t * d, cfg["intermediate_size"] // t
+    p = Params()
+    p.add("transformer.embd.weight", ["model.embed_tokens.weight"], "embedding")
+    for n in range(cfg["num_hidden_layers"]):
+        hf, mlc = f"model.layers.{n}.", f"transformer.h.{n}."
+        p.norm(mlc + "ln", hf + "input_layernorm")
+        p.linear(mlc + "mixer.qkv_proj", [hf + "self_attn.qkv_proj"], shard=(0, [q, k, k]))
+        p.linear(mlc + "mixer.out_proj", [hf + "self_attn.o_proj"], shard=(1, None))
+        p.linear(mlc + "mlp.gate_up_proj", [hf + "mlp.gate_up_proj"], shard=(0, [i, i]))
+        p.linear(mlc + "mlp.down_proj", [hf + "mlp.down_proj"], shard=(1, None))
+        p.norm(mlc + "post_attention_layernorm", hf + "post_attention_layernorm")
+    p.norm("transformer.norm", "model.norm")
+    if not cfg.get("tie_word_embeddings", False):
+        p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
+    return p.done()
+
+
+def internlm2_wqkv(cfg):
+    """wqkv rows are grouped per kv head as [q x groups, k, v]; MLC regroups them as q, k, v."""
+    groups = cfg["num_attention_heads"] // cfg["num_key_value_heads"]
+    d = cfg["hidden_size"] // cfg["num_attention_heads"]
+
+    def fn(w):
+        w = w.reshape(-1, 2 + groups, d, w.shape[-1])
+        wq, wk, wv = np.split(w, [groups, groups + 1], axis=1)
+        return np.concatenate([x.reshape(-1, x.shape[-1]) for x in (wq, wk, wv)], axis=0)
+    return fn
+
+
+def internlm2(cfg, t=1):
+    h, kv, d = heads(cfg)
+    q, k, i, b = h // t * d, kv // t * d, cfg["intermediate_size"] // t, cfg["bias"]
+    p = Params()
+    p.add("model.tok_embeddings.weight", ["model.tok_embeddings.weight"], "embedding")
+    for n in range(cfg["num_hidden_layers"]):
+        a, f, l = f"model.layers.{n}.attention.", f"model.layers.{n}.feed_forward.", f"model.layers.{n}."
+        p.linear(a + "wqkv", [a + "wqkv"], bias=b, shard=(0, [q, k, k]), fn=internlm2_wqkv(cfg))
+        p.linear(a + "wo", [a + "wo"], bias=b, shard=(1, None))
+        p.linear(f + "gate_up_proj", [f + "w1", f + "w3"], shard=(0, [i, i]))
+        p.linear(f + "w2", [f + "w2"], shard=(1, None))
+        p.norm(l + "attention_norm")
+        p.norm(l + "ffn_norm")
+    p.norm("model.norm")
+    p.add("output.weight", ["output.weight"], "linear")  # not a final-FC name in MLC
+    return p.done()
+
+
 PARAMS = {
+    "stablelm": stablelm,
+    "olmo": olmo,
+    "olmo2": olmo2,
+    "cohere": cohere,
+    "baichuan": baichuan,
+    "minicpm": minicpm,
+    "starcoder2": starcoder2,
+    "phi3": phi3,
+    "internlm2": internlm2,
     "qwen2": qwen2,
     "qwen2_moe": qwen2_moe,
     "qwen3_moe": qwen3_moe,

@@ -1,0 +1,33 @@
+// Cohere Command-R (MLC's cohere/): fused q/k/v, `out_proj` read from HF's o_proj, gate and up
+// kept apart, one (parallel-block) LayerNorm without bias per layer, tied embeddings always.
+#include "arch/standard.h"
+
+namespace weightcast {
+
+namespace {
+
+ModelDef build(const ModelConfig& c) {
+  c.require({"num_key_value_heads", "layer_norm_eps"});
+  c.require_context_window();
+  const auto dims = read_standard_dims(c, true);
+  if (dims.heads.head_dim * dims.heads.heads != dims.hidden)
+    fail("head_dim * num_attention_heads != hidden_size");
+  if (dims.shards > 1)
+    fail<NotImplementedError>(
+        "cohere cannot be pre-sharded: MLC gives its separate gate_proj and up_proj the "
+        "two-segment split of a fused gate_up_proj, which fails on tensors of half that size");
+  StandardLayout layout;
+  layout.o = "out_proj";
+  layout.fused_gate_up = false;
+  layout.norms = {"input_layernorm"};
+  layout.lm_head = StandardLayout::LmHead::kNever;
+  layout.symbolic_vocab = true;
+  return build_standard(c, dims, layout);
+}
+
+}  // namespace
+
+// MLC lists an awq source for cohere but registers no awq quantization for it: not offered.
+extern const Architecture kCohere{"cohere", {"no-quant", "group-quant", "ft-quant"}, build};
+
+}  // namespace weightcast

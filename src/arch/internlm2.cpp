@@ -1,0 +1,74 @@
+// InternLM2 (MLC's internlm2/): HF's wqkv interleaves, per key-value head, its group of q heads
+// then k then v; MLC reorders the rows to all q, all k, all v (its bias is copied unchanged, as
+// MLC does). w1|w3 fuse into gate_up_proj; the head is `output`, which MLC does not treat as a
+// final FC (so it is quantized by every scheme).
+#include "arch/common.h"
+
+namespace weightcast {
+
+namespace {
+
+// Row r of the MLC tensor comes from row order[r] of HF's wqkv.
+std::vector<std::int64_t> wqkv_row_order(std::int64_t heads, std::int64_t kv_heads,
+                                         std::int64_t head_dim) {
+  const auto groups = heads / kv_heads, block = (groups + 2) * head_dim;
+  std::vector<std::int64_t> order;
+  order.reserve(static_cast<std::size_t>((heads + 2 * kv_heads) * head_dim));
+  const auto rows = [&](std::int64_t first_head, std::int64_t count) {
+    for (std::int64_t kv = 0; kv < kv_heads; ++kv)
+      for (std::int64_t r = 0; r < count * head_dim; ++r)
+        order.push_back(kv * block + first_head * head_dim + r);
+  };
+  rows(0, groups);  // q
+  rows(groups, 1);  // k
+  rows(groups + 1, 1);
+  return order;
+}
+
+ModelDef build(const ModelConfig& c) {
+  c.require({"num_key_value_heads", "rms_norm_eps", "bias", "use_cache", "rope_theta",
+             "pad_token_id", "bos_token_id", "eos_token_id"});
+  c.require_context_window();
+  const auto hidden = require_positive(c, "hidden_size");
+  const auto inter = require_positive(c, "intermediate_size");
+  const auto layers = require_positive(c, "num_hidden_layers");
+  const auto vocab = require_positive(c, "vocab_size");
+  const bool bias = c.get_bool("bias", false);
+  const auto t = c.shards();
+  check_split(c.require_int("num_attention_heads"), t, "{} attention heads");
+  const auto h = read_heads(c, hidden, t, true);
+  if (h.head_dim * h.heads != hidden)
+    fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
+         c.path().string(), h.head_dim, h.heads, hidden);
+  check_split(inter, t, "MLP intermediate size {}");
+  const auto q = h.q_rows(t), kv = h.kv_rows(t), i = inter / t;
+  // MLC's layout conversion uses hidden_size / num_attention_heads as the head size.
+  const auto order = wqkv_row_order(h.heads, h.kv_heads, hidden / h.heads);
+
+  ModelDef def;
+  def.tensor_parallel_shards = static_cast<int>(t);
+  def.add("model.tok_embeddings.weight", {num(vocab), num(hidden)}, ParamRole::kEmbedding,
+          {"model.tok_embeddings.weight"});
+  for (std::int64_t n = 0; n < layers; ++n) {
+    const auto l = fmt::format("model.layers.{}.", n);
+    const auto a = l + "attention.", f = l + "feed_forward.";
+    def.linear(a + "wqkv", q + 2 * kv, hidden, {a + "wqkv"}, ShardStrategy{0, {q, kv, kv}}, bias);
+    auto& wqkv = def.params[def.params.size() - (bias ? 2 : 1)];
+    wqkv.combine = Combine::kPermuteRows;
+    wqkv.row_order = order;
+    def.linear(a + "wo", hidden, q, {a + "wo"}, ShardStrategy{1, {}}, bias);
+    def.linear(f + "gate_up_proj", 2 * i, hidden, {f + "w1", f + "w3"}, ShardStrategy{0, {i, i}});
+    def.linear(f + "w2", hidden, i, {f + "w2"}, ShardStrategy{1, {}});
+    def.norm(l + "attention_norm", hidden);
+    def.norm(l + "ffn_norm", hidden);
+  }
+  def.norm("model.norm", hidden);
+  def.linear("output", vocab, hidden, {"output"});
+  return def;
+}
+
+}  // namespace
+
+extern const Architecture kInternLm2{"internlm2", {"no-quant", "group-quant", "ft-quant"}, build};
+
+}  // namespace weightcast

@@ -1,0 +1,27 @@
+// OLMo (MLC's olmo/): the standard layout, LayerNorms without parameters (so no norm tensors at
+// all), optional tied embeddings, and an optional positive clip_qkv.
+#include "arch/standard.h"
+
+namespace weightcast {
+
+namespace {
+
+ModelDef build(const ModelConfig& c) {
+  c.require({"hidden_act"});
+  c.require_context_window();
+  if (c.has("clip_qkv") && c.require_number("clip_qkv") <= 0)
+    fail("'clip_qkv'({}) should be non-negative", c.json()["clip_qkv"].dump());
+  const auto dims = read_standard_dims(c, false);
+  StandardLayout layout;
+  layout.norms = {};
+  layout.final_norm = false;
+  layout.unused_rotary = true;
+  return build_standard(c, dims, layout);
+}
+
+}  // namespace
+
+extern const Architecture kOlmo{
+    "olmo", {"no-quant", "group-quant", "ft-quant", "awq", "per-tensor-quant"}, build};
+
+}  // namespace weightcast

@@ -1,0 +1,57 @@
+// Phi-3 (MLC's phi3/): HF's already fused qkv_proj and gate_up_proj, read as is under MLC's
+// transformer.h.N.{ln, mixer, mlp} names; a concrete-vocabulary embedding and an optional
+// lm_head over a symbolic vocabulary.
+#include "arch/common.h"
+
+namespace weightcast {
+
+namespace {
+
+ModelDef build(const ModelConfig& c) {
+  c.require({"model_type", "rms_norm_eps", "num_key_value_heads", "max_position_embeddings"});
+  const auto hidden = require_positive(c, "hidden_size");
+  const auto inter = require_positive(c, "intermediate_size");
+  const auto layers = require_positive(c, "num_hidden_layers");
+  const auto vocab = require_positive(c, "vocab_size");
+  const auto& j = c.json();
+  if (j.contains("rope_scaling") && j["rope_scaling"].is_object() &&
+      j["rope_scaling"].contains("type")) {
+    const auto type = j["rope_scaling"]["type"];
+    if (type != "su" && type != "longrope")
+      fail("Unsupported RoPE scaling type {} for Phi3", type.dump());
+  }
+  const auto t = c.shards();
+  const auto h = read_heads(c, hidden, t);
+  if (h.head_dim * h.heads != hidden)
+    fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
+         c.path().string(), h.head_dim, h.heads, hidden);
+  check_split(inter, t, "MLP intermediate size {}");
+  const auto q = h.q_rows(t), kv = h.kv_rows(t), i = inter / t;
+
+  ModelDef def;
+  def.tensor_parallel_shards = static_cast<int>(t);
+  def.add("transformer.embd.weight", {num(vocab), num(hidden)}, ParamRole::kEmbedding,
+          {"model.embed_tokens.weight"});
+  for (std::int64_t n = 0; n < layers; ++n) {
+    const auto hf = fmt::format("model.layers.{}.", n), mlc = fmt::format("transformer.h.{}.", n);
+    def.norm(mlc + "ln", hidden, false, false, hf + "input_layernorm");
+    def.linear(mlc + "mixer.qkv_proj", q + 2 * kv, hidden, {hf + "self_attn.qkv_proj"},
+               ShardStrategy{0, {q, kv, kv}});
+    def.linear(mlc + "mixer.out_proj", hidden, q, {hf + "self_attn.o_proj"}, ShardStrategy{1, {}});
+    def.linear(mlc + "mlp.gate_up_proj", 2 * i, hidden, {hf + "mlp.gate_up_proj"},
+               ShardStrategy{0, {i, i}});
+    def.linear(mlc + "mlp.down_proj", hidden, i, {hf + "mlp.down_proj"}, ShardStrategy{1, {}});
+    def.norm(mlc + "post_attention_layernorm", hidden, false, false,
+             hf + "post_attention_layernorm");
+  }
+  def.norm("transformer.norm", hidden, false, false, "model.norm");
+  if (!c.get_bool("tie_word_embeddings", false))
+    def.final_fc("lm_head", Dim{0, "vocab_size"}, hidden);
+  return def;
+}
+
+}  // namespace
+
+extern const Architecture kPhi3{"phi3", {"no-quant", "group-quant", "ft-quant"}, build};
+
+}  // namespace weightcast

@@ -1,0 +1,26 @@
+// StableLM (MLC's stable_lm/): the standard layout with LayerNorms (weight and bias), an
+// optional q/k/v bias (use_qkv_bias) and an lm_head always.
+#include "arch/standard.h"
+
+namespace weightcast {
+
+namespace {
+
+ModelDef build(const ModelConfig& c) {
+  c.require({"num_key_value_heads", "layer_norm_eps", "partial_rotary_factor", "rope_theta"});
+  c.require_context_window();
+  const auto dims = read_standard_dims(c, true);
+  if (dims.heads.head_dim * dims.heads.heads != dims.hidden)
+    fail("{}: head_dim x num_attention_heads must equal hidden_size", c.path().string());
+  StandardLayout layout;
+  layout.qkv_bias = c.get_bool("use_qkv_bias", false);
+  layout.norm_bias = true;
+  layout.lm_head = StandardLayout::LmHead::kAlways;
+  return build_standard(c, dims, layout);
+}
+
+}  // namespace
+
+extern const Architecture kStableLm{"stablelm", {"no-quant", "group-quant", "ft-quant"}, build};
+
+}  // namespace weightcast

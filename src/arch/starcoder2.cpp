@@ -1,0 +1,53 @@
+// StarCoder2 (MLC's starcoder2/): fused q|k|v as `wqkv_pack`, a GELU MLP (c_fc, c_proj), biases
+// everywhere when use_bias, LayerNorms with bias, and an lm_head read from the embedding.
+#include "arch/common.h"
+
+namespace weightcast {
+
+namespace {
+
+ModelDef build(const ModelConfig& c) {
+  c.require({"num_key_value_heads", "hidden_act", "norm_epsilon", "rope_theta", "use_bias",
+             "use_cache", "bos_token_id", "eos_token_id"});
+  c.require_context_window();
+  const auto hidden = require_positive(c, "hidden_size");
+  const auto inter = require_positive(c, "intermediate_size");
+  const auto layers = require_positive(c, "num_hidden_layers");
+  const auto vocab = require_positive(c, "vocab_size");
+  const bool bias = c.get_bool("use_bias", false);
+  const auto t = c.shards();
+  check_split(c.require_int("num_attention_heads"), t, "{} attention heads");
+  const auto h = read_heads(c, hidden, t, true);
+  if (h.head_dim * h.heads != hidden)
+    fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
+         c.path().string(), h.head_dim, h.heads, hidden);
+  check_split(inter, t, "MLP intermediate size {}");
+  const auto q = h.q_rows(t), kv = h.kv_rows(t), i = inter / t;
+
+  ModelDef def;
+  def.tensor_parallel_shards = static_cast<int>(t);
+  // First in MLC's mapping, so it is loaded (and written) before the embedding it shares.
+  def.final_fc("lm_head", num(vocab), hidden, "model.embed_tokens");
+  def.add("model.embed_tokens.weight", {num(vocab), num(hidden)}, ParamRole::kEmbedding,
+          {"model.embed_tokens.weight"});
+  for (std::int64_t n = 0; n < layers; ++n) {
+    const auto l = fmt::format("model.layers.{}.", n);
+    const auto a = l + "self_attn.", m = l + "mlp.";
+    def.linear(a + "wqkv_pack", q + 2 * kv, hidden, {a + "q_proj", a + "k_proj", a + "v_proj"},
+               ShardStrategy{0, {q, kv, kv}}, bias);
+    def.linear(a + "o_proj", hidden, q, {a + "o_proj"}, ShardStrategy{1, {}}, bias);
+    def.linear(m + "c_fc", i, hidden, {m + "c_fc"}, ShardStrategy{0, {}}, bias);
+    def.linear(m + "c_proj", hidden, i, {m + "c_proj"}, ShardStrategy{1, {}}, bias);
+    if (bias) def.params.back().shard = ShardStrategy{0, {}};  // MLC splits this bias too
+    def.norm(l + "input_layernorm", hidden, true);
+    def.norm(l + "post_attention_layernorm", hidden, true);
+  }
+  def.norm("model.norm", hidden, true);
+  return def;
+}
+
+}  // namespace
+
+extern const Architecture kStarcoder2{"starcoder2", {"no-quant", "group-quant", "ft-quant"}, build};
+
+}  // namespace weightcast
