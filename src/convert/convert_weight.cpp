@@ -103,6 +103,13 @@ class SourceRows final : public ParamRows {
     }
     if (row_order_) {
       const auto& part = parts_.front();
+      if (shape().size() == 1) {  // a 1-D tensor is one row: reorder its elements
+        for (std::size_t j = 0; j < part.count; ++j)
+          convert(part,
+                  part.data.data() + static_cast<std::size_t>((*row_order_)[j]) * part.elem_size,
+                  out + j * out_size_, 1);
+        return;
+      }
       for (std::size_t r = begin; r < end; ++r)
         convert(part,
                 part.data.data() +

@@ -68,7 +68,7 @@ bool GroupQuantize::transposes(const ParamDef& p) const {
 
 std::vector<OutputDef> GroupQuantize::outputs(const ParamDef& param,
                                               const ExpectedShape& shape) const {
-  if (!quantizes(param)) return {{param.name, shape, config_.model_dtype}};
+  if (!quantizes(param)) return {{param.name, shape, param.dtype.value_or(config_.model_dtype)}};
   if (shape.empty() || shape.back().symbolic())
     fail<NotImplementedError>("{}: cannot group-quantize along a symbolic axis", param.name);
   const std::int64_t groups = (shape.back().value + config_.group_size - 1) / config_.group_size;

@@ -8,7 +8,7 @@ namespace weightcast {
 
 std::vector<OutputDef> PerTensorQuantize::outputs(const ParamDef& param,
                                                   const ExpectedShape& shape) const {
-  if (!quantizes(param)) return {{param.name, shape, DType::kF16}};
+  if (!quantizes(param)) return {{param.name, shape, param.dtype.value_or(DType::kF16)}};
   const auto base = param.name.substr(0, param.name.size() - 7);
   std::vector<OutputDef> out = {{base + ".q_weight", shape, config_.weight_dtype}};
   if (config_.use_scale) {

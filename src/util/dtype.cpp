@@ -63,6 +63,12 @@ std::optional<DType> dtype_from_safetensors(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<DType> dtype_from_tvm_name(std::string_view s) {
+  for (const auto& e : kTable)
+    if (e.tvm == s) return e.type;
+  return std::nullopt;
+}
+
 bool is_float(DType t) {
   return t >= DType::kF16;
 }

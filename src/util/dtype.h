@@ -42,6 +42,7 @@ std::size_t dtype_bits(DType t);
 // TVM's dtype string, as written in tensor-cache.json ("float16", "uint32", ...).
 std::string_view tvm_name(DType t);
 std::optional<DType> dtype_from_safetensors(std::string_view s);
+std::optional<DType> dtype_from_tvm_name(std::string_view s);  // "float16" -> kF16
 bool is_float(DType t);
 
 using Shape = std::vector<std::int64_t>;
