@@ -248,7 +248,104 @@ def internlm2(bias=False):
     return cfg, t
 
 
+def gpt2():
+    """The original GPT-2 layout: unprefixed names, Conv1D weights stored [in, out]."""
+    cfg = {"model_type": "gpt2", "vocab_size": V, "n_embd": H, "n_layer": 2, "n_head": 4, "n_positions": 32,
+           "n_inner": None, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new"}
+    t = {"wte.weight": (V, H), "wpe.weight": (32, H)}
+    for n in range(2):
+        h = f"h.{n}."
+        layer_norms(t, h, ("ln_1", "ln_2"), True)
+        for name, shape in (("attn.c_attn", (H, 3 * H)), ("attn.c_proj", (H, H)), ("mlp.c_fc", (H, 4 * H)),
+                            ("mlp.c_proj", (4 * H, H))):
+            t[h + name + ".weight"] = shape
+            t[h + name + ".bias"] = (shape[1],)
+    layer_norms(t, "", ("ln_f",), True)
+    return cfg, t
+
+
+def gpt_bigcode():
+    """Multi-query attention: c_attn yields all q heads plus one k and one v head."""
+    d = H // 4
+    cfg = {"model_type": "gpt_bigcode", "vocab_size": V, "n_embd": H, "n_inner": I, "n_head": 4, "n_layer": 2,
+           "n_positions": 32, "layer_norm_epsilon": 1e-5, "multi_query": True}
+    t = {"transformer.wte.weight": (V, H), "transformer.wpe.weight": (32, H)}
+    for n in range(2):
+        h = f"transformer.h.{n}."
+        layer_norms(t, h, ("ln_1", "ln_2"), True)
+        for name, shape in (("attn.c_attn", (H + 2 * d, H)), ("attn.c_proj", (H, H)), ("mlp.c_fc", (I, H)),
+                            ("mlp.c_proj", (H, I))):
+            t[h + name + ".weight"] = shape
+            t[h + name + ".bias"] = (shape[0],)
+    layer_norms(t, "transformer.", ("ln_f",), True)
+    t["lm_head.weight"] = (V, H)
+    return cfg, t
+
+
+def gpt_neox():
+    cfg = {"model_type": "gpt_neox", "vocab_size": V, "hidden_size": H, "intermediate_size": I,
+           "num_attention_heads": 4, "num_hidden_layers": 2, "layer_norm_eps": 1e-5, "rotary_pct": 0.25,
+           "use_parallel_residual": True, "max_position_embeddings": 256}
+    t = {"gpt_neox.embed_in.weight": (V, H)}
+    for n in range(2):
+        l = f"gpt_neox.layers.{n}."
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), True)
+        for name, shape in (("attention.query_key_value", (3 * H, H)), ("attention.dense", (H, H)),
+                            ("mlp.dense_h_to_4h", (I, H)), ("mlp.dense_4h_to_h", (H, I))):
+            t[l + name + ".weight"] = shape
+            t[l + name + ".bias"] = (shape[0],)
+    layer_norms(t, "gpt_neox.", ("final_layer_norm",), True)
+    t["embed_out.weight"] = (V, H)
+    return cfg, t
+
+
+def phi():
+    cfg = base_config("phi", layer_norm_eps=1e-5, partial_rotary_factor=0.5, hidden_act="gelu_new")
+    del cfg["num_key_value_heads"], cfg["rms_norm_eps"]
+    t = {"model.embed_tokens.weight": (V, H)}
+    for n in range(2):
+        l = f"model.layers.{n}."
+        layer_norms(t, l, ("input_layernorm",), True)
+        attention(t, l + "self_attn.", cfg, qkv_bias=True, o_bias=True, names=("q_proj", "k_proj", "v_proj", "dense"))
+        t[l + "mlp.fc1.weight"], t[l + "mlp.fc1.bias"] = (I, H), (I,)
+        t[l + "mlp.fc2.weight"], t[l + "mlp.fc2.bias"] = (H, I), (H,)
+    layer_norms(t, "model.", ("final_layernorm",), True)
+    t["lm_head.weight"], t["lm_head.bias"] = (V, H), (V,)
+    return cfg, t
+
+
+def chatglm(bias=False):
+    """ChatGLM3's layout: fused query_key_value (with a bias), swiglu dense_h_to_4h, MQA groups."""
+    d, groups = 16, 2
+    cfg = {"model_type": "chatglm", "hidden_size": H, "num_layers": 2, "kv_channels": d, "num_attention_heads": 4,
+           "ffn_hidden_size": I, "layernorm_epsilon": 1e-5, "post_layer_norm": True, "rmsnorm": True,
+           "add_bias_linear": bias, "add_qkv_bias": True, "apply_query_key_layer_scaling": True,
+           "multi_query_attention": True, "multi_query_group_num": groups, "padded_vocab_size": V, "seq_length": 256}
+    t = {"transformer.embedding.word_embeddings.weight": (V, H)}
+    for n in range(2):
+        l = f"transformer.encoder.layers.{n}."
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), False)
+        t[l + "self_attention.query_key_value.weight"] = (H + 2 * groups * d, H)
+        t[l + "self_attention.query_key_value.bias"] = (H + 2 * groups * d,)
+        t[l + "self_attention.dense.weight"] = (H, H)
+        t[l + "mlp.dense_h_to_4h.weight"] = (2 * I, H)
+        t[l + "mlp.dense_4h_to_h.weight"] = (H, I)
+        if bias:
+            t[l + "self_attention.dense.bias"] = (H,)
+            t[l + "mlp.dense_h_to_4h.bias"] = (2 * I,)
+            t[l + "mlp.dense_4h_to_h.bias"] = (H,)
+    t["transformer.encoder.final_layernorm.weight"] = (H,)
+    t["transformer.output_layer.weight"] = (V, H)
+    return cfg, t
+
+
 CASES = {
+    "gpt2": gpt2,
+    "gpt_bigcode": gpt_bigcode,
+    "gpt_neox": gpt_neox,
+    "phi": phi,
+    "chatglm": chatglm,
+    "chatglm-bias": lambda: chatglm(bias=True),
     "stablelm": lambda: stablelm(qkv_bias=True),
     "stablelm-nobias": lambda: stablelm(qkv_bias=False),
     "olmo": lambda: olmo(1),

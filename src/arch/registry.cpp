@@ -21,6 +21,11 @@ extern const Architecture kMiniCpm;
 extern const Architecture kStarcoder2;
 extern const Architecture kPhi3;
 extern const Architecture kInternLm2;
+extern const Architecture kGpt2;
+extern const Architecture kGptBigCode;
+extern const Architecture kGptNeox;
+extern const Architecture kPhi;
+extern const Architecture kChatGlm;
 
 const std::vector<const Architecture*>& architectures() {
   // clang-format off
@@ -43,6 +48,11 @@ const std::vector<const Architecture*>& architectures() {
       &kStarcoder2,
       &kPhi3,
       &kInternLm2,
+      &kGpt2,
+      &kGptBigCode,
+      &kGptNeox,
+      &kPhi,
+      &kChatGlm,
   };
   // clang-format on
   return all;

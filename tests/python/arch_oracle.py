@@ -345,7 +345,132 @@ def internlm2(cfg, t=1):
     return p.done()
 
 
+# ---------------------------------------------------------------- GPT family, Phi, ChatGLM
+
+
+def gpt2(cfg, t=1):
+    """Unprefixed HF names (h.N...); Conv1D weights transposed; lm_head read from wte."""
+    hid, n_head = cfg["n_embd"], cfg["n_head"]
+    q = n_head // t * (hid // n_head)
+    p = Params()
+    p.add("lm_head.weight", ["wte.weight"], "linear", True)
+    p.add("transformer.wte.weight", ["wte.weight"], "embedding")
+    p.add("transformer.wpe.weight", ["wpe.weight"], "embedding")
+    for n in range(cfg["n_layer"]):
+        h = f"h.{n}."
+        p.norm("transformer." + h + "ln_1", h + "ln_1", bias=True)
+        p.linear("transformer." + h + "attn.c_attn", [h + "attn.c_attn"], bias=True, shard=(0, [q, q, q]), fn=transpose)
+        p.linear("transformer." + h + "attn.c_proj", [h + "attn.c_proj"], bias=True, shard=(1, None), fn=transpose)
+        p.norm("transformer." + h + "ln_2", h + "ln_2", bias=True)
+        p.linear("transformer." + h + "mlp.c_fc", [h + "mlp.c_fc"], bias=True, shard=(0, None), fn=transpose)
+        p.linear("transformer." + h + "mlp.c_proj", [h + "mlp.c_proj"], bias=True, shard=(1, None), fn=transpose)
+        p.unused.add(h + "attn.bias")
+    p.norm("transformer.ln_f", "ln_f", bias=True)
+    return p.done()
+
+
+def gpt_bigcode(cfg, t=1):
+    p = Params()
+    p.add("transformer.wte.weight", ["transformer.wte.weight"], "embedding")
+    p.add("transformer.wpe.weight", ["transformer.wpe.weight"], "embedding")
+    for n in range(cfg["n_layer"]):
+        h = f"transformer.h.{n}."
+        p.norm(h + "ln_1", bias=True)
+        p.linear(h + "attn.c_attn", [h + "attn.c_attn"], bias=True)
+        p.linear(h + "attn.c_proj", [h + "attn.c_proj"], bias=True)
+        p.norm(h + "ln_2", bias=True)
+        p.linear(h + "mlp.c_fc", [h + "mlp.c_fc"], bias=True)
+        p.linear(h + "mlp.c_proj", [h + "mlp.c_proj"], bias=True)
+    p.norm("transformer.ln_f", bias=True)
+    p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
+    return p.done()
+
+
+def gpt_neox_qkv(cfg):
+    """Rows grouped per head as [q, k, v]; MLC regroups them as all q, all k, all v."""
+    n_head = cfg["num_attention_heads"]
+    d = cfg["hidden_size"] // n_head
+
+    def fn(w):
+        shape = w.shape
+        w = np.reshape(w, [n_head, 3 * d, -1])
+        return np.reshape(np.concatenate(np.split(w, 3, axis=1), axis=0), shape)
+    return fn
+
+
+def gpt_neox(cfg, t=1):
+    hid, n_head = cfg["hidden_size"], cfg["num_attention_heads"]
+    q = n_head // t * (hid // n_head)
+    p = Params()
+    p.add("gpt_neox.embed_in.weight", ["gpt_neox.embed_in.weight"], "embedding")
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"gpt_neox.layers.{n}."
+        a = l + "attention."
+        p.norm(l + "input_layernorm", bias=True)
+        p.norm(l + "post_attention_layernorm", bias=True)
+        qkv = a + "query_key_value"
+        p.add(qkv + ".weight", [qkv + ".weight"], "linear", fn=gpt_neox_qkv(cfg), shard=(0, [q, q, q]))
+        p.add(qkv + ".bias", [qkv + ".bias"], fn=gpt_neox_qkv(cfg), shard=(0, [q, q, q]))
+        p.linear(a + "dense", [a + "dense"], bias=True, shard=(1, None))
+        p.linear(l + "mlp.dense_h_to_4h", [l + "mlp.dense_h_to_4h"], shard=(0, None))
+        p.add(l + "mlp.dense_h_to_4h.bias", [l + "mlp.dense_h_to_4h.bias"], "f32", shard=(0, None))
+        p.linear(l + "mlp.dense_4h_to_h", [l + "mlp.dense_4h_to_h"], shard=(1, None))
+        p.add(l + "mlp.dense_4h_to_h.bias", [l + "mlp.dense_4h_to_h.bias"], "f32")
+        p.unused.update({a + "rotary_emb.inv_freq", a + "masked_bias", a + "bias"})
+    p.norm("gpt_neox.final_layer_norm", bias=True)
+    p.add("embed_out.weight", ["embed_out.weight"], "linear", True)
+    return p.done()
+
+
+def phi(cfg, t=1):
+    """HF "phi" (Phi-1, 1.5, 2): q/k/v fused into mixer.Wqkv; a LayerNorm + Linear head."""
+    h, kv, d = heads(cfg)
+    q, k = h // t * d, kv // t * d
+    p = Params()
+    p.add("lm_head.linear.weight", ["lm_head.weight"], "linear", True)
+    p.add("lm_head.linear.bias", ["lm_head.bias"])
+    p.norm("lm_head.ln", "model.final_layernorm", bias=True)
+    p.add("transformer.embd.weight", ["model.embed_tokens.weight"], "embedding")
+    for n in range(cfg["num_hidden_layers"]):
+        hf, mlc = f"model.layers.{n}.", f"transformer.h.{n}."
+        p.norm(mlc + "ln", hf + "input_layernorm", bias=True)
+        p.linear(mlc + "mixer.Wqkv", [hf + "self_attn.q_proj", hf + "self_attn.k_proj", hf + "self_attn.v_proj"],
+                 bias=True, shard=(0, [q, k, k]))
+        p.linear(mlc + "mixer.out_proj", [hf + "self_attn.dense"], bias=True, shard=(1, None))
+        p.linear(mlc + "mlp.fc1", [hf + "mlp.fc1"], bias=True, shard=(0, None))
+        p.linear(mlc + "mlp.fc2", [hf + "mlp.fc2"], bias=True, shard=(1, None))
+        p.unused.add(hf + "mixer.rotary_emb.inv_freq")
+    return p.done()
+
+
+def chatglm(cfg, t=1):
+    b, qkv_b = cfg["add_bias_linear"], cfg["add_bias_linear"] or cfg["add_qkv_bias"]
+    p = Params()
+    p.add("transformer.embedding.weight", ["transformer.embedding.word_embeddings.weight"], "embedding")
+    heads_, d = cfg["num_attention_heads"], cfg["hidden_size"] // cfg["num_attention_heads"]
+    kv = cfg["multi_query_group_num"] if cfg["multi_query_attention"] else heads_
+    q, k, f = heads_ // t * d, kv // t * d, cfg["ffn_hidden_size"] // t
+    for n in range(cfg["num_layers"]):
+        l = f"transformer.encoder.layers.{n}."
+        p.norm(l + "input_layernorm")
+        p.linear(l + "self_attention.query_key_value", [l + "self_attention.query_key_value"], bias=qkv_b,
+                 shard=(0, [q, k, k]))
+        p.linear(l + "self_attention.dense", [l + "self_attention.dense"], bias=b, shard=(1, None))
+        p.norm(l + "post_attention_layernorm")
+        p.linear(l + "mlp.dense_h_to_4h", [l + "mlp.dense_h_to_4h"], bias=b, shard=(0, None))
+        p.linear(l + "mlp.dense_4h_to_h", [l + "mlp.dense_4h_to_h"], bias=b, shard=(1, None))
+    if cfg["post_layer_norm"]:
+        p.norm("transformer.encoder.final_layernorm", bias=not cfg["rmsnorm"])
+    p.add("transformer.output_layer.weight", ["transformer.output_layer.weight"], "linear")
+    return p.done()
+
+
 PARAMS = {
+    "gpt2": gpt2,
+    "gpt_bigcode": gpt_bigcode,
+    "gpt_neox": gpt_neox,
+    "phi": phi,
+    "chatglm": chatglm,
     "stablelm": stablelm,
     "olmo": olmo,
     "olmo2": olmo2,

@@ -388,10 +388,10 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1, table=None)
         target = {"fp8": ml_dtypes.float8_e4m3fn, "f32": np.float32}.get(role, NP_DTYPE[model_dtype])
         with np.errstate(over="ignore"):
             arr = arr.astype(target)
-        if role in ("fp8", "f32"):
-            records.append((mlc, arr))
-            continue
-        outs = quantize_param(mlc, role, final_fc, arr, scheme, mode)
+        if role in ("fp8", "f32"):  # kept in their own dtype by every scheme
+            outs = [(mlc, arr)]
+        else:
+            outs = quantize_param(mlc, role, final_fc, arr, scheme, mode)
         if shards > 1 and mlc in strategies:
             dim, segs = strategies[mlc]
             outs = [(f"{name}_shard-{i}", piece) for name, a in outs

@@ -1,0 +1,74 @@
+// GPT-NeoX / Pythia (MLC's gpt_neox/): HF's query_key_value interleaves q, k, v per head and
+// MLC regroups its rows (weight and bias) as all q, all k, all v; the MLP biases stay float32
+// (the Linear's out_dtype, ffn_out_dtype); the head is embed_out.
+#include "arch/common.h"
+
+namespace weightcast {
+
+namespace {
+
+std::vector<std::int64_t> qkv_row_order(std::int64_t heads, std::int64_t head_dim) {
+  std::vector<std::int64_t> order;
+  for (std::int64_t part = 0; part < 3; ++part)
+    for (std::int64_t h = 0; h < heads; ++h)
+      for (std::int64_t r = 0; r < head_dim; ++r)
+        order.push_back(h * 3 * head_dim + part * head_dim + r);
+  return order;
+}
+
+ModelDef build(const ModelConfig& c) {
+  c.require({"use_parallel_residual", "layer_norm_eps", "rotary_pct"});
+  c.require_context_window();
+  const auto hidden = require_positive(c, "hidden_size");
+  const auto inter = require_positive(c, "intermediate_size");
+  const auto heads = require_positive(c, "num_attention_heads");
+  const auto layers = require_positive(c, "num_hidden_layers");
+  require_positive(c, "vocab_size");
+  auto head_dim = c.get_int("head_dim", 0);
+  if (head_dim == 0) head_dim = hidden / heads;
+  if (head_dim * heads != hidden)
+    fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
+         c.path().string(), head_dim, heads, hidden);
+  const auto ffn_out = c.get_string("ffn_out_dtype", "float32");
+  const auto ffn_dtype = dtype_from_tvm_name(ffn_out);
+  if (!ffn_dtype) fail("{}: unknown ffn_out_dtype \"{}\"", c.path().string(), ffn_out);
+  const auto t = c.shards();
+  check_split(heads, t, "{} attention heads");
+  check_split(inter, t, "MLP intermediate size {}");
+  const auto q = heads / t * head_dim, i = inter / t;
+  // MLC's layout transform uses the whole model's heads (it runs before any split).
+  const auto order = qkv_row_order(heads, head_dim);
+
+  ModelDef def;
+  def.tensor_parallel_shards = static_cast<int>(t);
+  def.add("gpt_neox.embed_in.weight", {{0, "vocab_size"}, num(hidden)}, ParamRole::kEmbedding,
+          {"gpt_neox.embed_in.weight"});
+  for (std::int64_t n = 0; n < layers; ++n) {
+    const auto l = fmt::format("gpt_neox.layers.{}.", n);
+    const auto a = l + "attention.", m = l + "mlp.";
+    def.norm(l + "input_layernorm", hidden, true);
+    def.norm(l + "post_attention_layernorm", hidden, true);
+    def.linear(a + "query_key_value", 3 * q, hidden, {a + "query_key_value"},
+               ShardStrategy{0, {q, q, q}}, true);
+    for (auto k : {def.params.size() - 2, def.params.size() - 1}) {
+      def.params[k].combine = Combine::kPermuteRows;
+      def.params[k].row_order = order;
+    }
+    def.linear(a + "dense", hidden, q, {a + "dense"}, ShardStrategy{1, {}}, true);
+    def.linear(m + "dense_h_to_4h", i, hidden, {m + "dense_h_to_4h"}, ShardStrategy{0, {}}, true);
+    def.params.back().dtype = *ffn_dtype;
+    def.linear(m + "dense_4h_to_h", hidden, i, {m + "dense_4h_to_h"}, ShardStrategy{1, {}}, true);
+    def.params.back().dtype = *ffn_dtype;
+    for (const char* unused : {"rotary_emb.inv_freq", "masked_bias", "bias"})
+      def.unused_sources.push_back(a + unused);
+  }
+  def.norm("gpt_neox.final_layer_norm", hidden, true);
+  def.final_fc("embed_out", {0, "vocab_size"}, hidden);
+  return def;
+}
+
+}  // namespace
+
+extern const Architecture kGptNeox{"gpt_neox", {"no-quant", "group-quant", "ft-quant"}, build};
+
+}  // namespace weightcast
