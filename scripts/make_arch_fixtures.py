@@ -339,7 +339,33 @@ def chatglm(bias=False):
     return cfg, t
 
 
+def gemma3(text_only):
+    """Gemma 3: text-only configs are flat (gemma3_text); multimodal ones nest text_config and
+    prefix the language model's tensors with language_model. (the vision tower is left out)."""
+    text = {"hidden_size": H, "intermediate_size": I, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 32, "rms_norm_eps": 1e-6, "hidden_activation": "gelu_pytorch_tanh",
+            "query_pre_attn_scalar": 32, "sliding_window": 64, "max_position_embeddings": 256,
+            "rope_theta": 1000000.0, "vocab_size": V}
+    t = {"model.embed_tokens.weight": (V, H), "model.norm.weight": (H,)}
+    for n in range(2):
+        l = f"model.layers.{n}."
+        attention(t, l + "self_attn.", {"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
+                                        "hidden_size": H})
+        t[l + "self_attn.q_norm.weight"] = (32,)
+        t[l + "self_attn.k_norm.weight"] = (32,)
+        swiglu(t, l + "mlp.", H, I)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                           "post_feedforward_layernorm"), False)
+    if text_only:
+        return {"model_type": "gemma3_text", **text}, t
+    cfg = {"model_type": "gemma3", "text_config": {"model_type": "gemma3_text", **text},
+           "vision_config": {"model_type": "siglip_vision_model"}}
+    return cfg, {"language_model." + k: v for k, v in t.items()}
+
+
 CASES = {
+    "gemma3_text": lambda: gemma3(text_only=True),
+    "gemma3": lambda: gemma3(text_only=False),
     "gpt2": gpt2,
     "gpt_bigcode": gpt_bigcode,
     "gpt_neox": gpt_neox,

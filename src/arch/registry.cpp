@@ -12,6 +12,8 @@ extern const Architecture kQwen3Moe;
 extern const Architecture kMixtral;
 extern const Architecture kGemma;
 extern const Architecture kGemma2;
+extern const Architecture kGemma3;
+extern const Architecture kGemma3Text;
 extern const Architecture kStableLm;
 extern const Architecture kOlmo;
 extern const Architecture kOlmo2;
@@ -39,6 +41,8 @@ const std::vector<const Architecture*>& architectures() {
       &kMixtral,
       &kGemma,
       &kGemma2,
+      &kGemma3,
+      &kGemma3Text,
       &kStableLm,
       &kOlmo,
       &kOlmo2,

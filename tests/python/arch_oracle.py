@@ -465,7 +465,31 @@ def chatglm(cfg, t=1):
     return p.done()
 
 
+def gemma3(cfg, t=1):
+    """Gemma 3: separate q/k/v, q_norm/k_norm, four norms per layer (all + 1), MLC names under
+    language_model.; HF names unprefixed for text-only configs, language_model. otherwise."""
+    text = cfg.get("text_config")
+    tc = text if text is not None else cfg
+    hf = "language_model." if text is not None else ""
+    p = Params()
+    mlc = "language_model."
+    p.add(mlc + "model.embed_tokens.weight", [hf + "model.embed_tokens.weight"], "embedding")
+    for n in range(tc["num_hidden_layers"]):
+        l = f"model.layers.{n}."
+        for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            p.linear(mlc + l + "self_attn." + proj, [hf + l + "self_attn." + proj])
+        for norm in ("self_attn.q_norm", "self_attn.k_norm", "input_layernorm", "post_attention_layernorm",
+                     "pre_feedforward_layernorm", "post_feedforward_layernorm"):
+            p.norm(mlc + l + norm, hf + l + norm, fn=add_one)
+        p.linear(mlc + l + "mlp.gate_up_proj", [hf + l + "mlp.gate_proj", hf + l + "mlp.up_proj"])
+        p.linear(mlc + l + "mlp.down_proj", [hf + l + "mlp.down_proj"])
+    p.norm(mlc + "model.norm", hf + "model.norm", fn=add_one)
+    return p.done()
+
+
 PARAMS = {
+    "gemma3": gemma3,
+    "gemma3_text": gemma3,
     "gpt2": gpt2,
     "gpt_bigcode": gpt_bigcode,
     "gpt_neox": gpt_neox,
