@@ -38,7 +38,22 @@ enum class ParamRole { kLinearWeight, kEmbedding, kExperts, kOther };
 // kTranspose: one 2-D source, transposed (GPT-2's Conv1D weights).
 // kPermuteRows: one source whose rows are reordered, row r taken from `ParamDef::row_order[r]`
 // (InternLM2's interleaved wqkv).
-enum class Combine { kIdentity, kConcatAxis0, kConcatAxis1, kStack, kTranspose, kPermuteRows };
+// kHeadSlice: one source seen as [heads, rows per head, cols], rows [begin, end) of each head,
+// optionally with the last two axes swapped (DeepSeek's w_uk / w_uv from kv_b_proj).
+enum class Combine {
+  kIdentity,
+  kConcatAxis0,
+  kConcatAxis1,
+  kStack,
+  kTranspose,
+  kPermuteRows,
+  kHeadSlice
+};
+
+struct HeadSlice {
+  std::int64_t heads = 0, rows_per_head = 0, begin = 0, end = 0;
+  bool transpose = false;
+};
 
 // How a parameter splits across tensor-parallel shards (MLC's tp.ShardSingleDim): along `dim`,
 // optionally in segments (`segs`, per-shard lengths, e.g. q, k, v of a fused qkv_proj).
@@ -58,6 +73,7 @@ struct ParamDef {
   std::optional<DType> dtype;  // when not the model dtype (e.g. AWQ's packed uint32 tensors)
   std::int64_t stack = 0;      // Combine::kStack: the number of groups (experts)
   std::vector<std::int64_t> row_order;  // Combine::kPermuteRows
+  HeadSlice head_slice;                 // Combine::kHeadSlice
   // Gemma's norms: the loader adds 1 in the source's numpy dtype before the cast.
   bool add_one = false;
 };

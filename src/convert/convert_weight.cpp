@@ -59,6 +59,7 @@ class SourceRows final : public ParamRows {
         axis1_(p.def->combine == Combine::kConcatAxis1 && p.sources.size() > 1),
         transpose_(p.def->combine == Combine::kTranspose),
         row_order_(p.def->combine == Combine::kPermuteRows ? &p.def->row_order : nullptr),
+        head_slice_(p.def->combine == Combine::kHeadSlice ? &p.def->head_slice : nullptr),
         add_one_(p.def->add_one) {
     for (const auto& loc : p.sources) {
       const auto& info = ckpt.info(loc);
@@ -99,6 +100,10 @@ class SourceRows final : public ParamRows {
                       part.data.data() + (i * part.row + r) * part.elem_size, part.elem_size);
         convert(part, column.data(), out + (r - begin) * row_size() * out_size_, src_rows);
       }
+      return;
+    }
+    if (head_slice_) {
+      fill_head_slice(begin, end, out);
       return;
     }
     if (row_order_) {
@@ -148,6 +153,32 @@ class SourceRows final : public ParamRows {
     CastFn to_f32, from_f32;  // add_one only
   };
 
+  // Output row r: head r / per_head, then either source row (head * rows_per_head + begin + i)
+  // or, transposed, source column c across the head's rows [begin, end).
+  void fill_head_slice(std::size_t begin, std::size_t end, std::byte* out) const {
+    const auto& hs = *head_slice_;
+    const auto& part = parts_.front();
+    const auto rows = static_cast<std::size_t>(hs.end - hs.begin);
+    const auto per_head = static_cast<std::size_t>(hs.rows_per_head);
+    const std::size_t out_rows_per_head = hs.transpose ? part.row : rows;
+    std::vector<std::byte> column(rows * part.elem_size);
+    for (std::size_t r = begin; r < end; ++r) {
+      const std::size_t head = r / out_rows_per_head, i = r % out_rows_per_head;
+      const std::size_t first_row = head * per_head + static_cast<std::size_t>(hs.begin);
+      std::byte* dst = out + (r - begin) * row_size() * out_size_;
+      if (!hs.transpose) {
+        convert(part, part.data.data() + (first_row + i) * part.row * part.elem_size, dst,
+                part.row);
+        continue;
+      }
+      for (std::size_t k = 0; k < rows; ++k)
+        std::memcpy(column.data() + k * part.elem_size,
+                    part.data.data() + ((first_row + k) * part.row + i) * part.elem_size,
+                    part.elem_size);
+      convert(part, column.data(), dst, rows);
+    }
+  }
+
   void convert(const Part& part, const std::byte* in, std::byte* out, std::size_t n) const {
     if (!add_one_) return part.cast(in, out, n);
     std::vector<float> sum(n);
@@ -162,6 +193,7 @@ class SourceRows final : public ParamRows {
   std::size_t out_size_;
   bool axis1_, transpose_;
   const std::vector<std::int64_t>* row_order_;
+  const HeadSlice* head_slice_;
   bool add_one_;
 };
 

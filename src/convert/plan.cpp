@@ -68,6 +68,14 @@ Shape mapped_shape(const ParamDef& def, const std::vector<TensorLocation>& sourc
            first.name, shape_str(first.shape));
     return {first.shape[1], first.shape[0]};
   }
+  if (def.combine == Combine::kHeadSlice) {
+    const auto& hs = def.head_slice;
+    if (first.shape.size() != 2 || first.shape[0] != hs.heads * hs.rows_per_head)
+      fail("Parameter {}: {} has shape {}, but [{} x {}, *] is needed to split it per head",
+           def.name, first.name, shape_str(first.shape), hs.heads, hs.rows_per_head);
+    const auto rows = hs.end - hs.begin, cols = first.shape[1];
+    return hs.transpose ? Shape{hs.heads, cols, rows} : Shape{hs.heads, rows, cols};
+  }
   if (def.combine == Combine::kPermuteRows) {
     if (first.shape.empty() || first.shape[0] != static_cast<std::int64_t>(def.row_order.size()))
       fail("Parameter {}: {} has shape {}, but {} rows are needed to reorder them", def.name,
