@@ -363,7 +363,45 @@ def gemma3(text_only):
     return cfg, {"language_model." + k: v for k, v in t.items()}
 
 
+def deepseek(version):
+    """Multi-head latent attention; layer 0 dense, layer 1 MoE (4 routed + 1 shared expert)."""
+    cfg = base_config(f"deepseek_v{version}", num_key_value_heads=4, moe_intermediate_size=32, n_shared_experts=1,
+                      n_routed_experts=4, num_experts_per_tok=2, norm_topk_prob=False, first_k_dense_replace=1,
+                      moe_layer_freq=1, routed_scaling_factor=1.0, scoring_func="softmax", topk_method="greedy",
+                      n_group=1, topk_group=1, attention_bias=False, kv_lora_rank=32, qk_rope_head_dim=8,
+                      v_head_dim=16, qk_nope_head_dim=16, q_lora_rank=None)
+    if version == 3:
+        cfg.update(q_lora_rank=32, scoring_func="sigmoid", topk_method="noaux_tc", n_group=2, topk_group=1)
+    heads, nope, rope, v, rank = 4, 16, 8, 16, 32
+    t = {"model.embed_tokens.weight": (V, H), "model.norm.weight": (H,), "lm_head.weight": (V, H)}
+    for n in range(2):
+        l = f"model.layers.{n}."
+        a, m = l + "self_attn.", l + "mlp."
+        if version == 2:
+            t[a + "q_proj.weight"] = (heads * (nope + rope), H)
+        else:
+            t[a + "q_a_proj.weight"] = (32, H)
+            t[a + "q_a_layernorm.weight"] = (32,)
+            t[a + "q_b_proj.weight"] = (heads * (nope + rope), 32)
+        t[a + "kv_a_proj_with_mqa.weight"] = (rank + rope, H)
+        t[a + "kv_a_layernorm.weight"] = (rank,)
+        t[a + "kv_b_proj.weight"] = (heads * (nope + v), rank)
+        t[a + "o_proj.weight"] = (H, heads * v)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), False)
+        if n == 0:
+            swiglu(t, m, H, I)
+            continue
+        experts(t, m + "experts.", 4, H, 32, ("gate_proj", "up_proj", "down_proj"))
+        swiglu(t, m + "shared_experts.", H, 32)
+        t[m + "gate.weight"] = (4, H)
+        if version == 3:
+            t[m + "gate.e_score_correction_bias"] = (4,)
+    return cfg, t
+
+
 CASES = {
+    "deepseek_v2": lambda: deepseek(2),
+    "deepseek_v3": lambda: deepseek(3),
     "gemma3_text": lambda: gemma3(text_only=True),
     "gemma3": lambda: gemma3(text_only=False),
     "gpt2": gpt2,

@@ -28,6 +28,8 @@ extern const Architecture kGptBigCode;
 extern const Architecture kGptNeox;
 extern const Architecture kPhi;
 extern const Architecture kChatGlm;
+extern const Architecture kDeepseekV2;
+extern const Architecture kDeepseekV3;
 
 const std::vector<const Architecture*>& architectures() {
   // clang-format off
@@ -57,6 +59,8 @@ const std::vector<const Architecture*>& architectures() {
       &kGptNeox,
       &kPhi,
       &kChatGlm,
+      &kDeepseekV2,
+      &kDeepseekV3,
   };
   // clang-format on
   return all;

@@ -487,7 +487,60 @@ def gemma3(cfg, t=1):
     return p.done()
 
 
+def deepseek_kv_b(cfg, part):
+    """MLC's w_uk (part 0, transposed) and w_uv (part 1) from kv_b_proj."""
+    nope, v, rank = cfg["qk_nope_head_dim"], cfg["v_head_dim"], cfg["kv_lora_rank"]
+
+    def fn(w):
+        pieces = np.split(w.reshape(cfg["num_key_value_heads"], nope + v, rank), [nope], axis=1)
+        return pieces[0].transpose(0, 2, 1) if part == 0 else pieces[1]
+    return fn
+
+
+def deepseek(cfg, t=1):
+    """DeepSeek V2 / V3: multi-head latent attention (w_uk / w_uv cut out of kv_b_proj, which is
+    also kept), dense MLPs for the first layers, then routed experts + shared experts."""
+    p = Params()
+    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
+    bias, e = cfg["attention_bias"], cfg["n_routed_experts"]
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"model.layers.{n}."
+        a, m = l + "self_attn.", l + "mlp."
+        if cfg.get("q_lora_rank") is None:
+            p.linear(a + "q_proj", [a + "q_proj"])
+        else:
+            p.linear(a + "q_a_proj", [a + "q_a_proj"], bias=bias)
+            p.norm(a + "q_a_layernorm")
+            p.linear(a + "q_b_proj", [a + "q_b_proj"])
+        p.linear(a + "kv_a_proj_with_mqa", [a + "kv_a_proj_with_mqa"], bias=bias)
+        p.norm(a + "kv_a_layernorm")
+        p.add(a + "w_uk", [a + "kv_b_proj.weight"], fn=deepseek_kv_b(cfg, 0))
+        p.add(a + "w_uv", [a + "kv_b_proj.weight"], fn=deepseek_kv_b(cfg, 1))
+        p.linear(a + "o_proj", [a + "o_proj"], bias=bias)
+        if n >= cfg["first_k_dense_replace"] and n % cfg["moe_layer_freq"] == 0:
+            s = m + "shared_experts."
+            p.linear(s + "gate_up_proj", [s + "gate_proj", s + "up_proj"])
+            experts(p, m + "moe_gate_up_proj.weight", m + "experts", ["gate_proj", "up_proj"], e)
+            experts(p, m + "moe_down_proj.weight", m + "experts", ["down_proj"], e)
+            if cfg["topk_method"] == "noaux_tc":
+                p.add(m + "e_score_correction_bias", [m + "gate.e_score_correction_bias"], "f32")
+            p.linear(m + "gate", [m + "gate"])
+            p.linear(s + "down_proj", [s + "down_proj"])
+        else:
+            p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"])
+            p.linear(m + "down_proj", [m + "down_proj"])
+        p.norm(l + "input_layernorm")
+        p.norm(l + "post_attention_layernorm")
+        # kv_b_proj is an MLC parameter too, mapped after everything above.
+        p.linear(a + "kv_b_proj", [a + "kv_b_proj"])
+    p.norm("model.norm")
+    p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
+    return p.done()
+
+
 PARAMS = {
+    "deepseek_v2": deepseek,
+    "deepseek_v3": deepseek,
     "gemma3": gemma3,
     "gemma3_text": gemma3,
     "gpt2": gpt2,
