@@ -16,6 +16,12 @@ and, for the reader's unit tests:
                                   view, a view with a storage offset, a None entry
   special.json                    the expected name, dtype, shape and values of special.pt
   malicious-*.pt                  pickles that would run a command or eval if unpickled by Python
+  gemma/pytorch_model.bin         the tiny bf16 Gemma of scripts/make_arch_fixtures.py, whose norm
+                                  + 1 MLC computes in float32 for .bin sources; generate that
+                                  first with pip's Python (and after a full run, which
+                                  rewrites the folder):
+                                    python3 scripts/make_arch_fixtures.py /tmp/gemma gemma
+                                    /usr/bin/python3 scripts/make_torch_fixtures.py /tmp/gemma
 """
 import io
 import json
@@ -128,7 +134,18 @@ def write_malicious(name, payload):
         z.writestr("archive/version", "3\n")
 
 
+def write_gemma(src):
+    d = os.path.join(OUT, "gemma")
+    os.makedirs(d, exist_ok=True)
+    shutil.copy(os.path.join(src, "config.json"), d)
+    torch.save(read_safetensors(os.path.join(src, "model.safetensors")), os.path.join(d, "pytorch_model.bin"))
+
+
 def main():
+    import sys
+    if len(sys.argv) > 1:  # only the Gemma fixture, from make_arch_fixtures.py's output
+        write_gemma(sys.argv[1])
+        return
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
     model = read_safetensors(os.path.join(ROOT, "examples", "tiny-llama", "model.safetensors"))

@@ -22,6 +22,10 @@ ModelDef build(const ModelConfig& c) {
     fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
          c.path().string(), h.head_dim, h.heads, hidden);
   check_split(inter, t, "MLP intermediate size {}");
+  if (bias && t > 1)
+    fail<NotImplementedError>(
+        "starcoder2 with use_bias cannot be pre-sharded: MLC splits the replicated mlp.c_proj "
+        "bias across GPUs, which its own shape checks reject");
   const auto q = h.q_rows(t), kv = h.kv_rows(t), i = inter / t;
 
   ModelDef def;
@@ -38,7 +42,6 @@ ModelDef build(const ModelConfig& c) {
     def.linear(a + "o_proj", hidden, q, {a + "o_proj"}, ShardStrategy{1, {}}, bias);
     def.linear(m + "c_fc", i, hidden, {m + "c_fc"}, ShardStrategy{0, {}}, bias);
     def.linear(m + "c_proj", hidden, i, {m + "c_proj"}, ShardStrategy{1, {}}, bias);
-    if (bias) def.params.back().shard = ShardStrategy{0, {}};  // MLC splits this bias too
     def.norm(l + "input_layernorm", hidden, true);
     def.norm(l + "post_attention_layernorm", hidden, true);
   }

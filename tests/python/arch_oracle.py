@@ -288,8 +288,6 @@ def starcoder2(cfg, t=1):
         p.linear(a + "o_proj", [a + "o_proj"], bias=b, shard=(1, None))
         p.linear(m + "c_fc", [m + "c_fc"], bias=b, shard=(0, None))
         p.linear(m + "c_proj", [m + "c_proj"], bias=b, shard=(1, None))
-        if b:
-            p.strategies[m + "c_proj.bias"] = (0, None)
         p.norm(l + "input_layernorm", bias=True)
         p.norm(l + "post_attention_layernorm", bias=True)
     p.norm("model.norm", bias=True)

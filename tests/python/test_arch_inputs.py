@@ -1,0 +1,193 @@
+"""Architectures beyond the happy path: configs missing what an architecture needs, head counts
+that do not fit, checkpoints that disagree with their config, MoE checkpoints missing an expert,
+schemes an architecture refuses, pre-sharding, and Gemma's norm + 1 from a .bin source."""
+import json
+import os
+import shutil
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import make_arch_fixtures
+import mlc_oracle
+from conftest import ROOT, run_cli
+from test_bad_input import assert_error
+from test_golden import assert_same_files
+
+
+def make(tmp_path, case, **overrides):
+    src = tmp_path / "src"
+    make_arch_fixtures.make(case, str(src), config_overrides=overrides)
+    return src
+
+
+def convert(binary, src, out, scheme="q0f16", *extra):
+    return run_cli(binary, "convert", src, "--quantization", scheme, "-o", out, *extra, check=False)
+
+
+def drop_config_field(src, field):
+    cfg = json.load(open(src / "config.json"))
+    del cfg[field]
+    json.dump(cfg, open(src / "config.json", "w"))
+
+
+@pytest.mark.parametrize("case,field", [
+    ("qwen2", "rope_theta"), ("qwen3_moe", "attention_bias"), ("gemma2", "query_pre_attn_scalar"),
+    ("starcoder2", "use_bias"), ("internlm2", "bias"), ("minicpm", "scale_emb"), ("stablelm", "layer_norm_eps"),
+    ("deepseek_v2", "kv_lora_rank"), ("baichuan", "tie_word_embeddings"), ("gpt2", "n_embd"),
+    ("gpt_neox", "rotary_pct"), ("chatglm", "multi_query_group_num"), ("gemma3_text", "sliding_window"),
+])
+def test_a_missing_field_is_named(weightcast_bin, tmp_path, case, field):
+    src = make(tmp_path, case)
+    drop_config_field(src, field)
+    assert_error(convert(weightcast_bin, src, tmp_path / "o"), f'"{field}"')
+    assert not (tmp_path / "o" / "tensor-cache.json").exists()
+
+
+@pytest.mark.parametrize("case", ["qwen2", "mixtral", "olmo2", "phi3", "cohere"])
+def test_head_counts_that_do_not_divide(weightcast_bin, tmp_path, case):
+    src = make(tmp_path, case, num_key_value_heads=3)
+    assert_error(convert(weightcast_bin, src, tmp_path / "o"),
+                 "num_attention_heads (4) must be a multiple of num_key_value_heads (3)")
+
+
+@pytest.mark.parametrize("case,tensor,shape", [
+    ("qwen2", "model.layers.0.mlp.down_proj.weight", "(64, 96), but expected (64, 80)"),
+    ("gpt2", "transformer.h.0.mlp.c_fc.bias", "(256,), but expected (80,)"),
+    ("mixtral", "model.layers.0.moe.e1_e3.weight", "(4, 192, 64), but expected (4, 160, 64)"),
+])
+def test_tensors_that_disagree_with_the_config(weightcast_bin, tmp_path, case, tensor, shape):
+    """MLC's shape error, for the first mismatching parameter in loading order."""
+    key = "n_inner" if case == "gpt2" else "intermediate_size"
+    src = make(tmp_path, case, **{key: 80})
+    assert_error(convert(weightcast_bin, src, tmp_path / "o"), f"Parameter {tensor} has shape {shape}")
+
+
+def test_an_moe_checkpoint_missing_an_expert(weightcast_bin, tmp_path):
+    src = tmp_path / "src"
+    make_arch_fixtures.make("mixtral", str(src), drop={"model.layers.1.block_sparse_moe.experts.3.w2.weight"})
+    assert_error(convert(weightcast_bin, src, tmp_path / "o"),
+                 "The following extern parameters do not exist in the weight files:",
+                 "model.layers.1.block_sparse_moe.experts.3.w2.weight")
+
+
+def test_an_expert_of_the_wrong_size(weightcast_bin, tmp_path):
+    src = tmp_path / "src"
+    make_arch_fixtures.make("qwen2_moe", str(src))
+    from safetensors.numpy import load_file, save_file
+    tensors = load_file(str(src / "model.safetensors"))
+    name = "model.layers.0.mlp.experts.2.up_proj.weight"
+    tensors[name] = np.zeros((16, 64), ml_dtypes.bfloat16)
+    save_file(tensors, str(src / "model.safetensors"))
+    assert_error(convert(weightcast_bin, src, tmp_path / "o"), "cannot stack", name)
+
+
+def test_moe_gates_stay_unquantized(weightcast_bin, tmp_path):
+    src = make(tmp_path, "qwen2_moe")
+    run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o", tmp_path / "o")
+    manifest = json.load(open(tmp_path / "o" / "tensor-cache.json"))
+    names = {r["name"]: r for s in manifest["records"] for r in s["records"]}
+    assert names["model.layers.0.mlp.gate.weight"]["dtype"] == "float16"
+    assert names["model.layers.0.mlp.shared_expert_gate.weight"]["shape"] == [1, 64]
+    assert names["model.layers.0.mlp.moe_gate_up_proj.q_weight"]["shape"] == [4, 64, 8]
+
+
+def test_a_router_over_256_experts_is_quantized(weightcast_bin, tmp_path):
+    """is_moe_gate holds for at most 256 outputs; a wider router is an ordinary Linear."""
+    src = tmp_path / "src"
+    make_arch_fixtures.make("qwen3_moe", str(src))
+    from safetensors.numpy import load_file, save_file
+    tensors = load_file(str(src / "model.safetensors"))
+    cfg = json.load(open(src / "config.json"))
+    cfg["num_experts"] = 260
+    for n in range(2):
+        m = f"model.layers.{n}.mlp."
+        tensors[m + "gate.weight"] = np.zeros((260, 64), ml_dtypes.bfloat16)
+        for e in range(4, 260):
+            for proj, shape in (("gate_proj", (32, 64)), ("up_proj", (32, 64)), ("down_proj", (64, 32))):
+                tensors[f"{m}experts.{e}.{proj}.weight"] = np.zeros(shape, ml_dtypes.bfloat16)
+    save_file(tensors, str(src / "model.safetensors"))
+    json.dump(cfg, open(src / "config.json", "w"))
+    run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o", tmp_path / "o")
+    manifest = json.load(open(tmp_path / "o" / "tensor-cache.json"))
+    names = {r["name"] for s in manifest["records"] for r in s["records"]}
+    assert "model.layers.0.mlp.gate.q_weight" in names and "model.layers.0.mlp.gate.weight" not in names
+
+
+def test_experts_refuse_the_kn_layout(weightcast_bin, tmp_path):
+    src = make(tmp_path, "mixtral")
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", "q4f16_0"),
+                 "GroupQuantizeMixtralExperts does not support KN layout now.")
+
+
+@pytest.mark.parametrize("case,scheme,kind", [
+    ("gemma", "q4f16_autoawq", "awq"), ("chatglm", "e4m3_e4m3_f16", "per-tensor-quant"),
+    ("qwen2", "fp8_e4m3fn_bf16_block_scale", "block-scale-quant"), ("phi3", "e5m2_e5m2_f16", "per-tensor-quant"),
+])
+def test_schemes_an_architecture_does_not_offer(weightcast_bin, tmp_path, case, scheme, kind):
+    src = make(tmp_path, case)
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme), f"quantization kind '{kind}'",
+                 f"is not available for model type {case}")
+
+
+def test_architecture_specific_config_errors(weightcast_bin, tmp_path):
+    src = make(tmp_path, "gemma", attention_bias=True)
+    assert_error(convert(weightcast_bin, src, tmp_path / "o"), 'Only "False" attention_bias is supported for gemma')
+    src2 = tmp_path / "src2"
+    make_arch_fixtures.make("gemma2", str(src2), config_overrides={"hidden_activation": "silu"})
+    assert_error(convert(weightcast_bin, src2, tmp_path / "o"), "Only GeLU is supported as the activation for gemma.")
+    src3 = tmp_path / "src3"
+    make_arch_fixtures.make("deepseek_v2", str(src3), config_overrides={"topk_method": "best"})
+    assert_error(convert(weightcast_bin, src3, tmp_path / "o"), "Unsupported deepseek topk method: best")
+
+
+def test_unknown_model_type_lists_every_architecture(weightcast_bin, tmp_path):
+    src = make(tmp_path, "qwen2", model_type="qwen9")
+    proc = convert(weightcast_bin, src, tmp_path / "o")
+    assert_error(proc, "Unknown model type: qwen9. Available ones:")
+    for name in ("llama", "qwen2_moe", "gemma3_text", "gpt_bigcode", "deepseek_v3", "chatglm", "internlm2"):
+        assert f"'{name}'" in proc.stderr
+
+
+@pytest.mark.parametrize("case", ["qwen2", "mixtral", "starcoder2-nobias", "internlm2", "gpt2", "gpt_neox",
+                                  "minicpm-moe", "phi", "baichuan"])
+def test_preshard_matches_the_oracle(weightcast_bin, tmp_path, case):
+    src = make(tmp_path, case)
+    mlc_oracle.convert(str(src), "q0f16", str(tmp_path / "expected"), shards=2)
+    run_cli(weightcast_bin, "convert", src, "--quantization", "q0f16", "--tensor-parallel-shards", "2",
+            "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
+
+
+@pytest.mark.parametrize("case,message", [
+    ("starcoder2", "starcoder2 with use_bias cannot be pre-sharded"), ("cohere", "cohere cannot be pre-sharded"),
+    ("gemma3", "gemma3 cannot be pre-sharded"), ("gpt_bigcode", "GPT bigcode only support tensor parallel shards = 1"),
+    ("chatglm-bias", "chatglm with add_bias_linear cannot be pre-sharded"),
+])
+def test_preshard_refusals(weightcast_bin, tmp_path, case, message):
+    src = make(tmp_path, case)
+    proc = convert(weightcast_bin, src, tmp_path / "o", "q0f16", "--tensor-parallel-shards", "2")
+    assert_error(proc, message, code=proc.returncode)
+    assert proc.returncode != 0
+
+
+def test_gemma_bin_adds_one_in_float32(weightcast_bin, tmp_path):
+    """MLC's torch loader widens bf16 to float32 before the mapping, so a .bin Gemma's norms are
+    f16(f32(x) + 1), where a .safetensors one gets f16(bf16(x + 1)) (tests/fixtures/torch/gemma
+    holds the same tensors as make_arch_fixtures' gemma case)."""
+    bin_src = tmp_path / "bin"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "torch", "gemma"), bin_src)
+    st_src, widened = tmp_path / "st", tmp_path / "widened"
+    make_arch_fixtures.make("gemma", str(st_src))
+    from safetensors.numpy import load_file, save_file
+    tensors = load_file(str(st_src / "model.safetensors"))
+    os.makedirs(widened)
+    shutil.copy(st_src / "config.json", widened)
+    save_file({k: v.astype(np.float32) for k, v in tensors.items()}, str(widened / "model.safetensors"))
+    records, _ = mlc_oracle.convert(str(widened), "q0f16", str(tmp_path / "expected"))
+    bf16_route, _ = mlc_oracle.convert(str(st_src), "q0f16", str(tmp_path / "bf16-route"))
+    norm = "model.layers.0.input_layernorm.weight"
+    assert not np.array_equal(records[norm], bf16_route[norm])  # the two routes do differ here
+    run_cli(weightcast_bin, "convert", bin_src, "--quantization", "q0f16", "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
