@@ -399,7 +399,28 @@ def deepseek(version):
     return cfg, t
 
 
+def llama(model_type, tied=False):
+    cfg = base_config(model_type, tie_word_embeddings=tied)
+    if model_type == "mistral":
+        cfg.update(sliding_window=4096)
+        del cfg["tie_word_embeddings"]
+    return cfg, llama_layout(cfg)
+
+
+def qwen3(bias):
+    cfg = base_config("qwen3", head_dim=16, attention_bias=bias)
+    t = llama_layout(cfg, qkv_bias=bias, qk_norm=True)
+    for n in range(cfg["num_hidden_layers"] if bias else 0):
+        t[f"model.layers.{n}.self_attn.o_proj.bias"] = (H,)
+    return cfg, t
+
+
 CASES = {
+    "llama": lambda: llama("llama"),
+    "llama-tied": lambda: llama("llama", tied=True),
+    "mistral": lambda: llama("mistral"),
+    "qwen3": lambda: qwen3(bias=False),
+    "qwen3-bias": lambda: qwen3(bias=True),
     "deepseek_v2": lambda: deepseek(2),
     "deepseek_v3": lambda: deepseek(3),
     "gemma3_text": lambda: gemma3(text_only=True),
