@@ -3,7 +3,7 @@
 // q_a_proj + q_a_layernorm + q_b_proj with q_lora_rank; dense MLPs for the first
 // first_k_dense_replace layers, then routed experts stacked per layer, shared experts, a float32
 // router output and (topk_method noaux_tc, V3) a float32 e_score_correction_bias.
-#include "arch/moe.h"
+#include "arch/standard.h"
 
 namespace weightcast {
 
@@ -75,15 +75,14 @@ ModelDef build(const ModelConfig& c) {
       const auto si = moe_inter * shared;
       def.linear(s + "gate_up_proj", 2 * si, hidden, {s + "gate_proj", s + "up_proj"});
       def.linear(s + "down_proj", hidden, si, {s + "down_proj"});
-      add_experts(def, m + "moe_gate_up_proj", experts, 2 * moe_inter, hidden, m + "experts.",
-                  {"gate_proj", "up_proj"}, {});
-      add_experts(def, m + "moe_down_proj", experts, hidden, moe_inter, m + "experts.",
-                  {"down_proj"}, {});
+      RoutedExperts moe;
+      moe.count = experts;
+      moe.intermediate = moe_inter;
+      add_routed_experts(def, l, moe, hidden, 1);
       if (topk == "noaux_tc")
         def.add(m + "e_score_correction_bias", {num(experts)}, ParamRole::kOther,
                 {m + "gate.e_score_correction_bias"})
             .dtype = DType::kF32;
-      def.linear(m + "gate", experts, hidden, {m + "gate"});
     } else {
       def.linear(m + "gate_up_proj", 2 * inter, hidden, {m + "gate_proj", m + "up_proj"});
       def.linear(m + "down_proj", hidden, inter, {m + "down_proj"});

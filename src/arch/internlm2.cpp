@@ -2,7 +2,7 @@
 // then k then v; MLC reorders the rows to all q, all k, all v (its bias is copied unchanged, as
 // MLC does). w1|w3 fuse into gate_up_proj; the head is `output`, which MLC does not treat as a
 // final FC (so it is quantized by every scheme).
-#include "arch/common.h"
+#include "arch/standard.h"
 
 namespace weightcast {
 
@@ -29,18 +29,9 @@ ModelDef build(const ModelConfig& c) {
   c.require({"num_key_value_heads", "rms_norm_eps", "bias", "use_cache", "rope_theta",
              "pad_token_id", "bos_token_id", "eos_token_id"});
   c.require_context_window();
-  const auto hidden = require_positive(c, "hidden_size");
-  const auto inter = require_positive(c, "intermediate_size");
-  const auto layers = require_positive(c, "num_hidden_layers");
-  const auto vocab = require_positive(c, "vocab_size");
   const bool bias = c.get_bool("bias", false);
-  const auto t = c.shards();
-  check_split(c.require_int("num_attention_heads"), t, "{} attention heads");
-  const auto h = read_heads(c, hidden, t, true);
-  if (h.head_dim * h.heads != hidden)
-    fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
-         c.path().string(), h.head_dim, h.heads, hidden);
-  check_split(inter, t, "MLP intermediate size {}");
+  check_split(c.require_int("num_attention_heads"), c.shards(), "{} attention heads");
+  const auto [hidden, inter, layers, vocab, t, h] = read_standard_dims(c, true, true);
   const auto q = h.q_rows(t), kv = h.kv_rows(t), i = inter / t;
   // MLC's layout conversion uses hidden_size / num_attention_heads as the head size.
   const auto order = wqkv_row_order(h.heads, h.kv_heads, hidden / h.heads);

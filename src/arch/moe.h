@@ -1,29 +1,26 @@
-// Mixture-of-experts helpers: the stacked expert tensors as MLC's loaders build them.
+// Mixture-of-experts config reading shared by the MoE architectures.
 #pragma once
 
-#include "arch/common.h"
+#include "arch/standard.h"
 
 namespace weightcast {
 
-// "<mlc>.moe_gate_up_proj"-style experts: for each expert e, the sources
-// "<prefix><e>.<name>.weight" for every name, in order (gate then up, or down alone).
-inline void add_experts(ModelDef& def, const std::string& mlc, std::int64_t experts,
-                        std::int64_t out, std::int64_t in, const std::string& prefix,
-                        std::initializer_list<std::string_view> names,
-                        std::optional<ShardStrategy> shard) {
-  std::vector<std::string> sources;
-  for (std::int64_t e = 0; e < experts; ++e)
-    for (auto name : names) sources.push_back(fmt::format("{}{}.{}.weight", prefix, e, name));
-  def.experts(mlc, experts, out, in, std::move(sources), std::move(shard));
-}
-
-// MLC's Qwen MoE decoder layers: experts in every layer.
-inline void check_every_layer_sparse(const ModelConfig& c, std::int64_t experts) {
-  if (experts <= 0 || c.get_int("decoder_sparse_step", 0) != 1)
+// The Qwen MoE families: `count_key` experts in every layer (decoder_sparse_step 1), each of
+// moe_intermediate_size, split evenly over `shards`.
+inline RoutedExperts read_routed_experts(const ModelConfig& c, std::string_view count_key,
+                                         std::int64_t shards) {
+  RoutedExperts moe;
+  moe.count = c.get_int(count_key, 0);
+  if (moe.count <= 0 || c.get_int("decoder_sparse_step", 0) != 1)
     fail(
-        "{}: Currently only support use moe for every layer. (num_experts {} and "
-        "decoder_sparse_step {} must be positive and 1)",
-        c.path().string(), experts, c.get_int("decoder_sparse_step", 0));
+        "{}: Currently only support use moe for every layer. ({} {} and decoder_sparse_step {} "
+        "must be positive and 1)",
+        c.path().string(), count_key, moe.count, c.get_int("decoder_sparse_step", 0));
+  moe.intermediate = c.get_int("moe_intermediate_size", 0);
+  if (moe.intermediate <= 0)
+    fail("{}: moe_intermediate_size must be positive, got {}", c.path().string(), moe.intermediate);
+  check_split(moe.intermediate, shards, "MoE intermediate size {}");
+  return moe;
 }
 
 }  // namespace weightcast

@@ -12,7 +12,7 @@ ModelDef build(const ModelConfig& c) {
   const auto dims = read_standard_dims(c, false);
   StandardLayout layout;
   layout.norms = {"post_attention_layernorm", "post_feedforward_layernorm"};
-  layout.qk_norm = true;
+  layout.qk_norm = StandardLayout::QkNorm::kWhole;
   layout.unused_rotary = true;
   return build_standard(c, dims, layout);
 }

@@ -1,7 +1,7 @@
 // Phi-3 (MLC's phi3/): HF's already fused qkv_proj and gate_up_proj, read as is under MLC's
 // transformer.h.N.{ln, mixer, mlp} names; a concrete-vocabulary embedding and an optional
 // lm_head over a symbolic vocabulary.
-#include "arch/common.h"
+#include "arch/standard.h"
 
 namespace weightcast {
 
@@ -9,10 +9,7 @@ namespace {
 
 ModelDef build(const ModelConfig& c) {
   c.require({"model_type", "rms_norm_eps", "num_key_value_heads", "max_position_embeddings"});
-  const auto hidden = require_positive(c, "hidden_size");
-  const auto inter = require_positive(c, "intermediate_size");
-  const auto layers = require_positive(c, "num_hidden_layers");
-  const auto vocab = require_positive(c, "vocab_size");
+  const auto [hidden, inter, layers, vocab, t, h] = read_standard_dims(c, false, true);
   const auto& j = c.json();
   if (j.contains("rope_scaling") && j["rope_scaling"].is_object() &&
       j["rope_scaling"].contains("type")) {
@@ -20,12 +17,6 @@ ModelDef build(const ModelConfig& c) {
     if (type != "su" && type != "longrope")
       fail("Unsupported RoPE scaling type {} for Phi3", type.dump());
   }
-  const auto t = c.shards();
-  const auto h = read_heads(c, hidden, t);
-  if (h.head_dim * h.heads != hidden)
-    fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
-         c.path().string(), h.head_dim, h.heads, hidden);
-  check_split(inter, t, "MLP intermediate size {}");
   const auto q = h.q_rows(t), kv = h.kv_rows(t), i = inter / t;
 
   ModelDef def;

@@ -9,9 +9,7 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"num_key_value_heads", "layer_norm_eps", "partial_rotary_factor", "rope_theta"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, true);
-  if (dims.heads.head_dim * dims.heads.heads != dims.hidden)
-    fail("{}: head_dim x num_attention_heads must equal hidden_size", c.path().string());
+  const auto dims = read_standard_dims(c, true, true);
   StandardLayout layout;
   layout.qkv_bias = c.get_bool("use_qkv_bias", false);
   layout.norm_bias = true;

@@ -1,6 +1,6 @@
 // StarCoder2 (MLC's starcoder2/): fused q|k|v as `wqkv_pack`, a GELU MLP (c_fc, c_proj), biases
 // everywhere when use_bias, LayerNorms with bias, and an lm_head read from the embedding.
-#include "arch/common.h"
+#include "arch/standard.h"
 
 namespace weightcast {
 
@@ -10,18 +10,9 @@ ModelDef build(const ModelConfig& c) {
   c.require({"num_key_value_heads", "hidden_act", "norm_epsilon", "rope_theta", "use_bias",
              "use_cache", "bos_token_id", "eos_token_id"});
   c.require_context_window();
-  const auto hidden = require_positive(c, "hidden_size");
-  const auto inter = require_positive(c, "intermediate_size");
-  const auto layers = require_positive(c, "num_hidden_layers");
-  const auto vocab = require_positive(c, "vocab_size");
   const bool bias = c.get_bool("use_bias", false);
-  const auto t = c.shards();
-  check_split(c.require_int("num_attention_heads"), t, "{} attention heads");
-  const auto h = read_heads(c, hidden, t, true);
-  if (h.head_dim * h.heads != hidden)
-    fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
-         c.path().string(), h.head_dim, h.heads, hidden);
-  check_split(inter, t, "MLP intermediate size {}");
+  check_split(c.require_int("num_attention_heads"), c.shards(), "{} attention heads");
+  const auto [hidden, inter, layers, vocab, t, h] = read_standard_dims(c, true, true);
   if (bias && t > 1)
     fail<NotImplementedError>(
         "starcoder2 with use_bias cannot be pre-sharded: MLC splits the replicated mlp.c_proj "

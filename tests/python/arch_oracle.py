@@ -60,97 +60,46 @@ def heads(cfg):
 # ---------------------------------------------------------------- Qwen2 and the MoE families
 
 
-def qwen2(cfg, t=1):
-    h, kv, d = heads(cfg)
-    q, k, i = h // t * d, kv // t * d, cfg["intermediate_size"] // t
-    p = Params()
-    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
-    for n in range(cfg["num_hidden_layers"]):
-        a, m, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}.mlp.", f"model.layers.{n}."
-        p.linear(a + "c_attn", [a + "q_proj", a + "k_proj", a + "v_proj"], bias=True, shard=(0, [q, k, k]))
-        p.linear(a + "o_proj", [a + "o_proj"], shard=(1, None))
-        p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"], shard=(0, [i, i]))
-        p.linear(m + "down_proj", [m + "down_proj"], shard=(1, None))
-        p.norm(l + "input_layernorm")
-        p.norm(l + "post_attention_layernorm")
-        p.unused.add(a + "rotary_emb.inv_freq")
-    p.norm("model.norm")
-    if not cfg.get("tie_word_embeddings", False):
-        p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
-    return p.done()
-
-
 def experts(p, mlc, prefix, names, count, shard=None):
     srcs = [f"{prefix}.{e}.{name}.weight" for e in range(count) for name in names]
     p.add(mlc, srcs, "experts", fn=stack_groups(len(names)), shard=shard)
 
 
-def qwen2_moe(cfg, t=1):
-    h, kv, d = heads(cfg)
-    q, k = h // t * d, kv // t * d
-    si, mi, e = cfg["shared_expert_intermediate_size"] // t, cfg["moe_intermediate_size"] // t, cfg["num_experts"]
-    p = Params()
-    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
+def routed(p, layer, count, inter, mlc="mlp.", hf="mlp.", names=("gate_proj", "up_proj", "down_proj"),
+           mlc_names=("moe_gate_up_proj", "moe_down_proj")):
+    """A router (Linear `gate`) and the experts stacked as MixtralExperts [E, out, in]."""
+    p.linear(layer + mlc + "gate", [layer + hf + "gate"])
+    experts(p, layer + mlc + mlc_names[0] + ".weight", layer + hf + "experts", names[:2], count,
+            shard=(1, [inter, inter]))
+    experts(p, layer + mlc + mlc_names[1] + ".weight", layer + hf + "experts", names[2:], count, shard=(2, None))
+
+
+def qwen2(cfg, t=1):
+    return standard(cfg, t, qkv="c_attn", qkv_bias=True, unused_rotary=True).done()
+
+
+def qwen_moe(cfg, t=1):
+    """Qwen2-MoE (c_attn with bias, a shared expert and its gate) and Qwen3-MoE (Qwen3 attention)."""
+    mi = cfg["moe_intermediate_size"] // t
+    moe = dict(count=cfg["num_experts"], inter=mi)
+    if cfg["model_type"] == "qwen3_moe":
+        b = cfg["attention_bias"]
+        return standard(cfg, t, qkv="c_attn", qkv_bias=b, o_bias=b, qk_norm="head", moe=moe, lm_head="always").done()
+    p = standard(cfg, t, qkv="c_attn", qkv_bias=True, moe=moe, lm_head="always")
+    si = cfg["shared_expert_intermediate_size"] // t
     for n in range(cfg["num_hidden_layers"]):
-        a, m, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}.mlp.", f"model.layers.{n}."
-        p.linear(a + "c_attn", [a + "q_proj", a + "k_proj", a + "v_proj"], bias=True, shard=(0, [q, k, k]))
-        p.linear(a + "o_proj", [a + "o_proj"], shard=(1, None))
+        m = f"model.layers.{n}.mlp."
         s = m + "shared_expert."
         p.linear(s + "gate_up_proj", [s + "gate_proj", s + "up_proj"], shard=(0, [si, si]))
         p.linear(s + "down_proj", [s + "down_proj"], shard=(1, None))
         p.linear(m + "shared_expert_gate", [m + "shared_expert_gate"])
-        p.linear(m + "gate", [m + "gate"])
-        experts(p, m + "moe_gate_up_proj.weight", m + "experts", ["gate_proj", "up_proj"], e, shard=(1, [mi, mi]))
-        experts(p, m + "moe_down_proj.weight", m + "experts", ["down_proj"], e, shard=(2, None))
-        p.norm(l + "input_layernorm")
-        p.norm(l + "post_attention_layernorm")
-    p.norm("model.norm")
-    p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
-    return p.done()
-
-
-def qwen3_moe(cfg, t=1):
-    h, kv, d = heads(cfg)
-    q, k, mi, e = h // t * d, kv // t * d, cfg["moe_intermediate_size"] // t, cfg["num_experts"]
-    bias = cfg["attention_bias"]
-    p = Params()
-    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
-    for n in range(cfg["num_hidden_layers"]):
-        a, m, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}.mlp.", f"model.layers.{n}."
-        p.linear(a + "c_attn", [a + "q_proj", a + "k_proj", a + "v_proj"], bias=bias, shard=(0, [q, k, k]))
-        p.linear(a + "o_proj", [a + "o_proj"], bias=bias, shard=(1, None))
-        p.norm(a + "q_norm")
-        p.norm(a + "k_norm")
-        p.linear(m + "gate", [m + "gate"])
-        experts(p, m + "moe_gate_up_proj.weight", m + "experts", ["gate_proj", "up_proj"], e, shard=(1, [mi, mi]))
-        experts(p, m + "moe_down_proj.weight", m + "experts", ["down_proj"], e, shard=(2, None))
-        p.norm(l + "input_layernorm")
-        p.norm(l + "post_attention_layernorm")
-    p.norm("model.norm")
-    p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
     return p.done()
 
 
 def mixtral(cfg, t=1):
-    h, kv, d = heads(cfg)
-    q, k, i, e = h // t * d, kv // t * d, cfg["intermediate_size"] // t, cfg["num_local_experts"]
-    p = Params()
-    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
-    for n in range(cfg["num_hidden_layers"]):
-        a, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}."
-        hf, mlc = f"model.layers.{n}.block_sparse_moe.", f"model.layers.{n}.moe."
-        p.linear(a + "qkv_proj", [a + "q_proj", a + "k_proj", a + "v_proj"], shard=(0, [q, k, k]))
-        p.linear(a + "o_proj", [a + "o_proj"], shard=(1, None))
-        experts(p, mlc + "e1_e3.weight", hf + "experts", ["w1", "w3"], e, shard=(1, [i, i]))
-        experts(p, mlc + "e2.weight", hf + "experts", ["w2"], e, shard=(2, None))
-        p.linear(mlc + "gate", [hf + "gate"])
-        p.norm(l + "input_layernorm")
-        p.norm(l + "post_attention_layernorm")
-        p.unused.add(a + "rotary_emb.inv_freq")
-    p.norm("model.norm")
-    if not cfg.get("tie_word_embeddings", False):
-        p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
-    return p.done()
+    moe = dict(count=cfg["num_local_experts"], inter=cfg["intermediate_size"] // t, mlc="moe.", hf="block_sparse_moe.",
+               names=("w1", "w3", "w2"), mlc_names=("e1_e3", "e2"))
+    return standard(cfg, t, moe=moe, unused_rotary=True).done()
 
 
 # ---------------------------------------------------------------- Gemma
@@ -184,9 +133,9 @@ def gemma2(cfg, t=1):
 # ---------------------------------------------------------------- dense decoders
 
 
-def standard(cfg, t, *, qkv="qkv_proj", qkv_bias=False, o_name="o_proj", o_src="o_proj", gate_up=True,
-             norms=("input_layernorm", "post_attention_layernorm"), norm_bias=False, qk_norm=None,
-             lm_head="config", unused_rotary=False):
+def standard(cfg, t, *, qkv="qkv_proj", qkv_bias=False, o_bias=False, o_name="o_proj", o_src="o_proj",
+             gate_up=True, moe=None, norms=("input_layernorm", "post_attention_layernorm"), norm_bias=False,
+             qk_norm=None, lm_head="config", unused_rotary=False):
     """The HF Llama-style layout under MLC's names: fused q/k/v into `qkv`, o, gate|up, down."""
     h, kv, d = heads(cfg)
     q, k, i = h // t * d, kv // t * d, cfg["intermediate_size"] // t
@@ -195,16 +144,19 @@ def standard(cfg, t, *, qkv="qkv_proj", qkv_bias=False, o_name="o_proj", o_src="
     for n in range(cfg["num_hidden_layers"]):
         a, m, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}.mlp.", f"model.layers.{n}."
         p.linear(a + qkv, [a + "q_proj", a + "k_proj", a + "v_proj"], bias=qkv_bias, shard=(0, [q, k, k]))
-        p.linear(a + o_name, [a + o_src], shard=(1, None))
-        if qk_norm:
+        p.linear(a + o_name, [a + o_src], bias=o_bias, shard=(1, None))
+        if qk_norm:  # "head": one head_dim wide (Qwen3); "whole": over all q / k rows (OLMo2)
             p.norm(a + "q_norm")
             p.norm(a + "k_norm")
-        if gate_up:
+        if moe:
+            routed(p, l, **moe)
+        elif gate_up:
             p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"], shard=(0, [i, i]))
         else:
             p.linear(m + "gate_proj", [m + "gate_proj"])
             p.linear(m + "up_proj", [m + "up_proj"])
-        p.linear(m + "down_proj", [m + "down_proj"], shard=(1, None))
+        if not moe:
+            p.linear(m + "down_proj", [m + "down_proj"], shard=(1, None))
         for norm in norms:
             p.norm(l + norm, bias=norm_bias)
         if unused_rotary:
@@ -225,7 +177,7 @@ def olmo(cfg, t=1):
 
 
 def olmo2(cfg, t=1):
-    return standard(cfg, t, norms=("post_attention_layernorm", "post_feedforward_layernorm"), qk_norm=True,
+    return standard(cfg, t, norms=("post_attention_layernorm", "post_feedforward_layernorm"), qk_norm="whole",
                     unused_rotary=True).done()
 
 
@@ -252,27 +204,11 @@ def baichuan(cfg, t=1):
 
 
 def minicpm(cfg, t=1):
-    h, kv, d = heads(cfg)
-    q, k, i, e = h // t * d, kv // t * d, cfg["intermediate_size"] // t, cfg.get("num_experts", 0)
-    p = Params()
-    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
-    for n in range(cfg["num_hidden_layers"]):
-        a, m, l = f"model.layers.{n}.self_attn.", f"model.layers.{n}.mlp.", f"model.layers.{n}."
-        p.linear(a + "wqkv_pack", [a + "q_proj", a + "k_proj", a + "v_proj"], shard=(0, [q, k, k]))
-        p.linear(a + "o_proj", [a + "o_proj"], shard=(1, None))
-        if e == 0:
-            p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"], shard=(0, [i, i]))
-            p.linear(m + "down_proj", [m + "down_proj"], shard=(1, None))
-        else:
-            p.linear(m + "gate", [m + "gate"])
-            experts(p, m + "e1_e3.weight", m + "experts", ["w1", "w3"], e, shard=(1, [i, i]))
-            experts(p, m + "e2.weight", m + "experts", ["w2"], e, shard=(2, None))
-        p.norm(l + "input_layernorm")
-        p.norm(l + "post_attention_layernorm")
-    p.norm("model.norm")
-    if not cfg.get("tie_word_embeddings", False):
-        p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
-    return p.done()
+    moe = None
+    if cfg.get("num_experts", 0):
+        moe = dict(count=cfg["num_experts"], inter=cfg["intermediate_size"] // t, names=("w1", "w3", "w2"),
+                   mlc_names=("e1_e3", "e2"))
+    return standard(cfg, t, qkv="wqkv_pack", moe=moe).done()
 
 
 def starcoder2(cfg, t=1):
@@ -556,8 +492,8 @@ PARAMS = {
     "phi3": phi3,
     "internlm2": internlm2,
     "qwen2": qwen2,
-    "qwen2_moe": qwen2_moe,
-    "qwen3_moe": qwen3_moe,
+    "qwen2_moe": qwen_moe,
+    "qwen3_moe": qwen_moe,
     "mixtral": mixtral,
     "gemma": gemma,
     "gemma2": gemma2,
