@@ -109,8 +109,8 @@ def qwen3_moe(bias):
     return cfg, t
 
 
-def mixtral():
-    cfg = base_config("mixtral", num_local_experts=4, num_experts_per_tok=2)
+def mixtral(tied=False):
+    cfg = base_config("mixtral", num_local_experts=4, num_experts_per_tok=2, tie_word_embeddings=tied)
     t = llama_layout(cfg, mlp=False)
     for n in range(cfg["num_hidden_layers"]):
         m = f"model.layers.{n}.block_sparse_moe."
@@ -363,7 +363,7 @@ def gemma3(text_only):
     return cfg, {"language_model." + k: v for k, v in t.items()}
 
 
-def deepseek(version):
+def deepseek(version, bias=False):
     """Multi-head latent attention; layer 0 dense, layer 1 MoE (4 routed + 1 shared expert)."""
     cfg = base_config(f"deepseek_v{version}", num_key_value_heads=4, moe_intermediate_size=32, n_shared_experts=1,
                       n_routed_experts=4, num_experts_per_tok=2, norm_topk_prob=False, first_k_dense_replace=1,
@@ -372,6 +372,7 @@ def deepseek(version):
                       v_head_dim=16, qk_nope_head_dim=16, q_lora_rank=None)
     if version == 3:
         cfg.update(q_lora_rank=32, scoring_func="sigmoid", topk_method="noaux_tc", n_group=2, topk_group=1)
+    cfg["attention_bias"] = bias
     heads, nope, rope, v, rank = 4, 16, 8, 16, 32
     t = {"model.embed_tokens.weight": (V, H), "model.norm.weight": (H,), "lm_head.weight": (V, H)}
     for n in range(2):
@@ -387,6 +388,11 @@ def deepseek(version):
         t[a + "kv_a_layernorm.weight"] = (rank,)
         t[a + "kv_b_proj.weight"] = (heads * (nope + v), rank)
         t[a + "o_proj.weight"] = (H, heads * v)
+        if bias:  # q_a_proj, kv_a_proj_with_mqa and o_proj carry one
+            t[a + "kv_a_proj_with_mqa.bias"] = (rank + rope,)
+            t[a + "o_proj.bias"] = (H,)
+            if version == 3:
+                t[a + "q_a_proj.bias"] = (32,)
         layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), False)
         if n == 0:
             swiglu(t, m, H, I)
@@ -423,6 +429,7 @@ CASES = {
     "qwen3-bias": lambda: qwen3(bias=True),
     "deepseek_v2": lambda: deepseek(2),
     "deepseek_v3": lambda: deepseek(3),
+    "deepseek_v3-bias": lambda: deepseek(3, bias=True),
     "gemma3_text": lambda: gemma3(text_only=True),
     "gemma3": lambda: gemma3(text_only=False),
     "gpt2": gpt2,
@@ -436,6 +443,7 @@ CASES = {
     "olmo": lambda: olmo(1),
     "olmo-tied": lambda: olmo(1, tied=True),
     "olmo2": lambda: olmo(2),
+    "olmo2-tied": lambda: olmo(2, tied=True),
     "cohere": cohere,
     "baichuan": baichuan,
     "minicpm": minicpm,
@@ -453,6 +461,7 @@ CASES = {
     "qwen3_moe": lambda: qwen3_moe(bias=False),
     "qwen3_moe-bias": lambda: qwen3_moe(bias=True),
     "mixtral": mixtral,
+    "mixtral-tied": lambda: mixtral(tied=True),
     "gemma": lambda: gemma(1),
     "gemma2": lambda: gemma(2),
 }
