@@ -109,12 +109,13 @@ def qwen3_moe(bias):
     return cfg, t
 
 
-def mixtral(tied=False):
-    cfg = base_config("mixtral", num_local_experts=4, num_experts_per_tok=2, tie_word_embeddings=tied)
+def mixtral(tied=False, inter=I):
+    cfg = base_config("mixtral", num_local_experts=4, num_experts_per_tok=2, tie_word_embeddings=tied,
+                      intermediate_size=inter)
     t = llama_layout(cfg, mlp=False)
     for n in range(cfg["num_hidden_layers"]):
         m = f"model.layers.{n}.block_sparse_moe."
-        experts(t, m + "experts.", 4, H, I, ("w1", "w3", "w2"))
+        experts(t, m + "experts.", 4, H, inter, ("w1", "w3", "w2"))
         t[m + "gate.weight"] = (4, H)
     return cfg, t
 
@@ -462,6 +463,7 @@ CASES = {
     "qwen3_moe-bias": lambda: qwen3_moe(bias=True),
     "mixtral": mixtral,
     "mixtral-tied": lambda: mixtral(tied=True),
+    "mixtral-tp": lambda: mixtral(inter=128),  # experts split over 2 shards in whole q4 groups
     "gemma": lambda: gemma(1),
     "gemma2": lambda: gemma(2),
 }

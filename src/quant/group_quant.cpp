@@ -88,11 +88,10 @@ std::vector<OutputDef> GroupQuantize::outputs(const ParamDef& param,
 
 void GroupQuantize::check_sharding(const ParamDef& param, const ExpectedShape& shape,
                                    int shards) const {
-  if (!quantizes(param) || param.role != ParamRole::kLinearWeight || shape.back().symbolic())
-    return;
+  if (!quantizes(param) || shape.back().symbolic()) return;
   const std::int64_t k = shape.back().value, t = shards, gs = config_.group_size;
   // GroupQuantizeLinear's own check, on the per-shard in_features (spec 5.2.2).
-  if ((k * t / gs) % t != 0)
+  if (param.role == ParamRole::kLinearWeight && (k * t / gs) % t != 0)
     fail(
         "The linear dimension {} has {} groups under group size {}. The groups cannot be evenly "
         "distributed on {} GPUs.\nPossible solutions: reduce number of GPUs, or use quantization "

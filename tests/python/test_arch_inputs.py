@@ -160,6 +160,28 @@ def test_preshard_matches_the_oracle(weightcast_bin, tmp_path, case):
     assert_same_files(tmp_path / "expected", tmp_path / "out")
 
 
+def test_preshard_quantized_experts(weightcast_bin, tmp_path):
+    """MixtralExperts' q_weight / q_scale split like the weight: e1_e3 along its outputs in two
+    segments, e2 along its (grouped) inputs."""
+    src = make(tmp_path, "mixtral-tp")
+    mlc_oracle.convert(str(src), "q4f16_1", str(tmp_path / "expected"), shards=2)
+    run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "--tensor-parallel-shards", "2",
+            "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
+    manifest = json.load(open(tmp_path / "out" / "tensor-cache.json"))
+    shapes = {r["name"]: r["shape"] for s in manifest["records"] for r in s["records"]}
+    assert shapes["model.layers.0.moe.e2.q_weight_shard-1"] == [4, 64, 8]
+    assert shapes["model.layers.0.moe.e1_e3.q_scale_shard-0"] == [4, 128, 2]
+
+
+def test_preshard_experts_whose_groups_do_not_split(weightcast_bin, tmp_path):
+    src = make(tmp_path, "mixtral")
+    proc = convert(weightcast_bin, src, tmp_path / "o", "q4f16_1", "--tensor-parallel-shards", "2")
+    assert_error(proc, "model.layers.0.moe.e2.weight: its 96 input features split into 2 shards of 48, "
+                       "but 3 groups of 32 do not split evenly", code=proc.returncode)
+    assert proc.returncode != 0
+
+
 @pytest.mark.parametrize("case,message", [
     ("starcoder2", "starcoder2 with use_bias cannot be pre-sharded"), ("cohere", "cohere cannot be pre-sharded"),
     ("gemma3", "gemma3 cannot be pre-sharded"), ("gpt_bigcode", "GPT bigcode only support tensor parallel shards = 1"),
