@@ -396,9 +396,14 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
       release_sources(p, *ckpt);
       if (p.shards > 1) {
         std::vector<Tensor> pieces;
-        for (const auto& o : outputs)
-          for (auto& piece : split_shards(o, *p.shard, p.shards))
+        for (std::size_t i = 0; i < outputs.size(); ++i) {
+          if (!scheme.splits_output(i)) {
+            pieces.push_back(std::move(outputs[i]));
+            continue;
+          }
+          for (auto& piece : split_shards(outputs[i], *p.shard, p.shards))
             pieces.push_back(std::move(piece));
+        }
         outputs = std::move(pieces);
       }
       Finished item;

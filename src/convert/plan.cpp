@@ -157,6 +157,13 @@ Plan make_plan(const ModelDef& model, const Checkpoint& ckpt, const Scheme& sche
       p.shard = def->shard;
       p.shards = t;
       for (std::size_t i = 0; i < full_outputs.size(); ++i) {
+        if (!scheme.splits_output(i)) {  // stored once, whole
+          Shape actual_shape;
+          for (const auto& dim : full_outputs[i].shape) actual_shape.push_back(dim.value);
+          check_output(full_outputs[i], expected[i], actual_shape);
+          p.outputs.push_back(full_outputs[i]);
+          continue;
+        }
         auto piece = full_outputs[i];
         auto& d = piece.shape.at(static_cast<std::size_t>(def->shard->dim)).value;
         if (d % t != 0)

@@ -27,12 +27,13 @@ class PerTensorQuantize final : public Scheme {
   std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override;
   std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
                               const KernelOptions& options) const override;
+  // Only q_weight is split; the scales are one number for the whole tensor (spec 5.4).
+  bool splits_output(std::size_t index) const override { return index == 0; }
 
  private:
   bool quantizes(const ParamDef& p) const {
-    if (p.role == ParamRole::kExperts)
-      fail<NotImplementedError>(
-          "{}: FP8 per-tensor quantization of MoE experts is not implemented here yet", p.name);
+    // MixtralExperts: one scale over all experts (FP8PerTensorQuantizeMixtralExperts).
+    if (p.role == ParamRole::kExperts) return true;
     return p.role == ParamRole::kLinearWeight && !p.final_fc && !is_moe_gate(p) &&
            p.name.ends_with(".weight");
   }

@@ -64,6 +64,9 @@ class Scheme {
   // Refuses pre-sharding `param` into `shards` pieces where MLC's own rules would break
   // (`shape` is the per-shard expected shape).
   virtual void check_sharding(const ParamDef&, const ExpectedShape&, int) const {}
+  // Under pre-sharding, whether output `index` of a sharded parameter is split (true) or stored
+  // once for all shards (per-tensor scales).
+  virtual bool splits_output(std::size_t) const { return true; }
   // Computes those records, in that order.
   virtual std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input,
                                       ThreadPool& pool, const KernelOptions& options) const = 0;

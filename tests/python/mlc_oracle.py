@@ -252,8 +252,8 @@ def quantize_param(name, role, final_fc, arr, scheme, mode):
         return [(base + ".q_weight", q), (base + ".q_scale", s)]
     if kind == "no-quant":
         return [(name, arr)]
-    if kind == "per-tensor":
-        if role == "linear" and not final_fc:
+    if kind == "per-tensor":  # Linear, and MixtralExperts with one scale over all experts
+        if (role == "linear" and not final_fc) or role == "experts":
             return per_tensor_quantize(name, arr, bits, gs, layout)  # fp8, use_scale, inference
         return [(name, arr)]
     quantize = (role == "linear" and (not final_fc or q_fc)) or (role == "embedding" and q_emb)
@@ -394,8 +394,14 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1, table=None)
             outs = quantize_param(mlc, role, final_fc, arr, scheme, mode)
         if shards > 1 and mlc in strategies:
             dim, segs = strategies[mlc]
-            outs = [(f"{name}_shard-{i}", piece) for name, a in outs
-                    for i, piece in enumerate(shard_split(a, dim, segs, shards))]
+            sharded = []
+            for name, a in outs:
+                if SCHEMES[scheme][0] == "per-tensor" and name.endswith(("q_scale", "q_calibration_scale")):
+                    sharded.append((name, a))  # one number for all shards, stored once (spec 5.4)
+                else:
+                    sharded.extend((f"{name}_shard-{i}", piece)
+                                   for i, piece in enumerate(shard_split(a, dim, segs, shards)))
+            outs = sharded
         records.extend(outs)
         if table is not None:
             srcs = next(p[1] for p in params if p[0] == mlc)

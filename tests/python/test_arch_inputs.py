@@ -115,6 +115,27 @@ def test_a_router_over_256_experts_is_quantized(weightcast_bin, tmp_path):
     assert "model.layers.0.mlp.gate.q_weight" in names and "model.layers.0.mlp.gate.weight" not in names
 
 
+@pytest.mark.parametrize("scheme", ["e4m3_e4m3_f16", "e5m2_e5m2_f16"])
+def test_per_tensor_fp8_experts(weightcast_bin, tmp_path, scheme):
+    """MixtralExperts get one FP8 scale over all experts; the router stays float16."""
+    src = make(tmp_path, "mixtral")
+    mlc_oracle.convert(str(src), scheme, str(tmp_path / "expected"))
+    run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
+    manifest = json.load(open(tmp_path / "out" / "tensor-cache.json"))
+    shapes = {r["name"]: (r["shape"], r["dtype"]) for s in manifest["records"] for r in s["records"]}
+    assert shapes["model.layers.0.moe.e2.q_weight"][0] == [4, 64, 96]
+    assert shapes["model.layers.0.moe.gate.weight"][1] == "float16"
+
+
+def test_per_tensor_fp8_experts_presharded(weightcast_bin, tmp_path):
+    src = make(tmp_path, "mixtral-tp")
+    mlc_oracle.convert(str(src), "e4m3_e4m3_f16", str(tmp_path / "expected"), shards=2)
+    run_cli(weightcast_bin, "convert", src, "--quantization", "e4m3_e4m3_f16", "--tensor-parallel-shards", "2",
+            "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
+
+
 def test_experts_refuse_the_kn_layout(weightcast_bin, tmp_path):
     src = make(tmp_path, "mixtral")
     assert_error(convert(weightcast_bin, src, tmp_path / "o", "q4f16_0"),

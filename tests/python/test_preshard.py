@@ -31,7 +31,7 @@ def run_preshard(binary, src, scheme, out, n, via_env):
     return proc
 
 
-@pytest.mark.parametrize("scheme", ["q0f16", "q4f16_1", "q4f32_1"])
+@pytest.mark.parametrize("scheme", ["q0f16", "q4f16_1", "q4f32_1", "e4m3_e4m3_f16", "e5m2_e5m2_f16"])
 @pytest.mark.parametrize("n", [2, 4])
 def test_presharded_output_matches_the_oracle(weightcast_bin, tp_checkpoint, tmp_path, scheme, n):
     mlc_oracle.convert(tp_checkpoint, scheme, str(tmp_path / "expected"), shards=n)
