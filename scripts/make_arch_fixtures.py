@@ -469,10 +469,21 @@ CASES = {
 }
 
 
-def make(case, out_dir, seed=0, drop=(), config_overrides=None):
-    """Writes the case's checkpoint; returns its config."""
+def is_fp8_linear(name, shape):
+    """What FP8 block-quantized checkpoints (DeepSeek-V3, Qwen3-FP8) store as float8: the Linear
+    weights, except the embedding, the head and the MoE routers."""
+    return (len(shape) == 2 and name.endswith(".weight") and "embed_tokens" not in name
+            and not name.startswith("lm_head") and not name.endswith("gate.weight"))
+
+
+def make(case, out_dir, seed=0, drop=(), config_overrides=None, fp8_blocks=None):
+    """Writes the case's checkpoint; returns its config. With fp8_blocks (rows, cols) its Linear
+    weights are float8_e4m3fn with a weight_scale_inv per block, as FP8 releases ship them."""
     cfg, shapes = CASES[case]()
     cfg.update(config_overrides or {})
+    if fp8_blocks:
+        cfg["quantization_config"] = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                                      "weight_block_size": list(fp8_blocks)}
     rng = np.random.default_rng(seed + sum(map(ord, case)))
     tensors = {}
     for name, shape in shapes.items():
@@ -482,6 +493,11 @@ def make(case, out_dir, seed=0, drop=(), config_overrides=None):
             values = rng.standard_normal(shape) * 0.1 + (0 if name.endswith(".bias") else 1)
         else:
             values = rng.standard_normal(shape) * 0.05
+        if fp8_blocks and is_fp8_linear(name, shape):
+            tensors[name] = np.clip(values * 2000, -448, 448).astype(ml_dtypes.float8_e4m3fn)
+            blocks = (-(-shape[0] // fp8_blocks[0]), -(-shape[1] // fp8_blocks[1]))
+            tensors[name + "_scale_inv"] = (rng.random(blocks) * 0.01 + 1e-3).astype(np.float32)
+            continue
         tensors[name] = values.astype(np.float32).astype(ml_dtypes.bfloat16)
     write_checkpoint(out_dir, cfg, tensors, sharded=False)
     return cfg

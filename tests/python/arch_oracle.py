@@ -421,9 +421,10 @@ def gemma3(cfg, t=1):
     return p.done()
 
 
-def deepseek_kv_b(cfg, part):
-    """MLC's w_uk (part 0, transposed) and w_uv (part 1) from kv_b_proj."""
-    nope, v, rank = cfg["qk_nope_head_dim"], cfg["v_head_dim"], cfg["kv_lora_rank"]
+def deepseek_kv_b(cfg, part, block=(1, 1)):
+    """MLC's w_uk (part 0, transposed) and w_uv (part 1) from kv_b_proj, or with the FP8 block
+    size from its weight_scale_inv."""
+    nope, v, rank = cfg["qk_nope_head_dim"] // block[0], cfg["v_head_dim"] // block[0], cfg["kv_lora_rank"] // block[1]
 
     def fn(w):
         pieces = np.split(w.reshape(cfg["num_key_value_heads"], nope + v, rank), [nope], axis=1)
@@ -470,6 +471,26 @@ def deepseek(cfg, t=1):
     p.norm("model.norm")
     p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
     return p.done()
+
+
+def block_scale(params, cfg, static):
+    """BlockScaleQuantize on an FP8 checkpoint: non-final, non-router Linears, experts and MLA's
+    w_uk / w_uv keep their FP8 weights and gain weight_scale_inv (float32), mapped like them."""
+    block = cfg["quantization_config"]["weight_block_size"]
+    out = []
+    for mlc, srcs, role, final_fc, fn in params:
+        scales = [s + "_scale_inv" for s in srcs]
+        if mlc.endswith(("w_uk", "w_uv")):
+            part = 0 if mlc.endswith("w_uk") else 1
+            out += [(mlc, srcs, "fp8", False, fn), (mlc + "_scale_inv", scales, "f32", False, deepseek_kv_b(cfg, part, block))]
+        elif role == "experts" or (role == "linear" and not final_fc and not mlc.endswith("gate.weight")):
+            out += [(mlc, srcs, "fp8", False, fn), (mlc + "_scale_inv", scales, "f32", False, fn)]
+            if static and role == "linear":
+                name = mlc[: -len(".weight")] + ".activation_scale"
+                out.append((name, [name], "f32", False, None))
+        else:
+            out.append((mlc, srcs, role, final_fc, fn))
+    return out
 
 
 PARAMS = {

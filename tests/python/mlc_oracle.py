@@ -367,7 +367,10 @@ def model_params(cfg, scheme, shards=1):
     if cfg["model_type"] == "qwen3":
         return qwen3_params(cfg, scheme)
     if cfg["model_type"] in arch_oracle.PARAMS:
-        return arch_oracle.PARAMS[cfg["model_type"]](cfg, shards)
+        params, unused, strategies = arch_oracle.PARAMS[cfg["model_type"]](cfg, shards)
+        if SCHEMES[scheme][0] == "block-scale":
+            params = arch_oracle.block_scale(params, cfg, scheme.endswith("static_activation"))
+        return params, unused, strategies
     return llama_params(cfg, shards)
 
 

@@ -234,3 +234,36 @@ def test_gemma_bin_adds_one_in_float32(weightcast_bin, tmp_path):
     assert not np.array_equal(records[norm], bf16_route[norm])  # the two routes do differ here
     run_cli(weightcast_bin, "convert", bin_src, "--quantization", "q0f16", "-o", tmp_path / "out")
     assert_same_files(tmp_path / "expected", tmp_path / "out")
+
+
+@pytest.mark.parametrize("static", [False, True])
+@pytest.mark.parametrize("case", ["qwen3_moe", "qwen3_moe-bias", "deepseek_v3", "deepseek_v3-bias"])
+def test_fp8_block_checkpoints_load_one_to_one(weightcast_bin, tmp_path, case, static):
+    """Experts keep their FP8 weights with stacked weight_scale_inv; DeepSeek's w_uk / w_uv are
+    FP8 slices of kv_b_proj with the matching slices of its scales."""
+    scheme = "fp8_e4m3fn_bf16_block_scale" + ("_static_activation" if static else "")
+    src = tmp_path / "src"
+    block = (8, 16) if case.startswith("deepseek") else (16, 16)  # w_uk's scales: 2 x 2 per head
+    cfg = make_arch_fixtures.make(case, str(src), fp8_blocks=block)
+    if static:  # the static-activation variant also reads each Linear's activation_scale
+        from safetensors.numpy import save_file
+        _, tensors = mlc_oracle.read_safetensors(str(src / "model.safetensors"))
+        params, _, _ = mlc_oracle.model_params(cfg, scheme)
+        for name, srcs, role, *_ in params:
+            if role == "fp8":
+                in_features = tensors[srcs[0]].shape[-1]
+            if name.endswith(".activation_scale"):
+                tensors[name] = np.linspace(0.1, 2.0, -(-in_features // block[1])).astype(np.float32)
+        save_file(tensors, str(src / "model.safetensors"))
+    mlc_oracle.convert(str(src), scheme, str(tmp_path / "expected"))
+    run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
+    manifest = json.load(open(tmp_path / "out" / "tensor-cache.json"))
+    dtypes = {r["name"]: (r["dtype"], r["shape"]) for s in manifest["records"] for r in s["records"]}
+    assert dtypes["model.layers.1.mlp.moe_gate_up_proj.weight"] == ("float8_e4m3fn", [4, 64, 64])
+    assert dtypes["model.layers.1.mlp.moe_gate_up_proj.weight_scale_inv"] == ("float32", [4, 64 // block[0], 4])
+    assert dtypes["model.layers.1.mlp.gate.weight"][0] == "bfloat16"
+    if case.startswith("deepseek"):
+        assert dtypes["model.layers.0.self_attn.w_uk"][0] == "float8_e4m3fn"
+        assert dtypes["model.layers.0.self_attn.w_uk_scale_inv"] == ("float32", [4, 2, 2])
+        assert dtypes["model.layers.0.self_attn.w_uv_scale_inv"] == ("float32", [4, 2, 2])
