@@ -42,50 +42,60 @@ ModelDef build(const ModelConfig& c) {
         "{}: MLC cuts w_uk / w_uv out of kv_b_proj with num_key_value_heads ({}) heads but "
         "declares them with num_attention_heads ({}); only equal counts convert",
         c.path().string(), kv_heads, heads);
-  if (c.shards() > 1) fail<NotImplementedError>("deepseek cannot be pre-sharded here yet");
+  const auto t = c.shards();
+  check_split(heads, t, "{} attention heads");
+  check_split(inter, t, "MoE intermediate size {}");
+  check_split(moe_inter, t, "MoE intermediate size {}");
+  check_split(moe_inter * shared, t, "MoE intermediate size {}");
+  const auto h = heads / t;  // heads per shard
 
   ModelDef def;
+  def.tensor_parallel_shards = static_cast<int>(t);
   read_weight_block_size(c, def);
   def.add("model.embed_tokens.weight", {num(vocab), num(hidden)}, ParamRole::kEmbedding,
           {"model.embed_tokens.weight"});
-  const auto q_dim = heads * (nope + rope);
+  const auto q_dim = h * (nope + rope);
+  const ShardStrategy rows{0, {}}, cols{1, {}};
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto l = fmt::format("model.layers.{}.", n);
     const auto a = l + "self_attn.", m = l + "mlp.";
     if (q_rank <= 0) {
-      def.linear(a + "q_proj", q_dim, hidden, {a + "q_proj"});
+      def.linear(a + "q_proj", q_dim, hidden, {a + "q_proj"}, rows);
     } else {
       def.linear(a + "q_a_proj", q_rank, hidden, {a + "q_a_proj"}, {}, bias);
       def.norm(a + "q_a_layernorm", q_rank);
-      def.linear(a + "q_b_proj", q_dim, q_rank, {a + "q_b_proj"});
+      def.linear(a + "q_b_proj", q_dim, q_rank, {a + "q_b_proj"}, rows);
     }
     def.linear(a + "kv_a_proj_with_mqa", rank + rope, hidden, {a + "kv_a_proj_with_mqa"}, {}, bias);
     def.norm(a + "kv_a_layernorm", rank);
     for (const bool uk : {true, false}) {
       auto& p = def.add(a + (uk ? "w_uk" : "w_uv"),
-                        uk ? ExpectedShape{num(heads), num(rank), num(nope)}
-                           : ExpectedShape{num(heads), num(v_dim), num(rank)},
-                        ParamRole::kOther, {a + "kv_b_proj.weight"});
+                        uk ? ExpectedShape{num(h), num(rank), num(nope)}
+                           : ExpectedShape{num(h), num(v_dim), num(rank)},
+                        ParamRole::kOther, {a + "kv_b_proj.weight"}, rows);
       p.combine = Combine::kHeadSlice;
       p.head_slice = {kv_heads, nope + v_dim, uk ? 0 : nope, uk ? nope : nope + v_dim, uk};
     }
-    def.linear(a + "o_proj", hidden, heads * v_dim, {a + "o_proj"}, {}, bias);
+    def.linear(a + "o_proj", hidden, h * v_dim, {a + "o_proj"}, cols, bias);
     if (n >= first_dense && n % freq == 0) {
       const auto s = m + "shared_experts.";
-      const auto si = moe_inter * shared;
-      def.linear(s + "gate_up_proj", 2 * si, hidden, {s + "gate_proj", s + "up_proj"});
-      def.linear(s + "down_proj", hidden, si, {s + "down_proj"});
+      const auto si = moe_inter * shared / t;
+      def.linear(s + "gate_up_proj", 2 * si, hidden, {s + "gate_proj", s + "up_proj"},
+                 ShardStrategy{0, {si, si}});
+      def.linear(s + "down_proj", hidden, si, {s + "down_proj"}, cols);
       RoutedExperts moe;
       moe.count = experts;
       moe.intermediate = moe_inter;
-      add_routed_experts(def, l, moe, hidden, 1);
+      add_routed_experts(def, l, moe, hidden, t);
       if (topk == "noaux_tc")
         def.add(m + "e_score_correction_bias", {num(experts)}, ParamRole::kOther,
                 {m + "gate.e_score_correction_bias"})
             .dtype = DType::kF32;
     } else {
-      def.linear(m + "gate_up_proj", 2 * inter, hidden, {m + "gate_proj", m + "up_proj"});
-      def.linear(m + "down_proj", hidden, inter, {m + "down_proj"});
+      const auto i = inter / t;
+      def.linear(m + "gate_up_proj", 2 * i, hidden, {m + "gate_proj", m + "up_proj"},
+                 ShardStrategy{0, {i, i}});
+      def.linear(m + "down_proj", hidden, i, {m + "down_proj"}, cols);
     }
     def.norm(l + "input_layernorm", hidden);
     def.norm(l + "post_attention_layernorm", hidden);
@@ -93,7 +103,7 @@ ModelDef build(const ModelConfig& c) {
   // kv_b_proj is an MLC parameter as well, mapped after w_uk / w_uv: they are loaded first.
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto a = fmt::format("model.layers.{}.self_attn.", n);
-    def.linear(a + "kv_b_proj", heads * (nope + v_dim), rank, {a + "kv_b_proj"});
+    def.linear(a + "kv_b_proj", h * (nope + v_dim), rank, {a + "kv_b_proj"}, ShardStrategy{0, {}});
   }
   def.norm("model.norm", hidden);
   def.final_fc("lm_head", num(vocab), hidden);

@@ -438,36 +438,37 @@ def deepseek(cfg, t=1):
     p = Params()
     p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
     bias, e = cfg["attention_bias"], cfg["n_routed_experts"]
+    mi, si, i = (cfg["moe_intermediate_size"] // t, cfg["moe_intermediate_size"] * cfg["n_shared_experts"] // t,
+                 cfg["intermediate_size"] // t)
+    rows, cols = (0, None), (1, None)
     for n in range(cfg["num_hidden_layers"]):
         l = f"model.layers.{n}."
         a, m = l + "self_attn.", l + "mlp."
         if cfg.get("q_lora_rank") is None:
-            p.linear(a + "q_proj", [a + "q_proj"])
+            p.linear(a + "q_proj", [a + "q_proj"], shard=rows)
         else:
             p.linear(a + "q_a_proj", [a + "q_a_proj"], bias=bias)
             p.norm(a + "q_a_layernorm")
-            p.linear(a + "q_b_proj", [a + "q_b_proj"])
+            p.linear(a + "q_b_proj", [a + "q_b_proj"], shard=rows)
         p.linear(a + "kv_a_proj_with_mqa", [a + "kv_a_proj_with_mqa"], bias=bias)
         p.norm(a + "kv_a_layernorm")
-        p.add(a + "w_uk", [a + "kv_b_proj.weight"], fn=deepseek_kv_b(cfg, 0))
-        p.add(a + "w_uv", [a + "kv_b_proj.weight"], fn=deepseek_kv_b(cfg, 1))
-        p.linear(a + "o_proj", [a + "o_proj"], bias=bias)
+        p.add(a + "w_uk", [a + "kv_b_proj.weight"], fn=deepseek_kv_b(cfg, 0), shard=rows)
+        p.add(a + "w_uv", [a + "kv_b_proj.weight"], fn=deepseek_kv_b(cfg, 1), shard=rows)
+        p.linear(a + "o_proj", [a + "o_proj"], bias=bias, shard=cols)
         if n >= cfg["first_k_dense_replace"] and n % cfg["moe_layer_freq"] == 0:
             s = m + "shared_experts."
-            p.linear(s + "gate_up_proj", [s + "gate_proj", s + "up_proj"])
-            experts(p, m + "moe_gate_up_proj.weight", m + "experts", ["gate_proj", "up_proj"], e)
-            experts(p, m + "moe_down_proj.weight", m + "experts", ["down_proj"], e)
+            p.linear(s + "gate_up_proj", [s + "gate_proj", s + "up_proj"], shard=(0, [si, si]))
+            routed(p, l, e, mi)
             if cfg["topk_method"] == "noaux_tc":
                 p.add(m + "e_score_correction_bias", [m + "gate.e_score_correction_bias"], "f32")
-            p.linear(m + "gate", [m + "gate"])
-            p.linear(s + "down_proj", [s + "down_proj"])
+            p.linear(s + "down_proj", [s + "down_proj"], shard=cols)
         else:
-            p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"])
-            p.linear(m + "down_proj", [m + "down_proj"])
+            p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"], shard=(0, [i, i]))
+            p.linear(m + "down_proj", [m + "down_proj"], shard=cols)
         p.norm(l + "input_layernorm")
         p.norm(l + "post_attention_layernorm")
         # kv_b_proj is an MLC parameter too, mapped after everything above.
-        p.linear(a + "kv_b_proj", [a + "kv_b_proj"])
+        p.linear(a + "kv_b_proj", [a + "kv_b_proj"], shard=rows)
     p.norm("model.norm")
     p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
     return p.done()

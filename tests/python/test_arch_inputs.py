@@ -172,7 +172,7 @@ def test_unknown_model_type_lists_every_architecture(weightcast_bin, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["qwen2", "mixtral", "starcoder2-nobias", "internlm2", "gpt2", "gpt_neox",
-                                  "minicpm-moe", "phi", "baichuan"])
+                                  "minicpm-moe", "phi", "baichuan", "deepseek_v2", "deepseek_v3-bias"])
 def test_preshard_matches_the_oracle(weightcast_bin, tmp_path, case):
     src = make(tmp_path, case)
     mlc_oracle.convert(str(src), "q0f16", str(tmp_path / "expected"), shards=2)
