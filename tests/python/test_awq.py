@@ -99,3 +99,30 @@ def test_awq_format_needs_the_awq_scheme(weightcast_bin, awq, tmp_path):
                          "-o", tmp_path / "o", check=False), "use --quantization q4f16_autoawq")
     cfg = json.load(open(os.path.join(awq[0], "config.json")))
     assert cfg["quantization_config"]["quant_method"] == "awq"
+
+
+def test_olmo_awq_maps_like_llama(weightcast_bin, awq, tmp_path):
+    """OLMo's AWQ mapping is Llama's (q|k|v and gate|up along axis 1) without the norms, which
+    OLMo does not have: the same records, byte for byte, less the norms."""
+    src = tmp_path / "olmo"
+    shutil.copytree(awq[0], src)
+    cfg = json.load(open(src / "config.json"))
+    cfg["model_type"] = "olmo"
+    cfg["hidden_act"] = "silu"
+    json.dump(cfg, open(src / "config.json", "w"))
+    convert_awq(weightcast_bin, awq[0], tmp_path / "llama")
+    proc = convert_awq(weightcast_bin, src, tmp_path / "out")
+    assert "Unused extern parameters: " in proc.stdout and "input_layernorm" in proc.stdout
+
+    def records(out):
+        manifest = json.load(open(out / "tensor-cache.json"))
+        found = {}
+        for shard in manifest["records"]:
+            data = (out / shard["dataPath"]).read_bytes()
+            for r in shard["records"]:
+                found[r["name"]] = data[r["byteOffset"]: r["byteOffset"] + r["nbytes"]]
+        return found
+
+    llama, olmo = records(tmp_path / "llama"), records(tmp_path / "out")
+    assert olmo == {k: v for k, v in llama.items() if "norm" not in k}
+    assert "model.layers.0.self_attn.qkv_proj.qweight" in olmo
