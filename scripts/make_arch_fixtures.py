@@ -422,7 +422,43 @@ def qwen3(bias):
     return cfg, t
 
 
+def qwen3_embedding():
+    """Qwen3-Embedding: Qwen3's text model saved without the "model." prefix and without a head;
+    real configs say "qwen3" (then --model-type qwen3-embedding picks it)."""
+    cfg, t = qwen3(bias=False)
+    cfg.update(model_type="qwen3-embedding", tie_word_embeddings=True)
+    return cfg, {k[len("model."):]: v for k, v in t.items() if k != "lm_head.weight"}
+
+
+def internlm(bias):
+    cfg = base_config("internlm", bias=bias, use_cache=True, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    del cfg["num_key_value_heads"]
+    t = llama_layout(cfg, qkv_bias=bias, tied=False)
+    for n in range(cfg["num_hidden_layers"] if bias else 0):
+        t[f"model.layers.{n}.self_attn.o_proj.bias"] = (H,)
+    return cfg, t
+
+
+def nemotron(mlp_bias, tied):
+    cfg = base_config("nemotron", norm_eps=1e-5, partial_rotary_factor=0.5, mlp_bias=mlp_bias,
+                      tie_word_embeddings=tied, hidden_act="relu2")
+    t = llama_layout(cfg, norms=(), mlp=False)
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"model.layers.{n}."
+        t[l + "mlp.up_proj.weight"], t[l + "mlp.down_proj.weight"] = (I, H), (H, I)
+        if mlp_bias:
+            t[l + "mlp.up_proj.bias"], t[l + "mlp.down_proj.bias"] = (I,), (H,)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), True)
+    t["model.norm.bias"] = (H,)
+    return cfg, t
+
+
 CASES = {
+    "qwen3-embedding": qwen3_embedding,
+    "internlm": lambda: internlm(bias=False),
+    "internlm-bias": lambda: internlm(bias=True),
+    "nemotron": lambda: nemotron(mlp_bias=True, tied=False),
+    "nemotron-tied": lambda: nemotron(mlp_bias=False, tied=True),
     "llama": lambda: llama("llama"),
     "llama-tied": lambda: llama("llama", tied=True),
     "mistral": lambda: llama("mistral"),

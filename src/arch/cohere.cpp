@@ -18,7 +18,7 @@ ModelDef build(const ModelConfig& c) {
         "two-segment split of a fused gate_up_proj, which fails on tensors of half that size");
   StandardLayout layout;
   layout.o = "out_proj";
-  layout.fused_gate_up = false;
+  layout.mlp = StandardLayout::Mlp::kGateAndUp;
   layout.norms = {"input_layernorm"};
   layout.lm_head = StandardLayout::LmHead::kNever;
   layout.symbolic_vocab = true;

@@ -79,9 +79,22 @@ ModelDef build(const ModelConfig& c) {
   return def;
 }
 
+// Qwen3-Embedding checkpoints are Qwen3's text model saved without the "model." prefix.
+ModelDef build_embedding(const ModelConfig& c) {
+  ModelDef def = build(c);
+  for (auto& p : def.params)
+    for (auto& s : p.sources)
+      if (s.starts_with("model.")) s.erase(0, 6);
+  return def;
+}
+
 }  // namespace
 
 extern const Architecture kQwen3{
     "qwen3", {"no-quant", "group-quant", "ft-quant", "block-scale-quant"}, build};
+extern const Architecture kQwen3Embedding{
+    "qwen3-embedding",
+    {"no-quant", "group-quant", "ft-quant", "block-scale-quant"},
+    build_embedding};
 
 }  // namespace weightcast

@@ -30,6 +30,9 @@ extern const Architecture kPhi;
 extern const Architecture kChatGlm;
 extern const Architecture kDeepseekV2;
 extern const Architecture kDeepseekV3;
+extern const Architecture kQwen3Embedding;
+extern const Architecture kInternLm;
+extern const Architecture kNemotron;
 
 const std::vector<const Architecture*>& architectures() {
   // clang-format off
@@ -61,6 +64,9 @@ const std::vector<const Architecture*>& architectures() {
       &kChatGlm,
       &kDeepseekV2,
       &kDeepseekV3,
+      &kQwen3Embedding,
+      &kInternLm,
+      &kNemotron,
   };
   // clang-format on
   return all;

@@ -57,15 +57,17 @@ ModelDef build_standard(const ModelConfig& c, const StandardDims& dims,
     }
     if (layout.experts) {
       add_routed_experts(def, l, *layout.experts, hidden, t);
-    } else if (layout.fused_gate_up) {
+    } else if (layout.mlp == StandardLayout::Mlp::kFusedGateUp) {
       def.linear(m + "gate_up_proj", 2 * i, hidden, {m + "gate_proj", m + "up_proj"},
-                 ShardStrategy{0, {i, i}});
+                 ShardStrategy{0, {i, i}}, layout.mlp_bias);
     } else {
-      def.linear(m + "gate_proj", i, hidden, {m + "gate_proj"});
-      def.linear(m + "up_proj", i, hidden, {m + "up_proj"});
+      if (layout.mlp == StandardLayout::Mlp::kGateAndUp)
+        def.linear(m + "gate_proj", i, hidden, {m + "gate_proj"}, {}, layout.mlp_bias);
+      def.linear(m + "up_proj", i, hidden, {m + "up_proj"}, {}, layout.mlp_bias);
     }
     if (!layout.experts)
-      def.linear(m + "down_proj", hidden, i, {m + "down_proj"}, ShardStrategy{1, {}});
+      def.linear(m + "down_proj", hidden, i, {m + "down_proj"}, ShardStrategy{1, {}},
+                 layout.mlp_bias);
     for (const auto& norm : layout.norms) def.norm(l + norm, hidden, layout.norm_bias);
     if (layout.unused_rotary) def.unused_sources.push_back(a + "rotary_emb.inv_freq");
   }

@@ -27,7 +27,10 @@ struct StandardLayout {
   std::string qkv = "qkv_proj";  // MLC name of the fused q|k|v Linear
   bool qkv_bias = false, o_bias = false;
   std::string o = "o_proj";  // MLC name of the output projection (HF: o_proj)
-  bool fused_gate_up = true;
+  // The dense MLP: gate|up fused into gate_up_proj, gate_proj and up_proj apart (Cohere), or
+  // up_proj alone (Nemotron's squared ReLU); then down_proj.
+  enum class Mlp { kFusedGateUp, kGateAndUp, kUpOnly } mlp = Mlp::kFusedGateUp;
+  bool mlp_bias = false;
   std::optional<RoutedExperts> experts;  // in place of the dense MLP
   std::vector<std::string> norms = {"input_layernorm", "post_attention_layernorm"};
   bool norm_bias = false;                                                 // LayerNorm with a bias

@@ -134,7 +134,7 @@ def gemma2(cfg, t=1):
 
 
 def standard(cfg, t, *, qkv="qkv_proj", qkv_bias=False, o_bias=False, o_name="o_proj", o_src="o_proj",
-             gate_up=True, moe=None, norms=("input_layernorm", "post_attention_layernorm"), norm_bias=False,
+             mlp="fused", mlp_bias=False, moe=None, norms=("input_layernorm", "post_attention_layernorm"), norm_bias=False,
              qk_norm=None, lm_head="config", unused_rotary=False):
     """The HF Llama-style layout under MLC's names: fused q/k/v into `qkv`, o, gate|up, down."""
     h, kv, d = heads(cfg)
@@ -150,13 +150,14 @@ def standard(cfg, t, *, qkv="qkv_proj", qkv_bias=False, o_bias=False, o_name="o_
             p.norm(a + "k_norm")
         if moe:
             routed(p, l, **moe)
-        elif gate_up:
-            p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"], shard=(0, [i, i]))
-        else:
-            p.linear(m + "gate_proj", [m + "gate_proj"])
-            p.linear(m + "up_proj", [m + "up_proj"])
+        elif mlp == "fused":
+            p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"], bias=mlp_bias, shard=(0, [i, i]))
+        else:  # "separate" gate_proj and up_proj, or "up" alone
+            if mlp == "separate":
+                p.linear(m + "gate_proj", [m + "gate_proj"], bias=mlp_bias)
+            p.linear(m + "up_proj", [m + "up_proj"], bias=mlp_bias)
         if not moe:
-            p.linear(m + "down_proj", [m + "down_proj"], shard=(1, None))
+            p.linear(m + "down_proj", [m + "down_proj"], bias=mlp_bias, shard=(1, None))
         for norm in norms:
             p.norm(l + norm, bias=norm_bias)
         if unused_rotary:
@@ -182,7 +183,17 @@ def olmo2(cfg, t=1):
 
 
 def cohere(cfg, t=1):
-    return standard(cfg, t, o_name="out_proj", gate_up=False, norms=("input_layernorm",), lm_head="never").done()
+    return standard(cfg, t, o_name="out_proj", mlp="separate", norms=("input_layernorm",), lm_head="never").done()
+
+
+def internlm(cfg, t=1):
+    b = cfg["bias"]
+    return standard(cfg, t, qkv="wqkv_pack", qkv_bias=b, o_bias=b, unused_rotary=True, lm_head="always").done()
+
+
+def nemotron(cfg, t=1):
+    """Squared-ReLU MLP (up_proj, down_proj), LayerNorms with bias, symbolic vocabulary."""
+    return standard(cfg, t, mlp="up", mlp_bias=cfg.get("mlp_bias", False), norm_bias=True, unused_rotary=True).done()
 
 
 def baichuan(cfg, t=1):
@@ -495,6 +506,8 @@ def block_scale(params, cfg, static):
 
 
 PARAMS = {
+    "internlm": internlm,
+    "nemotron": nemotron,
     "deepseek_v2": deepseek,
     "deepseek_v3": deepseek,
     "gemma3": gemma3,

@@ -366,6 +366,10 @@ def model_params(cfg, scheme, shards=1):
     import arch_oracle
     if cfg["model_type"] == "qwen3":
         return qwen3_params(cfg, scheme)
+    if cfg["model_type"] == "qwen3-embedding":  # Qwen3's mapping, sources without "model."
+        params, unused, strategies = qwen3_params(cfg, scheme)
+        strip = lambda s: s[len("model."):] if s.startswith("model.") else s  # noqa: E731
+        return [(p[0], [strip(s) for s in p[1]], *p[2:]) for p in params], unused, strategies
     if cfg["model_type"] in arch_oracle.PARAMS:
         params, unused, strategies = arch_oracle.PARAMS[cfg["model_type"]](cfg, shards)
         if SCHEMES[scheme][0] == "block-scale":

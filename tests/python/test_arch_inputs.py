@@ -207,12 +207,28 @@ def test_preshard_experts_whose_groups_do_not_split(weightcast_bin, tmp_path):
     ("starcoder2", "starcoder2 with use_bias cannot be pre-sharded"), ("cohere", "cohere cannot be pre-sharded"),
     ("gemma3", "gemma3 cannot be pre-sharded"), ("gpt_bigcode", "GPT bigcode only support tensor parallel shards = 1"),
     ("chatglm-bias", "chatglm with add_bias_linear cannot be pre-sharded"),
+    ("nemotron", "nemotron cannot be pre-sharded"), ("internlm-bias", "internlm with bias cannot be pre-sharded"),
 ])
 def test_preshard_refusals(weightcast_bin, tmp_path, case, message):
     src = make(tmp_path, case)
     proc = convert(weightcast_bin, src, tmp_path / "o", "q0f16", "--tensor-parallel-shards", "2")
     assert_error(proc, message, code=proc.returncode)
     assert proc.returncode != 0
+
+
+def test_qwen3_embedding_is_chosen_by_model_type(weightcast_bin, tmp_path):
+    """Qwen3-Embedding configs say "qwen3"; --model-type picks the unprefixed mapping."""
+    src = tmp_path / "src"
+    make_arch_fixtures.make("qwen3-embedding", str(src), config_overrides={"model_type": "qwen3"})
+    assert_error(convert(weightcast_bin, src, tmp_path / "o"), "do not exist in the weight files",
+                 "model.embed_tokens.weight")
+    run_cli(weightcast_bin, "convert", src, "--model-type", "qwen3-embedding", "--quantization", "q4f16_1",
+            "-o", tmp_path / "out")
+    cfg = json.load(open(src / "config.json"))
+    cfg["model_type"] = "qwen3-embedding"
+    json.dump(cfg, open(src / "config.json", "w"))
+    mlc_oracle.convert(str(src), "q4f16_1", str(tmp_path / "expected"))
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
 
 
 def test_gemma_bin_adds_one_in_float32(weightcast_bin, tmp_path):

@@ -1,0 +1,32 @@
+// Nemotron (MLC's nemotron/): the standard layout with a squared-ReLU MLP (up_proj and down_proj,
+// optional biases), LayerNorms with bias (their `1 + w` is applied at run time, not stored),
+// a symbolic vocabulary and optional tied embeddings.
+#include "arch/standard.h"
+
+namespace weightcast {
+
+namespace {
+
+ModelDef build(const ModelConfig& c) {
+  c.require({"max_position_embeddings", "num_key_value_heads"});
+  const auto dims = read_standard_dims(c, true, true);
+  if (dims.shards > 1)
+    fail<NotImplementedError>(
+        "nemotron cannot be pre-sharded: MLC neither divides its MLP by the shard count nor "
+        "splits up_proj along its outputs");
+  StandardLayout layout;
+  layout.mlp = StandardLayout::Mlp::kUpOnly;
+  layout.mlp_bias = c.get_bool("mlp_bias", false);
+  layout.norm_bias = true;
+  layout.symbolic_vocab = true;
+  layout.unused_rotary = true;
+  return build_standard(c, dims, layout);
+}
+
+}  // namespace
+
+// MLC lists awq for nemotron without an awq source, so q4f16_autoawq cannot load: not offered.
+extern const Architecture kNemotron{
+    "nemotron", {"no-quant", "group-quant", "ft-quant", "per-tensor-quant"}, build};
+
+}  // namespace weightcast
