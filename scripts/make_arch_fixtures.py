@@ -453,7 +453,22 @@ def nemotron(mlp_bias, tied):
     return cfg, t
 
 
+def deepseek_moe():
+    """DeepSeek-MoE v1: layer 0 dense, layer 1 with 4 routed experts and 2 shared ones."""
+    cfg = base_config("deepseek", moe_intermediate_size=32, n_shared_experts=2, n_routed_experts=4,
+                      num_experts_per_tok=2, moe_layer_freq=1, first_k_dense_replace=1, norm_topk_prob=False,
+                      attention_bias=False, use_cache=True, bos_token_id=0, eos_token_id=1)
+    t = llama_layout(cfg, mlp=False, tied=False)
+    swiglu(t, "model.layers.0.mlp.", H, I)
+    m = "model.layers.1.mlp."
+    experts(t, m + "experts.", 4, H, 32, ("gate_proj", "up_proj", "down_proj"))
+    swiglu(t, m + "shared_experts.", H, 64)
+    t[m + "gate.weight"] = (4, H)
+    return cfg, t
+
+
 CASES = {
+    "deepseek": deepseek_moe,
     "qwen3-embedding": qwen3_embedding,
     "internlm": lambda: internlm(bias=False),
     "internlm-bias": lambda: internlm(bias=True),

@@ -33,6 +33,7 @@ extern const Architecture kDeepseekV3;
 extern const Architecture kQwen3Embedding;
 extern const Architecture kInternLm;
 extern const Architecture kNemotron;
+extern const Architecture kDeepseekMoe;
 
 const std::vector<const Architecture*>& architectures() {
   // clang-format off
@@ -67,6 +68,7 @@ const std::vector<const Architecture*>& architectures() {
       &kQwen3Embedding,
       &kInternLm,
       &kNemotron,
+      &kDeepseekMoe,
   };
   // clang-format on
   return all;

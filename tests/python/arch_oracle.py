@@ -485,6 +485,34 @@ def deepseek(cfg, t=1):
     return p.done()
 
 
+def deepseek_moe(cfg, t=1):
+    """DeepSeek-MoE v1: wqkv_pack, dense then MoE layers with shared experts."""
+    p = Params()
+    p.add("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding")
+    bias = cfg["attention_bias"]
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"model.layers.{n}."
+        a, m = l + "self_attn.", l + "mlp."
+        p.linear(a + "wqkv_pack", [a + "q_proj", a + "k_proj", a + "v_proj"])
+        if bias:
+            p.add(a + "wqkv_pack.bias", [a + "wqkv_pack.bias"])
+        p.linear(a + "o_proj", [a + "o_proj"], bias=bias)
+        if n >= cfg["first_k_dense_replace"] and n % cfg["moe_layer_freq"] == 0:
+            routed(p, l, cfg["n_routed_experts"], cfg["moe_intermediate_size"])
+            if cfg["n_shared_experts"]:
+                s = m + "shared_experts."
+                p.linear(s + "gate_up_proj", [s + "gate_proj", s + "up_proj"])
+                p.linear(s + "down_proj", [s + "down_proj"])
+        else:
+            p.linear(m + "gate_up_proj", [m + "gate_proj", m + "up_proj"])
+            p.linear(m + "down_proj", [m + "down_proj"])
+        p.norm(l + "input_layernorm")
+        p.norm(l + "post_attention_layernorm")
+    p.norm("model.norm")
+    p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
+    return p.done()
+
+
 def block_scale(params, cfg, static):
     """BlockScaleQuantize on an FP8 checkpoint: non-final, non-router Linears, experts and MLA's
     w_uk / w_uv keep their FP8 weights and gain weight_scale_inv (float32), mapped like them."""
@@ -506,6 +534,7 @@ def block_scale(params, cfg, static):
 
 
 PARAMS = {
+    "deepseek": deepseek_moe,
     "internlm": internlm,
     "nemotron": nemotron,
     "deepseek_v2": deepseek,

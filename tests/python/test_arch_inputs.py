@@ -207,7 +207,7 @@ def test_preshard_experts_whose_groups_do_not_split(weightcast_bin, tmp_path):
     ("starcoder2", "starcoder2 with use_bias cannot be pre-sharded"), ("cohere", "cohere cannot be pre-sharded"),
     ("gemma3", "gemma3 cannot be pre-sharded"), ("gpt_bigcode", "GPT bigcode only support tensor parallel shards = 1"),
     ("chatglm-bias", "chatglm with add_bias_linear cannot be pre-sharded"),
-    ("nemotron", "nemotron cannot be pre-sharded"), ("internlm-bias", "internlm with bias cannot be pre-sharded"),
+    ("nemotron", "nemotron cannot be pre-sharded"), ("deepseek", "deepseek cannot be pre-sharded"), ("internlm-bias", "internlm with bias cannot be pre-sharded"),
 ])
 def test_preshard_refusals(weightcast_bin, tmp_path, case, message):
     src = make(tmp_path, case)
