@@ -44,7 +44,25 @@ std::int64_t ModelConfig::get_int(std::string_view key, std::int64_t fallback) c
   const auto& v = json_[std::string(key)];
   if (!v.is_number_integer())
     fail("{}: field \"{}\" must be an integer, got {}", path_.string(), key, v.dump());
+  // Every size or count a model has fits 31 bits; larger values would only overflow the shape
+  // arithmetic.
+  constexpr std::int64_t limit = (std::int64_t{1} << 31) - 1;
+  if (v.is_number_unsigned() ? v.get<std::uint64_t>() > static_cast<std::uint64_t>(limit)
+                             : (v.get<std::int64_t>() > limit || v.get<std::int64_t>() < -limit))
+    fail("{}: field \"{}\" is out of range: {}", path_.string(), key, v.dump());
   return v.get<std::int64_t>();
+}
+
+std::int64_t ModelConfig::get_size(std::string_view key, std::int64_t fallback) const {
+  const auto v = get_int(key, fallback);
+  if (v > (std::int64_t{1} << 24))
+    fail("{}: field \"{}\" is implausibly large: {}", path_.string(), key, v);
+  return v;
+}
+
+std::int64_t ModelConfig::require_size(std::string_view key) const {
+  require({key});
+  return get_size(key, 0);
 }
 
 bool ModelConfig::get_bool(std::string_view key, bool fallback) const {
@@ -107,6 +125,15 @@ const std::string& or_default(const std::string& s, const std::string& fallback)
   return s.empty() ? fallback : s;
 }
 }  // namespace
+
+void ModelDef::check_size(std::size_t new_sources) {
+  source_count += new_sources;
+  if (params.size() >= kMaxParams || source_count > kMaxSources)
+    fail(
+        "config.json describes more than {} parameters or {} source tensors, which no checkpoint "
+        "has: check its layer and expert counts",
+        kMaxParams, kMaxSources);
+}
 
 void ModelDef::linear(const std::string& name, std::int64_t out, std::int64_t in,
                       const std::vector<std::string>& sources, std::optional<ShardStrategy> shard,

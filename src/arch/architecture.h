@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -36,8 +37,8 @@ enum class ParamRole { kLinearWeight, kEmbedding, kExperts, kOther };
 // kStack: `ParamDef::stack` equal groups of consecutive sources, each group concatenated along
 // axis 0, stacked along a new axis 0 (MoE experts; gate and up of each expert side by side).
 // kTranspose: one 2-D source, transposed (GPT-2's Conv1D weights).
-// kPermuteRows: one source whose rows are reordered, row r taken from `ParamDef::row_order[r]`
-// (InternLM2's interleaved wqkv).
+// kPermuteRows: one source of `RowPermutation::rows` rows, reordered: row r is taken from
+// source row `RowPermutation::source(r)` (InternLM2's wqkv, GPT-NeoX's query_key_value).
 // kHeadSlice: one source seen as [heads, rows per head, cols], rows [begin, end) of each head,
 // optionally with the last two axes swapped (DeepSeek's w_uk / w_uv from kv_b_proj).
 enum class Combine {
@@ -48,6 +49,11 @@ enum class Combine {
   kTranspose,
   kPermuteRows,
   kHeadSlice
+};
+
+struct RowPermutation {
+  std::int64_t rows = 0;
+  std::function<std::int64_t(std::int64_t)> source;  // a bijection on [0, rows)
 };
 
 struct HeadSlice {
@@ -72,8 +78,8 @@ struct ParamDef {
   std::optional<ShardStrategy> shard;
   std::optional<DType> dtype;  // when not the model dtype (e.g. AWQ's packed uint32 tensors)
   std::int64_t stack = 0;      // Combine::kStack: the number of groups (experts)
-  std::vector<std::int64_t> row_order;  // Combine::kPermuteRows
-  HeadSlice head_slice;                 // Combine::kHeadSlice
+  RowPermutation permutation;  // Combine::kPermuteRows
+  HeadSlice head_slice;        // Combine::kHeadSlice
   // Gemma's norms: the loader adds 1 in the source's numpy dtype before the cast.
   bool add_one = false;
 };
@@ -87,10 +93,12 @@ struct ModelDef {
   std::optional<std::array<std::int64_t, 2>> weight_block_size;
   std::vector<ParamDef> params;             // in MLC's extern-mapping insertion order
   std::vector<std::string> unused_sources;  // source tensors ignored on purpose
+  std::size_t source_count = 0;
 
   // Appends a parameter; several sources are concatenated along axis 0 (fused q/k/v, gate/up).
   ParamDef& add(std::string name, ExpectedShape shape, ParamRole role,
                 std::vector<std::string> sources, std::optional<ShardStrategy> shard = {}) {
+    check_size(sources.size());
     ParamDef p;
     p.name = std::move(name);
     p.shape = std::move(shape);
@@ -100,6 +108,10 @@ struct ModelDef {
     p.shard = std::move(shard);
     return params.emplace_back(std::move(p));
   }
+  // A lying config.json (a billion layers) fails here, long before memory runs out.
+  static constexpr std::size_t kMaxParams = 1 << 17, kMaxSources = 1 << 22;
+  void check_size(std::size_t new_sources);
+
   // An nn.Linear: "<name>.weight" [out, in] from "<src>.weight" of each source (concatenated
   // along axis 0), and "<name>.bias" [out] from "<src>.bias" when `bias` (split like the weight
   // when the weight splits along its outputs, replicated otherwise).
@@ -127,6 +139,9 @@ class ModelConfig {
   bool has(std::string_view key) const;
   std::int64_t require_int(std::string_view key) const;
   std::int64_t get_int(std::string_view key, std::int64_t fallback) const;
+  // A size or count (heads, head_dim, ...): at most 2^24, so that products of sizes never overflow.
+  std::int64_t get_size(std::string_view key, std::int64_t fallback) const;
+  std::int64_t require_size(std::string_view key) const;
   bool get_bool(std::string_view key, bool fallback) const;
   double require_number(std::string_view key) const;
   // Fails naming `key` when config.json lacks it (a dataclass field without a default in MLC).

@@ -5,7 +5,7 @@
 namespace weightcast {
 
 std::int64_t require_positive(const ModelConfig& c, std::string_view key) {
-  const auto v = c.require_int(key);
+  const auto v = c.require_size(key);
   if (v <= 0) fail("{}: field \"{}\" must be positive, got {}", c.path().string(), key, v);
   return v;
 }
@@ -15,9 +15,9 @@ Heads read_heads(const ModelConfig& c, std::int64_t hidden, std::int64_t t,
   Heads h;
   h.heads = require_positive(c, "num_attention_heads");
   h.kv_heads = kv_heads_required ? require_positive(c, "num_key_value_heads")
-                                 : c.get_int("num_key_value_heads", 0);
+                                 : c.get_size("num_key_value_heads", 0);
   if (h.kv_heads == 0) h.kv_heads = h.heads;
-  h.head_dim = c.get_int("head_dim", 0);
+  h.head_dim = c.get_size("head_dim", 0);
   if (h.head_dim == 0) h.head_dim = hidden / h.heads;
   if (h.kv_heads < 0 || h.head_dim <= 0 || h.heads % h.kv_heads != 0)
     fail("{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",

@@ -30,9 +30,9 @@ ModelDef build(const ModelConfig& c) {
   const auto inter = require_positive(text, "intermediate_size");
   const auto layers = require_positive(text, "num_hidden_layers");
   Heads h;
-  h.heads = text.get_int("num_attention_heads", 8);
-  h.kv_heads = text.get_int("num_key_value_heads", 4);
-  h.head_dim = text.get_int("head_dim", 256);
+  h.heads = text.get_size("num_attention_heads", 8);
+  h.kv_heads = text.get_size("num_key_value_heads", 4);
+  h.head_dim = text.get_size("head_dim", 256);
   if (h.heads <= 0 || h.kv_heads <= 0 || h.head_dim <= 0 || h.heads % h.kv_heads != 0 ||
       hidden % h.heads != 0)
     fail(

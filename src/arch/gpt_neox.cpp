@@ -7,13 +7,14 @@ namespace weightcast {
 
 namespace {
 
-std::vector<std::int64_t> qkv_row_order(std::int64_t heads, std::int64_t head_dim) {
-  std::vector<std::int64_t> order;
-  for (std::int64_t part = 0; part < 3; ++part)
-    for (std::int64_t h = 0; h < heads; ++h)
-      for (std::int64_t r = 0; r < head_dim; ++r)
-        order.push_back(h * 3 * head_dim + part * head_dim + r);
-  return order;
+// HF rows run head by head as [q, k, v] of head_dim each; MLC's run part by part (all q heads,
+// then all k, then all v). Row r of MLC's tensor is this row of HF's.
+RowPermutation qkv_regrouping(std::int64_t heads, std::int64_t head_dim) {
+  const auto part_rows = heads * head_dim;
+  return {3 * part_rows, [=](std::int64_t r) {
+            const auto part = r / part_rows, head = r % part_rows / head_dim;
+            return head * 3 * head_dim + part * head_dim + r % head_dim;
+          }};
 }
 
 ModelDef build(const ModelConfig& c) {
@@ -37,7 +38,7 @@ ModelDef build(const ModelConfig& c) {
   check_split(inter, t, "MLP intermediate size {}");
   const auto q = heads / t * head_dim, i = inter / t;
   // MLC's layout transform uses the whole model's heads (it runs before any split).
-  const auto order = qkv_row_order(heads, head_dim);
+  const auto regrouping = qkv_regrouping(heads, head_dim);
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
@@ -52,7 +53,7 @@ ModelDef build(const ModelConfig& c) {
                ShardStrategy{0, {q, q, q}}, true);
     for (auto k : {def.params.size() - 2, def.params.size() - 1}) {
       def.params[k].combine = Combine::kPermuteRows;
-      def.params[k].row_order = order;
+      def.params[k].permutation = regrouping;
     }
     def.linear(a + "dense", hidden, q, {a + "dense"}, ShardStrategy{1, {}}, true);
     def.linear(m + "dense_h_to_4h", i, hidden, {m + "dense_h_to_4h"}, ShardStrategy{0, {}}, true);

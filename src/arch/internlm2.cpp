@@ -8,21 +8,18 @@ namespace weightcast {
 
 namespace {
 
-// Row r of the MLC tensor comes from row order[r] of HF's wqkv.
-std::vector<std::int64_t> wqkv_row_order(std::int64_t heads, std::int64_t kv_heads,
-                                         std::int64_t head_dim) {
+// HF's wqkv runs key-value head by key-value head as blocks [its `groups` q heads, k, v];
+// MLC's rows are all q heads, then all k, then all v. Row r of MLC's tensor is this row of HF's.
+RowPermutation wqkv_regrouping(std::int64_t heads, std::int64_t kv_heads, std::int64_t head_dim) {
   const auto groups = heads / kv_heads, block = (groups + 2) * head_dim;
-  std::vector<std::int64_t> order;
-  order.reserve(static_cast<std::size_t>((heads + 2 * kv_heads) * head_dim));
-  const auto rows = [&](std::int64_t first_head, std::int64_t count) {
-    for (std::int64_t kv = 0; kv < kv_heads; ++kv)
-      for (std::int64_t r = 0; r < count * head_dim; ++r)
-        order.push_back(kv * block + first_head * head_dim + r);
-  };
-  rows(0, groups);  // q
-  rows(groups, 1);  // k
-  rows(groups + 1, 1);
-  return order;
+  const auto q_rows = heads * head_dim, kv_rows = kv_heads * head_dim;
+  return {q_rows + 2 * kv_rows, [=](std::int64_t r) {
+            if (r < q_rows) return r / (groups * head_dim) * block + r % (groups * head_dim);
+            r -= q_rows;
+            const auto first = r < kv_rows ? groups : groups + 1;  // k, then v
+            r %= kv_rows;
+            return r / head_dim * block + first * head_dim + r % head_dim;
+          }};
 }
 
 ModelDef build(const ModelConfig& c) {
@@ -34,7 +31,7 @@ ModelDef build(const ModelConfig& c) {
   const auto [hidden, inter, layers, vocab, t, h] = read_standard_dims(c, true, true);
   const auto q = h.q_rows(t), kv = h.kv_rows(t), i = inter / t;
   // MLC's layout conversion uses hidden_size / num_attention_heads as the head size.
-  const auto order = wqkv_row_order(h.heads, h.kv_heads, hidden / h.heads);
+  const auto regrouping = wqkv_regrouping(h.heads, h.kv_heads, hidden / h.heads);
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
@@ -46,7 +43,7 @@ ModelDef build(const ModelConfig& c) {
     def.linear(a + "wqkv", q + 2 * kv, hidden, {a + "wqkv"}, ShardStrategy{0, {q, kv, kv}}, bias);
     auto& wqkv = def.params[def.params.size() - (bias ? 2 : 1)];
     wqkv.combine = Combine::kPermuteRows;
-    wqkv.row_order = order;
+    wqkv.permutation = regrouping;
     def.linear(a + "wo", hidden, q, {a + "wo"}, ShardStrategy{1, {}}, bias);
     def.linear(f + "gate_up_proj", 2 * i, hidden, {f + "w1", f + "w3"}, ShardStrategy{0, {i, i}});
     def.linear(f + "w2", hidden, i, {f + "w2"}, ShardStrategy{1, {}});

@@ -16,12 +16,12 @@ struct LlamaConfig {
 
 LlamaConfig read_config(const ModelConfig& c, const LlamaVariant& v) {
   LlamaConfig cfg{};
-  cfg.hidden = c.require_int("hidden_size");
-  cfg.intermediate = c.require_int("intermediate_size");
-  cfg.heads = c.require_int("num_attention_heads");
-  cfg.layers = c.require_int("num_hidden_layers");
+  cfg.hidden = c.require_size("hidden_size");
+  cfg.intermediate = c.require_size("intermediate_size");
+  cfg.heads = c.require_size("num_attention_heads");
+  cfg.layers = c.require_size("num_hidden_layers");
   c.require_number("rms_norm_eps");
-  c.require_int("vocab_size");
+  c.require_size("vocab_size");
   cfg.tie_embeddings = v.may_tie_embeddings && c.get_bool("tie_word_embeddings", false);
   // Mistral with a sliding window needs no maximum length.
   const bool sliding = v.sliding_window && c.has("sliding_window");
@@ -36,9 +36,9 @@ LlamaConfig read_config(const ModelConfig& c, const LlamaVariant& v) {
         "{}: hidden_size, intermediate_size, num_attention_heads and num_hidden_layers must be "
         "positive",
         c.path().string());
-  cfg.kv_heads = c.get_int("num_key_value_heads", 0);
+  cfg.kv_heads = c.get_size("num_key_value_heads", 0);
   if (cfg.kv_heads == 0) cfg.kv_heads = cfg.heads;
-  cfg.head_dim = c.get_int("head_dim", 0);
+  cfg.head_dim = c.get_size("head_dim", 0);
   if (cfg.head_dim == 0) cfg.head_dim = cfg.hidden / cfg.heads;
   if (cfg.kv_heads < 0 || cfg.head_dim <= 0 || cfg.heads % cfg.kv_heads != 0)
     fail("{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",

@@ -9,23 +9,23 @@ namespace {
 
 ModelDef build(const ModelConfig& c) {
   c.require_context_window();
-  const auto hidden = c.get_int("hidden_size", 2048);
-  auto inter = c.get_int("intermediate_size", 8192);
+  const auto hidden = c.get_size("hidden_size", 2048);
+  auto inter = c.get_size("intermediate_size", 8192);
   if (inter == 0) inter = 4 * hidden;
-  const auto layers = c.get_int("num_hidden_layers", 24);
-  const auto vocab = c.get_int("vocab_size", 51200);
+  const auto layers = c.get_size("num_hidden_layers", 24);
+  const auto vocab = c.get_size("vocab_size", 51200);
   if (hidden <= 0 || inter <= 0 || layers <= 0 || vocab <= 0 ||
-      c.get_int("num_attention_heads", 32) <= 0)
+      c.get_size("num_attention_heads", 32) <= 0)
     fail(
         "{}: hidden_size, intermediate_size, num_hidden_layers, vocab_size and "
         "num_attention_heads must be positive",
         c.path().string());
   const auto t = c.shards();
   Heads h;
-  h.heads = c.get_int("num_attention_heads", 32);
-  h.kv_heads = c.get_int("num_key_value_heads", 0);
+  h.heads = c.get_size("num_attention_heads", 32);
+  h.kv_heads = c.get_size("num_key_value_heads", 0);
   if (h.kv_heads == 0) h.kv_heads = h.heads;
-  h.head_dim = c.get_int("head_dim", 0);
+  h.head_dim = c.get_size("head_dim", 0);
   if (h.head_dim == 0) h.head_dim = hidden / h.heads;
   if (h.head_dim * h.heads != hidden || h.kv_heads <= 0 || h.heads % h.kv_heads != 0)
     fail(

@@ -14,11 +14,11 @@ ModelDef build(const ModelConfig& c) {
   for (const char* field : {"hidden_act", "attention_bias", "rope_theta"})
     if (!c.has(field)) fail("{}: missing required field \"{}\"", c.path().string(), field);
   c.require_number("rms_norm_eps");
-  const auto hidden = c.require_int("hidden_size"), inter = c.require_int("intermediate_size");
-  const auto heads = c.require_int("num_attention_heads"),
-             layers = c.require_int("num_hidden_layers");
-  const auto kv_heads = c.require_int("num_key_value_heads"), vocab = c.require_int("vocab_size");
-  const auto head_dim = c.get_int("head_dim", 0);
+  const auto hidden = c.require_size("hidden_size"), inter = c.require_size("intermediate_size");
+  const auto heads = c.require_size("num_attention_heads"),
+             layers = c.require_size("num_hidden_layers");
+  const auto kv_heads = c.require_size("num_key_value_heads"), vocab = c.require_size("vocab_size");
+  const auto head_dim = c.get_size("head_dim", 0);
   const bool bias = c.get_bool("attention_bias", false),
              tied = c.get_bool("tie_word_embeddings", false);
   const auto t = c.get_int("tensor_parallel_shards", 1);

@@ -5,6 +5,8 @@ namespace weightcast {
 void add_routed_experts(ModelDef& def, const std::string& layer, const RoutedExperts& moe,
                         std::int64_t hidden, std::int64_t shards) {
   const auto i = moe.intermediate / shards;
+  if (moe.count > (1 << 16))
+    fail("config.json gives {} experts per layer: implausibly many", moe.count);
   std::vector<std::string> gate_up, down;
   for (std::int64_t e = 0; e < moe.count; ++e) {
     const auto expert = fmt::format("{}{}experts.{}.", layer, moe.hf, e);

@@ -58,7 +58,7 @@ class SourceRows final : public ParamRows {
         out_size_(dtype_size(dtype)),
         axis1_(p.def->combine == Combine::kConcatAxis1 && p.sources.size() > 1),
         transpose_(p.def->combine == Combine::kTranspose),
-        row_order_(p.def->combine == Combine::kPermuteRows ? &p.def->row_order : nullptr),
+        permutation_(p.def->combine == Combine::kPermuteRows ? &p.def->permutation : nullptr),
         head_slice_(p.def->combine == Combine::kHeadSlice ? &p.def->head_slice : nullptr),
         add_one_(p.def->add_one) {
     for (const auto& loc : p.sources) {
@@ -106,19 +106,22 @@ class SourceRows final : public ParamRows {
       fill_head_slice(begin, end, out);
       return;
     }
-    if (row_order_) {
+    if (permutation_) {
       const auto& part = parts_.front();
       if (shape().size() == 1) {  // a 1-D tensor is one row: reorder its elements
         for (std::size_t j = 0; j < part.count; ++j)
           convert(part,
-                  part.data.data() + static_cast<std::size_t>((*row_order_)[j]) * part.elem_size,
+                  part.data.data() +
+                      static_cast<std::size_t>(permutation_->source(static_cast<std::int64_t>(j))) *
+                          part.elem_size,
                   out + j * out_size_, 1);
         return;
       }
       for (std::size_t r = begin; r < end; ++r)
         convert(part,
                 part.data.data() +
-                    static_cast<std::size_t>((*row_order_)[r]) * part.row * part.elem_size,
+                    static_cast<std::size_t>(permutation_->source(static_cast<std::int64_t>(r))) *
+                        part.row * part.elem_size,
                 out + (r - begin) * row_size() * out_size_, part.row);
       return;
     }
@@ -192,7 +195,7 @@ class SourceRows final : public ParamRows {
   std::vector<Part> parts_;
   std::size_t out_size_;
   bool axis1_, transpose_;
-  const std::vector<std::int64_t>* row_order_;
+  const RowPermutation* permutation_;
   const HeadSlice* head_slice_;
   bool add_one_;
 };

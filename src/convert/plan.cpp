@@ -77,9 +77,9 @@ Shape mapped_shape(const ParamDef& def, const std::vector<TensorLocation>& sourc
     return hs.transpose ? Shape{hs.heads, cols, rows} : Shape{hs.heads, rows, cols};
   }
   if (def.combine == Combine::kPermuteRows) {
-    if (first.shape.empty() || first.shape[0] != static_cast<std::int64_t>(def.row_order.size()))
+    if (first.shape.empty() || first.shape[0] != def.permutation.rows)
       fail("Parameter {}: {} has shape {}, but {} rows are needed to reorder them", def.name,
-           first.name, shape_str(first.shape), def.row_order.size());
+           first.name, shape_str(first.shape), def.permutation.rows);
     return first.shape;
   }
   if (def.combine == Combine::kIdentity || (sources.size() == 1 && def.combine != Combine::kStack))

@@ -283,3 +283,17 @@ def test_fp8_block_checkpoints_load_one_to_one(weightcast_bin, tmp_path, case, s
         assert dtypes["model.layers.0.self_attn.w_uk"][0] == "float8_e4m3fn"
         assert dtypes["model.layers.0.self_attn.w_uk_scale_inv"] == ("float32", [4, 2, 2])
         assert dtypes["model.layers.0.self_attn.w_uv_scale_inv"] == ("float32", [4, 2, 2])
+
+
+@pytest.mark.parametrize("case,overrides,message", [
+    ("qwen2", {"num_hidden_layers": 2000000000}, '"num_hidden_layers" is implausibly large'),
+    ("llama", {"num_hidden_layers": 10000000}, "which no checkpoint has: check its layer and expert counts"),
+    ("gpt2", {"n_layer": 10000000}, "which no checkpoint has"),
+    ("qwen2_moe", {"num_experts": 1000000}, "1000000 experts per layer: implausibly many"),
+    ("llama", {"head_dim": 1 << 40}, '"head_dim" is out of range'),
+    ("gemma3_text", {"head_dim": 1 << 30}, '"head_dim" is implausibly large'),
+    ("phi", {"num_hidden_layers": -3}, "must be positive"),
+])
+def test_lying_configs_fail_before_memory_runs_out(weightcast_bin, tmp_path, case, overrides, message):
+    src = make(tmp_path, case, **overrides)
+    assert_error(convert(weightcast_bin, src, tmp_path / "o"), message)
