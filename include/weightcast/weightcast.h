@@ -66,6 +66,11 @@ struct ConvertOptions {
   // When set and true, the run stops between parameters and throws Interrupted; the output
   // directory is left without a new manifest.
   const std::atomic<bool>* cancel = nullptr;
+  // Records stored as the source mapping produced them (q0 schemes, FP8 block checkpoints,
+  // unquantized embeddings) of at least this many bytes are cast and written block by block,
+  // never held whole: what keeps memory flat for giant stacked MoE experts. Values below 32 MiB
+  // (tvmjs' out-of-band record size) are raised to it.
+  std::size_t stream_records_from = std::size_t{256} << 20;
 };
 
 struct ConvertStats {

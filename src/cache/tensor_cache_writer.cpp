@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <regex>
@@ -160,6 +161,34 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
   rec["byteOffset"] = pending_->size();
   pending_->records.push_back(std::move(rec));
   pending_->write(data);
+}
+
+void TensorCacheWriter::append_streamed(const std::string& name, DType dtype, const Shape& shape,
+                                        std::size_t rows, std::size_t row_bytes,
+                                        const RowFiller& fill) {
+  const std::size_t nbytes = rows * row_bytes;
+  if (nbytes < kShardCapBytes)
+    fail("internal error: {} ({} bytes) is too small to stream", name, nbytes);
+  if (dtype == DType::kF32) has_float32_ = true;
+  nlohmann::ordered_json rec;
+  rec["name"] = name;
+  rec["shape"] = shape;
+  rec["dtype"] = tvm_name(dtype);
+  rec["format"] = "f32-to-bf16";
+  rec["nbytes"] = nbytes;
+  rec["byteOffset"] = 0;
+  // What append() does with a record this large: a shard of its own, numbered now.
+  const std::size_t number = counter_++;
+  Shard shard(staging_dir_ / shard_name(number));
+  shard.records.push_back(std::move(rec));
+  const std::size_t block_rows = std::max<std::size_t>(1, (std::size_t{16} << 20) / row_bytes);
+  std::vector<std::byte> block(std::min(rows, block_rows) * row_bytes);
+  for (std::size_t begin = 0; begin < rows; begin += block_rows) {
+    const std::size_t end = std::min(rows, begin + block_rows);
+    fill(begin, end, block.data());
+    shard.write(std::span(block.data(), (end - begin) * row_bytes));
+  }
+  finish_shard(shard, number, shard.path());
 }
 
 std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {

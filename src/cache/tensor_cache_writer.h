@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -40,6 +41,12 @@ class TensorCacheWriter {
   // `data` are the encoded bytes; `dtype` the record's declared dtype.
   void append(const std::string& name, DType dtype, const Shape& shape,
               std::span<const std::byte> data);
+  // A record of at least kShardCapBytes (so always a shard of its own), produced `rows` at a time:
+  // fill(begin, end, out) writes the encoded bytes of rows [begin, end) to `out`. Only one block
+  // of rows is ever held.
+  using RowFiller = std::function<void(std::size_t, std::size_t, std::byte*)>;
+  void append_streamed(const std::string& name, DType dtype, const Shape& shape, std::size_t rows,
+                       std::size_t row_bytes, const RowFiller& fill);
   // Writes the manifests and moves everything into place. Returns the number of shards.
   std::size_t commit(const nlohmann::ordered_json& metadata);
 

@@ -112,6 +112,14 @@ int main(int argc, char** argv) {
                    "Pre-shard for N-way tensor parallelism, as MLC_INTERNAL_PRESHARD_NUM=N does "
                    "(records named <param>_shard-<i>); 0 reads that variable")
       ->capture_default_str();
+  std::size_t stream_mib = 256;
+  convert
+      ->add_option("--stream-mib", stream_mib,
+                   "Records stored unquantized of at least this many MiB (giant embeddings, "
+                   "stacked MoE experts, FP8 block checkpoints) are cast and written block by "
+                   "block instead of held whole; at least 32")
+      ->check(CLI::Range(std::size_t{32}, std::size_t{1} << 30))
+      ->capture_default_str();
   convert->add_flag("-q,--quiet", quiet, "Print only errors");
   bool dry_run = false;
   convert->add_flag("--dry-run", dry_run,
@@ -148,6 +156,7 @@ int main(int argc, char** argv) {
   options.threads = threads;
   options.tensor_parallel_shards = tp_shards;
   options.dry_run = dry_run;
+  options.stream_records_from = stream_mib << 20;
   if (dry_run) quiet = false;
   options.cancel = &g_cancel;
   const bool tty = ::isatty(STDERR_FILENO);

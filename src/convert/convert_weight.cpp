@@ -19,6 +19,7 @@
 #include "formats/gguf.h"
 #include "quant/scheme.h"
 #include "util/error.h"
+#include "util/float_bits.h"
 #include "weightcast/weightcast.h"
 
 namespace weightcast {
@@ -250,7 +251,30 @@ std::string with_commas(std::int64_t n) {
 struct Finished {
   std::vector<std::unique_ptr<const Tensor>> records;  // encoded for the cache
   std::vector<DType> dtypes;                           // declared dtypes
+  // Or one record stored as is, cast from the sources block by block as the writer writes it.
+  std::unique_ptr<const SourceRows> stream;
+  const PlannedParam* streamed = nullptr;
 };
+
+// Writes a streamed record: rows cast from the sources, float32 encoded as tvmjs stores it.
+void write_streamed(TensorCacheWriter& writer, const Finished& item) {
+  const auto& rows = *item.stream;
+  const auto& out = item.streamed->outputs.front();
+  const bool encode = rows.dtype() == DType::kF32;
+  const std::size_t row = rows.row_size();
+  Shape shape;
+  for (const auto& d : out.shape) shape.push_back(d.value);
+  writer.append_streamed(out.name, out.dtype, shape, rows.rows(),
+                         row * (encode ? 2 : dtype_size(rows.dtype())),
+                         [&](std::size_t begin, std::size_t end, std::byte* dst) {
+                           if (!encode) return rows.fill(begin, end, dst);
+                           std::vector<float> block((end - begin) * row);
+                           rows.fill(begin, end, reinterpret_cast<std::byte*>(block.data()));
+                           auto* bits = reinterpret_cast<std::uint16_t*>(dst);
+                           for (std::size_t i = 0; i < block.size(); ++i)
+                             bits[i] = f32_to_bf16_cache_encoding(block[i]);
+                         });
+}
 
 }  // namespace
 
@@ -371,6 +395,10 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
     try {
       while (auto item = queue.pop()) {
         const auto t = Clock::now();
+        if (item->stream) {
+          write_streamed(writer, *item);
+          release_sources(*item->streamed, *ckpt);
+        }
         for (std::size_t i = 0; i < item->records.size(); ++i) {
           const auto& r = item->records[i];
           writer.append(r->name, item->dtypes[i], r->shape, r->bytes());
@@ -394,7 +422,26 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
       if (options.cancel && options.cancel->load())
         fail<Interrupted>("interrupted; {} was left without a new manifest", output.string());
       auto t = Clock::now();
-      const SourceRows rows(p, *ckpt, p.def->dtype.value_or(scheme.model_dtype()));
+      auto source =
+          std::make_unique<const SourceRows>(p, *ckpt, p.def->dtype.value_or(scheme.model_dtype()));
+      const SourceRows& rows = *source;
+      if (p.shards == 1 && p.outputs.size() == 1 && scheme.stores_as_is(*p.def)) {
+        const auto& out = p.outputs.front();
+        const auto elements = static_cast<std::size_t>(numel(rows.shape()));
+        const std::size_t stored =
+            elements * (out.dtype == DType::kF32 ? 2 : dtype_size(out.dtype));
+        if (stored >= std::max(options.stream_records_from, kShardCapBytes)) {
+          stats.param_bytes += static_cast<double>(elements * dtype_size(out.dtype));
+          ++stats.param_count;
+          Finished item;
+          item.stream = std::move(source);
+          item.streamed = &p;
+          stats.compute_seconds += seconds_since(t);
+          if (!queue.push(std::move(item))) break;  // the writer failed
+          if (options.on_progress) options.on_progress({++done, plan.params.size(), p.def->name});
+          continue;
+        }
+      }
       auto outputs = scheme.compute(*p.def, rows, pool, kernel);
       release_sources(p, *ckpt);
       if (p.shards > 1) {

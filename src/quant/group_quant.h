@@ -25,6 +25,7 @@ class GroupQuantize final : public Scheme {
   std::string_view name() const override { return config_.name; }
   std::string_view kind() const override { return "group-quant"; }
   DType model_dtype() const override { return config_.model_dtype; }
+  bool stores_as_is(const ParamDef& p) const override { return !quantizes(p); }
   std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override;
   std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
                               const KernelOptions& options) const override;

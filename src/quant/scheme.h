@@ -64,6 +64,9 @@ class Scheme {
   // Refuses pre-sharding `param` into `shards` pieces where MLC's own rules would break
   // (`shape` is the per-shard expected shape).
   virtual void check_sharding(const ParamDef&, const ExpectedShape&, int) const {}
+  // Whether `param` becomes exactly its mapped input (one record, same name, no kernel), so the
+  // pipeline may stream it from the source instead of materialising it.
+  virtual bool stores_as_is(const ParamDef&) const { return false; }
   // Under pre-sharding, whether output `index` of a sharded parameter is split (true) or stored
   // once for all shards (per-tensor scales).
   virtual bool splits_output(std::size_t) const { return true; }
@@ -81,6 +84,7 @@ class StoreAsIs : public Scheme {
   }
   std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
                               const KernelOptions&) const override;
+  bool stores_as_is(const ParamDef&) const override { return true; }
 };
 
 const std::vector<const Scheme*>& schemes();

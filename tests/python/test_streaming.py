@@ -1,0 +1,59 @@
+"""Records stored unquantized that are large (giant embeddings, stacked experts, FP8 blocks) are
+cast and written block by block: the same bytes as the oracle, without holding them whole."""
+import json
+import subprocess
+import sys
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import make_arch_fixtures
+import mlc_oracle
+from conftest import run_cli
+from test_golden import assert_same_files
+
+VOCAB = 1 << 19  # embedding and lm_head: 64 MiB each in float16
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    from safetensors.numpy import save_file
+    src = tmp_path_factory.mktemp("big") / "src"
+    make_arch_fixtures.make("llama", str(src))
+    _, tensors = mlc_oracle.read_safetensors(str(src / "model.safetensors"))
+    tensors = dict(tensors)
+    rng = np.random.default_rng(7)
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):
+        tensors[name] = (rng.standard_normal((VOCAB, 64), dtype=np.float32) * 0.05).astype(ml_dtypes.bfloat16)
+    save_file(tensors, str(src / "model.safetensors"))
+    cfg = json.load(open(src / "config.json"))
+    cfg["vocab_size"] = VOCAB
+    json.dump(cfg, open(src / "config.json", "w"))
+    return src
+
+
+@pytest.mark.parametrize("scheme", ["q0f16", "q0f32", "q4f16_2"])
+def test_streamed_records_match_the_oracle(weightcast_bin, big, tmp_path, scheme):
+    """q0f32 streams through the float32 -> bf16 encoding; q4f16_2 leaves the embedding and the
+    head unquantized, so they stream while the rest is quantized."""
+    mlc_oracle.convert(str(big), scheme, str(tmp_path / "expected"))
+    run_cli(weightcast_bin, "convert", big, "--quantization", scheme, "--stream-mib", "32", "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
+
+
+def peak_rss_kib(*args):
+    """The peak resident set of one run of the CLI, measured from a fresh Python parent."""
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    return int(subprocess.run([sys.executable, "-c", code, *map(str, args)], check=True,
+                              capture_output=True, text=True).stdout)
+
+
+def test_streaming_keeps_the_records_out_of_memory(weightcast_bin, big, tmp_path):
+    args = ("convert", big, "--quantization", "q0f16", "-q")
+    held = peak_rss_kib(weightcast_bin, *args, "--stream-mib", str(1 << 20), "-o", tmp_path / "held")
+    streamed = peak_rss_kib(weightcast_bin, *args, "--stream-mib", "32", "-o", tmp_path / "streamed")
+    # Held whole, each 64 MiB output record sits in memory (two can be in flight); streamed, only
+    # 16 MiB blocks do.
+    assert streamed + 48 * 1024 < held, (streamed, held)
