@@ -135,15 +135,21 @@ void TensorCacheWriter::flush_pending() {
   pending_.reset();
 }
 
-void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
-                               std::span<const std::byte> data) {
+nlohmann::ordered_json TensorCacheWriter::record(const std::string& name, DType dtype,
+                                                 const Shape& shape, std::size_t nbytes) {
   if (dtype == DType::kF32) has_float32_ = true;
   nlohmann::ordered_json rec;
   rec["name"] = name;
   rec["shape"] = shape;
   rec["dtype"] = tvm_name(dtype);
   rec["format"] = "f32-to-bf16";
-  rec["nbytes"] = data.size();
+  rec["nbytes"] = nbytes;
+  return rec;
+}
+
+void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
+                               std::span<const std::byte> data) {
+  auto rec = record(name, dtype, shape, data.size());
   const std::size_t pending_size = pending_ ? pending_->size() : 0;
   if (pending_size + data.size() >= kShardCapBytes) {
     if (2 * data.size() >= kShardCapBytes) {  // out-of-band: a shard of its own
@@ -169,13 +175,7 @@ void TensorCacheWriter::append_streamed(const std::string& name, DType dtype, co
   const std::size_t nbytes = rows * row_bytes;
   if (nbytes < kShardCapBytes)
     fail("internal error: {} ({} bytes) is too small to stream", name, nbytes);
-  if (dtype == DType::kF32) has_float32_ = true;
-  nlohmann::ordered_json rec;
-  rec["name"] = name;
-  rec["shape"] = shape;
-  rec["dtype"] = tvm_name(dtype);
-  rec["format"] = "f32-to-bf16";
-  rec["nbytes"] = nbytes;
+  auto rec = record(name, dtype, shape, nbytes);
   rec["byteOffset"] = 0;
   // What append() does with a record this large: a shard of its own, numbered now.
   const std::size_t number = counter_++;

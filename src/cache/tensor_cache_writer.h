@@ -52,6 +52,9 @@ class TensorCacheWriter {
 
  private:
   class Shard;
+  // A manifest record without its byteOffset (tvmjs' key order).
+  nlohmann::ordered_json record(const std::string& name, DType dtype, const Shape& shape,
+                                std::size_t nbytes);
   void flush_pending();
   void finish_shard(Shard& shard, std::size_t number, const std::filesystem::path& final_path);
 
