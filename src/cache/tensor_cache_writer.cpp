@@ -169,26 +169,31 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
   pending_->write(data);
 }
 
-void TensorCacheWriter::append_streamed(const std::string& name, DType dtype, const Shape& shape,
-                                        std::size_t rows, std::size_t row_bytes,
-                                        const RowFiller& fill) {
-  const std::size_t nbytes = rows * row_bytes;
-  if (nbytes < kShardCapBytes)
-    fail("internal error: {} ({} bytes) is too small to stream", name, nbytes);
+void TensorCacheWriter::begin_streamed(const std::string& name, DType dtype, const Shape& shape,
+                                       std::size_t nbytes) {
+  if (streaming_ || nbytes < kShardCapBytes)
+    fail("internal error: cannot stream {} ({} bytes)", name, nbytes);
   auto rec = record(name, dtype, shape, nbytes);
   rec["byteOffset"] = 0;
   // What append() does with a record this large: a shard of its own, numbered now.
-  const std::size_t number = counter_++;
-  Shard shard(staging_dir_ / shard_name(number));
-  shard.records.push_back(std::move(rec));
-  const std::size_t block_rows = std::max<std::size_t>(1, (std::size_t{16} << 20) / row_bytes);
-  std::vector<std::byte> block(std::min(rows, block_rows) * row_bytes);
-  for (std::size_t begin = 0; begin < rows; begin += block_rows) {
-    const std::size_t end = std::min(rows, begin + block_rows);
-    fill(begin, end, block.data());
-    shard.write(std::span(block.data(), (end - begin) * row_bytes));
-  }
-  finish_shard(shard, number, shard.path());
+  streaming_number_ = counter_++;
+  streaming_ = std::make_unique<Shard>(staging_dir_ / shard_name(streaming_number_));
+  streaming_->records.push_back(std::move(rec));
+  streaming_left_ = nbytes;
+}
+
+void TensorCacheWriter::write_streamed(std::span<const std::byte> data) {
+  if (!streaming_ || data.size() > streaming_left_)
+    fail("internal error: {} bytes streamed beyond their record", data.size());
+  streaming_->write(data);
+  streaming_left_ -= data.size();
+}
+
+void TensorCacheWriter::end_streamed() {
+  if (!streaming_ || streaming_left_ != 0)
+    fail("internal error: a streamed record ended {} bytes short", streaming_left_);
+  finish_shard(*streaming_, streaming_number_, streaming_->path());
+  streaming_.reset();
 }
 
 std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {

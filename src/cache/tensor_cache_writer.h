@@ -9,7 +9,7 @@
 
 #include <cstddef>
 #include <filesystem>
-#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -41,12 +41,12 @@ class TensorCacheWriter {
   // `data` are the encoded bytes; `dtype` the record's declared dtype.
   void append(const std::string& name, DType dtype, const Shape& shape,
               std::span<const std::byte> data);
-  // A record of at least kShardCapBytes (so always a shard of its own), produced `rows` at a time:
-  // fill(begin, end, out) writes the encoded bytes of rows [begin, end) to `out`. Only one block
-  // of rows is ever held.
-  using RowFiller = std::function<void(std::size_t, std::size_t, std::byte*)>;
-  void append_streamed(const std::string& name, DType dtype, const Shape& shape, std::size_t rows,
-                       std::size_t row_bytes, const RowFiller& fill);
+  // A record of at least kShardCapBytes (so always a shard of its own) written in pieces, so that
+  // it is never held whole: begin_streamed, then its encoded bytes through write_streamed in
+  // order, then end_streamed once exactly `nbytes` have come.
+  void begin_streamed(const std::string& name, DType dtype, const Shape& shape, std::size_t nbytes);
+  void write_streamed(std::span<const std::byte> data);
+  void end_streamed();
   // Writes the manifests and moves everything into place. Returns the number of shards.
   std::size_t commit(const nlohmann::ordered_json& metadata);
 
@@ -61,6 +61,8 @@ class TensorCacheWriter {
   std::filesystem::path output_dir_, staging_dir_;
   ShardHasher hasher_;
   std::unique_ptr<Shard> pending_;
+  std::unique_ptr<Shard> streaming_;  // the record being streamed, in its own shard
+  std::size_t streaming_number_ = 0, streaming_left_ = 0;
   nlohmann::ordered_json shards_ = nlohmann::ordered_json::array();
   std::size_t counter_ = 0;
   bool has_float32_ = false;

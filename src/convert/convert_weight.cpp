@@ -251,29 +251,27 @@ std::string with_commas(std::int64_t n) {
 struct Finished {
   std::vector<std::unique_ptr<const Tensor>> records;  // encoded for the cache
   std::vector<DType> dtypes;                           // declared dtypes
-  // Or one record stored as is, cast from the sources block by block as the writer writes it.
-  std::unique_ptr<const SourceRows> stream;
-  const PlannedParam* streamed = nullptr;
+  // A block of a record too large to hold, written before `records`: the record's header and
+  // total size on its first block, `stream_end` on its last.
+  std::optional<OutputDef> stream_begin;
+  std::size_t stream_bytes = 0;
+  std::vector<std::byte> chunk;
+  bool stream_end = false;
 };
 
-// Writes a streamed record: rows cast from the sources, float32 encoded as tvmjs stores it.
-void write_streamed(TensorCacheWriter& writer, const Finished& item) {
-  const auto& rows = *item.stream;
-  const auto& out = item.streamed->outputs.front();
-  const bool encode = rows.dtype() == DType::kF32;
-  const std::size_t row = rows.row_size();
-  Shape shape;
-  for (const auto& d : out.shape) shape.push_back(d.value);
-  writer.append_streamed(out.name, out.dtype, shape, rows.rows(),
-                         row * (encode ? 2 : dtype_size(rows.dtype())),
-                         [&](std::size_t begin, std::size_t end, std::byte* dst) {
-                           if (!encode) return rows.fill(begin, end, dst);
-                           std::vector<float> block((end - begin) * row);
-                           rows.fill(begin, end, reinterpret_cast<std::byte*>(block.data()));
-                           auto* bits = reinterpret_cast<std::uint16_t*>(dst);
-                           for (std::size_t i = 0; i < block.size(); ++i)
-                             bits[i] = f32_to_bf16_cache_encoding(block[i]);
-                         });
+void write_finished(TensorCacheWriter& writer, const Finished& item) {
+  if (item.stream_begin) {
+    Shape shape;
+    for (const auto& d : item.stream_begin->shape) shape.push_back(d.value);
+    writer.begin_streamed(item.stream_begin->name, item.stream_begin->dtype, shape,
+                          item.stream_bytes);
+  }
+  if (!item.chunk.empty()) writer.write_streamed(item.chunk);
+  if (item.stream_end) writer.end_streamed();
+  for (std::size_t i = 0; i < item.records.size(); ++i) {
+    const auto& r = item.records[i];
+    writer.append(r->name, item.dtypes[i], r->shape, r->bytes());
+  }
 }
 
 }  // namespace
@@ -395,14 +393,7 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
     try {
       while (auto item = queue.pop()) {
         const auto t = Clock::now();
-        if (item->stream) {
-          write_streamed(writer, *item);
-          release_sources(*item->streamed, *ckpt);
-        }
-        for (std::size_t i = 0; i < item->records.size(); ++i) {
-          const auto& r = item->records[i];
-          writer.append(r->name, item->dtypes[i], r->shape, r->bytes());
-        }
+        write_finished(writer, *item);
         stats.write_seconds += seconds_since(t);
       }
     } catch (...) {
@@ -422,22 +413,62 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
       if (options.cancel && options.cancel->load())
         fail<Interrupted>("interrupted; {} was left without a new manifest", output.string());
       auto t = Clock::now();
-      auto source =
-          std::make_unique<const SourceRows>(p, *ckpt, p.def->dtype.value_or(scheme.model_dtype()));
-      const SourceRows& rows = *source;
-      if (p.shards == 1 && p.outputs.size() == 1 && scheme.stores_as_is(*p.def)) {
-        const auto& out = p.outputs.front();
-        const auto elements = static_cast<std::size_t>(numel(rows.shape()));
-        const std::size_t stored =
-            elements * (out.dtype == DType::kF32 ? 2 : dtype_size(out.dtype));
-        if (stored >= std::max(options.stream_records_from, kShardCapBytes)) {
-          stats.param_bytes += static_cast<double>(elements * dtype_size(out.dtype));
+      const SourceRows rows(p, *ckpt, p.def->dtype.value_or(scheme.model_dtype()));
+      // A first record this large is produced and written 8 MiB at a time, never held whole:
+      // cast from the sources when stored as is, else computed by the scheme row block by row
+      // block (group quantization, NK), the other records (q_scale) following whole.
+      const bool as_is = scheme.stores_as_is(*p.def) && p.outputs.size() == 1;
+      if (p.shards == 1 && (as_is || scheme.computes_rows(*p.def))) {
+        const auto& first = p.outputs.front();
+        const bool encode = first.dtype == DType::kF32;  // tvmjs stores float32 as bf16
+        const std::size_t row_elems = static_cast<std::size_t>(first.shape.back().value);
+        const std::size_t row_bytes = row_elems * (encode ? 2 : dtype_size(first.dtype));
+        if (rows.rows() * row_bytes >= std::max(options.stream_records_from, kShardCapBytes)) {
+          std::vector<Tensor> rest =
+              as_is ? std::vector<Tensor>{} : scheme.start_rows(*p.def, rows);
+          const auto produce = [&](std::size_t begin, std::size_t end, std::byte* dst) {
+            if (!as_is)
+              return scheme.compute_rows(*p.def, rows, begin, end, dst, rest, pool, kernel);
+            pool.parallel_for(end - begin, 64, [&](std::size_t b, std::size_t e) {
+              std::byte* out = dst + b * row_bytes;
+              if (!encode) return rows.fill(begin + b, begin + e, out);
+              thread_local std::vector<float> block;
+              block.resize((e - b) * row_elems);
+              rows.fill(begin + b, begin + e, reinterpret_cast<std::byte*>(block.data()));
+              auto* bits = reinterpret_cast<std::uint16_t*>(out);
+              for (std::size_t i = 0; i < block.size(); ++i)
+                bits[i] = f32_to_bf16_cache_encoding(block[i]);
+            });
+          };
+          const std::size_t block_rows = std::max<std::size_t>(1, (8u << 20) / row_bytes);
+          bool pushed = true;
+          for (std::size_t b = 0; pushed && b < rows.rows(); b += block_rows) {
+            const std::size_t e = std::min(rows.rows(), b + block_rows);
+            Finished block;
+            if (b == 0) block.stream_begin = first, block.stream_bytes = rows.rows() * row_bytes;
+            block.chunk.resize((e - b) * row_bytes);
+            produce(b, e, block.chunk.data());
+            block.stream_end = e == rows.rows();
+            pushed = queue.push(std::move(block));
+          }
+          if (!pushed) break;  // the writer failed
+          release_sources(p, *ckpt);
+          stats.param_bytes +=
+              static_cast<double>(rows.rows() * row_elems * dtype_size(first.dtype));
           ++stats.param_count;
-          Finished item;
-          item.stream = std::move(source);
-          item.streamed = &p;
+          Finished tail;
+          for (std::size_t i = 0; i < rest.size(); ++i) {
+            if (rest[i].name != p.outputs.at(i + 1).name)
+              fail("internal error: {} does not match its plan", rest[i].name);
+            stats.param_bytes += static_cast<double>(numel(rest[i].shape)) *
+                                 static_cast<double>(dtype_size(rest[i].dtype));
+            ++stats.param_count;
+            tail.dtypes.push_back(rest[i].dtype);
+            tail.records.push_back(
+                std::make_unique<const Tensor>(encode_for_cache(std::move(rest[i]), pool)));
+          }
           stats.compute_seconds += seconds_since(t);
-          if (!queue.push(std::move(item))) break;  // the writer failed
+          if (!tail.records.empty() && !queue.push(std::move(tail))) break;
           if (options.on_progress) options.on_progress({++done, plan.params.size(), p.def->name});
           continue;
         }

@@ -111,22 +111,12 @@ void GroupQuantize::check_sharding(const ParamDef& param, const ExpectedShape& s
         param.name, k * t, t, k, groups(k * t), gs, groups(k), t, groups(k * t));
 }
 
-std::vector<Tensor> GroupQuantize::compute(const ParamDef& param, const ParamRows& input,
-                                           ThreadPool& pool, const KernelOptions& options) const {
-  std::vector<Tensor> out;
-  if (!quantizes(param)) {
-    out.push_back(materialize(param.name, input, pool));
-    return out;
-  }
-  const auto defs = outputs(param, concrete(input.shape()));
-  const std::size_t k = input.row_size(), rows = input.rows();
+void GroupQuantize::quantize_rows(const ParamDef& param, const ParamRows& input, std::size_t begin,
+                                  std::size_t end, std::uint32_t* weight, std::byte* scale,
+                                  ThreadPool& pool, const KernelOptions& options) const {
+  const std::size_t k = input.row_size();
   const auto groups = static_cast<std::size_t>((k + config_.group_size - 1) / config_.group_size);
   const std::size_t words = groups * static_cast<std::size_t>(words_per_group_);
-  Shape weight_shape(input.shape().begin(), input.shape().end() - 1), scale_shape = weight_shape;
-  weight_shape.push_back(static_cast<std::int64_t>(words));
-  scale_shape.push_back(static_cast<std::int64_t>(groups));
-  Tensor weight = Tensor::allocate(defs[0].name, DType::kU32, weight_shape);
-  Tensor scale = Tensor::allocate(defs[1].name, config_.model_dtype, scale_shape);
   const GroupKernelArgs args{config_.model_dtype, config_.bits, config_.group_size,
                              !(transposes(param) && config_.model_dtype == DType::kBF16),
                              options.round_mode};
@@ -135,14 +125,39 @@ std::vector<Tensor> GroupQuantize::compute(const ParamDef& param, const ParamRow
   // Row blocks of ~128 KiB: cast into a per-thread buffer, quantize while it is in cache.
   const std::size_t grain =
       std::max<std::size_t>(1, (128u << 10) / std::max<std::size_t>(1, k * elem));
-  pool.parallel_for(rows, grain, [&](std::size_t begin, std::size_t end) {
+  pool.parallel_for(end - begin, grain, [&](std::size_t b, std::size_t e) {
     thread_local std::vector<std::byte> block;
-    block.resize((end - begin) * k * elem);
-    input.fill(begin, end, block.data());
-    group_quantize_rows(args, block.data(), end - begin, k,
-                        weight.as<std::uint32_t>() + begin * words,
-                        scale.buffer.get() + begin * scale_row);
+    block.resize((e - b) * k * elem);
+    input.fill(begin + b, begin + e, block.data());
+    group_quantize_rows(args, block.data(), e - b, k, weight + b * words, scale + b * scale_row);
   });
+}
+
+Tensor GroupQuantize::scale_tensor(const ParamDef& param, const ParamRows& input) const {
+  const auto groups =
+      (static_cast<std::int64_t>(input.row_size()) + config_.group_size - 1) / config_.group_size;
+  Shape shape(input.shape().begin(), input.shape().end() - 1);
+  shape.push_back(groups);
+  return Tensor::allocate(outputs(param, concrete(input.shape()))[1].name, config_.model_dtype,
+                          shape);
+}
+
+std::vector<Tensor> GroupQuantize::compute(const ParamDef& param, const ParamRows& input,
+                                           ThreadPool& pool, const KernelOptions& options) const {
+  std::vector<Tensor> out;
+  if (!quantizes(param)) {
+    out.push_back(materialize(param.name, input, pool));
+    return out;
+  }
+  const auto defs = outputs(param, concrete(input.shape()));
+  const std::size_t k = input.row_size();
+  const auto groups = static_cast<std::size_t>((k + config_.group_size - 1) / config_.group_size);
+  Shape weight_shape(input.shape().begin(), input.shape().end() - 1);
+  weight_shape.push_back(static_cast<std::int64_t>(groups) * words_per_group_);
+  Tensor weight = Tensor::allocate(defs[0].name, DType::kU32, weight_shape);
+  Tensor scale = scale_tensor(param, input);
+  quantize_rows(param, input, 0, input.rows(), weight.as<std::uint32_t>(), scale.buffer.get(), pool,
+                options);
   if (transposes(param)) {
     weight = transposed(weight, pool);
     scale = transposed(scale, pool);
@@ -150,6 +165,22 @@ std::vector<Tensor> GroupQuantize::compute(const ParamDef& param, const ParamRow
   out.push_back(std::move(weight));
   out.push_back(std::move(scale));
   return out;
+}
+
+std::vector<Tensor> GroupQuantize::start_rows(const ParamDef& param, const ParamRows& input) const {
+  std::vector<Tensor> rest;
+  rest.push_back(scale_tensor(param, input));
+  return rest;
+}
+
+void GroupQuantize::compute_rows(const ParamDef& param, const ParamRows& input, std::size_t begin,
+                                 std::size_t end, std::byte* first, std::vector<Tensor>& rest,
+                                 ThreadPool& pool, const KernelOptions& options) const {
+  auto& scale = rest.at(0);
+  const std::size_t scale_row =
+      static_cast<std::size_t>(scale.shape.back()) * dtype_size(config_.model_dtype);
+  quantize_rows(param, input, begin, end, reinterpret_cast<std::uint32_t*>(first),
+                scale.buffer.get() + begin * scale_row, pool, options);
 }
 
 }  // namespace weightcast

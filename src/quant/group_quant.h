@@ -30,11 +30,23 @@ class GroupQuantize final : public Scheme {
   std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
                               const KernelOptions& options) const override;
   void check_sharding(const ParamDef& param, const ExpectedShape& shape, int shards) const override;
+  // NK layouts only: KN transposes the whole q_weight.
+  bool computes_rows(const ParamDef& p) const override { return quantizes(p) && !transposes(p); }
+  std::vector<Tensor> start_rows(const ParamDef& param, const ParamRows& input) const override;
+  void compute_rows(const ParamDef& param, const ParamRows& input, std::size_t begin,
+                    std::size_t end, std::byte* first, std::vector<Tensor>& rest, ThreadPool& pool,
+                    const KernelOptions& options) const override;
   const GroupQuantConfig& config() const { return config_; }
 
  private:
   bool quantizes(const ParamDef& param) const;
   bool transposes(const ParamDef& param) const;
+  // Quantizes input rows [begin, end) into `weight` and `scale`, which point at row `begin`.
+  void quantize_rows(const ParamDef& param, const ParamRows& input, std::size_t begin,
+                     std::size_t end, std::uint32_t* weight, std::byte* scale, ThreadPool& pool,
+                     const KernelOptions& options) const;
+  // The q_scale tensor in row order ([rows..., groups]), before any KN transpose.
+  Tensor scale_tensor(const ParamDef& param, const ParamRows& input) const;
 
   GroupQuantConfig config_;
   int elems_per_word_, words_per_group_;

@@ -67,6 +67,16 @@ class Scheme {
   // Whether `param` becomes exactly its mapped input (one record, same name, no kernel), so the
   // pipeline may stream it from the source instead of materialising it.
   virtual bool stores_as_is(const ParamDef&) const { return false; }
+  // Row-block computation, for records too large to hold: when computes_rows(param), the first
+  // output record has one row per input row. start_rows allocates the other outputs;
+  // compute_rows writes rows [begin, end) of the first output to `first` and their part of the
+  // others into `rest`. The bytes equal compute()'s.
+  virtual bool computes_rows(const ParamDef&) const { return false; }
+  virtual std::vector<Tensor> start_rows(const ParamDef&, const ParamRows&) const { return {}; }
+  virtual void compute_rows(const ParamDef&, const ParamRows&, std::size_t /*begin*/,
+                            std::size_t /*end*/, std::byte* /*first*/,
+                            std::vector<Tensor>& /*rest*/, ThreadPool&,
+                            const KernelOptions&) const {}
   // Under pre-sharding, whether output `index` of a sharded parameter is split (true) or stored
   // once for all shards (per-tensor scales).
   virtual bool splits_output(std::size_t) const { return true; }
