@@ -52,6 +52,9 @@ def peak_rss_kib(*args):
 
 
 def test_streaming_keeps_the_records_out_of_memory(weightcast_bin, big, tmp_path):
+    with open(weightcast_bin, "rb") as f:
+        if b"__asan_init" in f.read():
+            pytest.skip("AddressSanitizer's quarantine keeps freed blocks resident; the release run measures")
     args = ("convert", big, "--quantization", "q0f16", "-q")
     held = peak_rss_kib(weightcast_bin, *args, "--stream-mib", str(1 << 20), "-o", tmp_path / "held")
     streamed = peak_rss_kib(weightcast_bin, *args, "--stream-mib", "32", "-o", tmp_path / "streamed")
