@@ -100,9 +100,8 @@ std::int64_t ModelConfig::shards() const {
   return t;
 }
 
-void ModelConfig::require_context_window() const {
-  if (get_int("context_window_size", 0) == 0 && !has("max_position_embeddings") &&
-      !has("max_sequence_length"))
+void ModelConfig::require_context_window(std::string_view fallback) const {
+  if (get_int("context_window_size", 0) == 0 && !has("max_position_embeddings") && !has(fallback))
     fail(
         "Unable to determine the maximum sequence length, because none of "
         "`context_window_size`, `max_position_embeddings` or `max_sequence_length` is provided "

@@ -150,7 +150,8 @@ class ModelConfig {
   // tensor_parallel_shards, at least 1.
   std::int64_t shards() const;
   // MLC's context_window_size fallback chain, with its error when none is given.
-  void require_context_window() const;
+  // (`fallback` names the second key MLC tries after max_position_embeddings.)
+  void require_context_window(std::string_view fallback = "max_sequence_length") const;
   const nlohmann::json& json() const { return json_; }
   // MLC sets model_config.tensor_parallel_shards from MLC_INTERNAL_PRESHARD_NUM.
   void set(std::string_view key, nlohmann::json value) {

@@ -11,12 +11,7 @@ ModelDef build(const ModelConfig& c) {
   c.require({"kv_channels", "layernorm_epsilon", "post_layer_norm", "rmsnorm", "add_bias_linear",
              "add_qkv_bias", "apply_query_key_layer_scaling", "multi_query_attention",
              "multi_query_group_num"});
-  if (c.get_int("context_window_size", 0) == 0 && !c.has("max_position_embeddings") &&
-      !c.has("seq_length"))
-    fail(
-        "Unable to determine the maximum sequence length, because none of "
-        "`context_window_size`, `max_position_embeddings` or `max_sequence_length` is provided "
-        "in `config.json`.");
+  c.require_context_window("seq_length");
   const auto hidden = require_positive(c, "hidden_size");
   const auto layers = require_positive(c, "num_layers");
   const auto heads = require_positive(c, "num_attention_heads");

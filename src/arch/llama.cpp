@@ -25,12 +25,7 @@ LlamaConfig read_config(const ModelConfig& c, const LlamaVariant& v) {
   cfg.tie_embeddings = v.may_tie_embeddings && c.get_bool("tie_word_embeddings", false);
   // Mistral with a sliding window needs no maximum length.
   const bool sliding = v.sliding_window && c.has("sliding_window");
-  if (!sliding && c.get_int("context_window_size", 0) == 0 && !c.has("max_position_embeddings") &&
-      !c.has("max_sequence_length"))
-    fail(
-        "Unable to determine the maximum sequence length, because none of "
-        "`context_window_size`, `max_position_embeddings` or `max_sequence_length` is provided "
-        "in `config.json`.");
+  if (!sliding) c.require_context_window();
   if (cfg.hidden <= 0 || cfg.intermediate <= 0 || cfg.heads <= 0 || cfg.layers <= 0)
     fail(
         "{}: hidden_size, intermediate_size, num_attention_heads and num_hidden_layers must be "

@@ -22,12 +22,7 @@ ModelDef build(const ModelConfig& c) {
   const bool bias = c.get_bool("attention_bias", false),
              tied = c.get_bool("tie_word_embeddings", false);
   const auto t = c.get_int("tensor_parallel_shards", 1);
-  if (c.get_int("context_window_size", 0) == 0 && !c.has("max_position_embeddings") &&
-      !c.has("max_sequence_length"))
-    fail(
-        "Unable to determine the maximum sequence length, because none of "
-        "`context_window_size`, `max_position_embeddings` or `max_sequence_length` is provided "
-        "in `config.json`.");
+  c.require_context_window();
   if (head_dim <= 0 || hidden <= 0 || heads <= 0 || kv_heads <= 0 || layers <= 0 || t < 1)
     fail("{}: head_dim, hidden_size, head counts and num_hidden_layers must be positive",
          c.path().string());

@@ -297,3 +297,12 @@ def test_fp8_block_checkpoints_load_one_to_one(weightcast_bin, tmp_path, case, s
 def test_lying_configs_fail_before_memory_runs_out(weightcast_bin, tmp_path, case, overrides, message):
     src = make(tmp_path, case, **overrides)
     assert_error(convert(weightcast_bin, src, tmp_path / "o"), message)
+
+
+@pytest.mark.parametrize("case,length_key", [("llama", "max_position_embeddings"), ("qwen3", "max_position_embeddings"),
+                                             ("qwen2", "max_position_embeddings"), ("chatglm", "seq_length")])
+def test_a_config_without_a_maximum_length(weightcast_bin, tmp_path, case, length_key):
+    src = make(tmp_path, case)
+    drop_config_field(src, length_key)
+    assert_error(convert(weightcast_bin, src, tmp_path / "o"),
+                 "Unable to determine the maximum sequence length, because none of `context_window_size`")
