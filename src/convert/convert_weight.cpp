@@ -58,7 +58,6 @@ class SourceRows final : public ParamRows {
       : ParamRows(dtype, p.shape),
         out_size_(dtype_size(dtype)),
         axis1_(p.def->combine == Combine::kConcatAxis1 && p.sources.size() > 1),
-        transpose_(p.def->combine == Combine::kTranspose),
         permutation_(p.def->combine == Combine::kPermuteRows ? &p.def->permutation : nullptr),
         head_slice_(p.def->combine == Combine::kHeadSlice ? &p.def->head_slice : nullptr),
         add_one_(p.def->add_one) {
@@ -88,21 +87,17 @@ class SourceRows final : public ParamRows {
       parts_.push_back(part);
       file.prefetch(loc.index);
     }
+    if (p.def->combine == Combine::kTranspose) {  // one head holding all rows, transposed
+      const auto rows = static_cast<std::int64_t>(parts_.front().count / parts_.front().row);
+      transpose_ = {1, rows, 0, rows, true};
+      head_slice_ = &transpose_;
+    }
   }
 
+  SourceRows(const SourceRows&) = delete;  // head_slice_ may point at transpose_
+  SourceRows& operator=(const SourceRows&) = delete;
+
   void fill(std::size_t begin, std::size_t end, std::byte* out) const override {
-    if (transpose_) {  // output row r is source column r
-      const auto& part = parts_.front();
-      const std::size_t src_rows = part.count / part.row;
-      std::vector<std::byte> column(src_rows * part.elem_size);
-      for (std::size_t r = begin; r < end; ++r) {
-        for (std::size_t i = 0; i < src_rows; ++i)
-          std::memcpy(column.data() + i * part.elem_size,
-                      part.data.data() + (i * part.row + r) * part.elem_size, part.elem_size);
-        convert(part, column.data(), out + (r - begin) * row_size() * out_size_, src_rows);
-      }
-      return;
-    }
     if (head_slice_) {
       fill_head_slice(begin, end, out);
       return;
@@ -195,9 +190,10 @@ class SourceRows final : public ParamRows {
 
   std::vector<Part> parts_;
   std::size_t out_size_;
-  bool axis1_, transpose_;
+  bool axis1_;
   const RowPermutation* permutation_;
   const HeadSlice* head_slice_;
+  HeadSlice transpose_;  // Combine::kTranspose, as a single-head transposed slice
   bool add_one_;
 };
 
