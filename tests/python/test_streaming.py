@@ -60,3 +60,12 @@ def test_streaming_keeps_the_records_out_of_memory(weightcast_bin, big, tmp_path
     streamed = peak_rss_kib(weightcast_bin, *args, "--stream-mib", "32", "-o", tmp_path / "streamed")
     # Held whole, the 128 MiB output record sits in memory; streamed, a few 8 MiB blocks do.
     assert streamed + 64 * 1024 < held, (streamed, held)
+
+
+def test_stream_mib_below_the_out_of_band_size_is_refused(weightcast_bin, tmp_path):
+    src = tmp_path / "src"
+    make_arch_fixtures.make("llama", str(src))
+    proc = run_cli(weightcast_bin, "convert", src, "--quantization", "q0f16", "--stream-mib", "8", "-o",
+                   tmp_path / "o", check=False)
+    assert proc.returncode == 2 and "--stream-mib" in proc.stderr, (proc.returncode, proc.stderr)
+    assert not (tmp_path / "o").exists()
