@@ -47,6 +47,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kBaichuan{"baichuan", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kBaichuan{
+    "baichuan", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

@@ -65,6 +65,6 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kChatGlm{"chatglm", {"no-quant", "group-quant"}, build};
+extern const Architecture kChatGlm{"chatglm", {QuantKind::kNoQuant, QuantKind::kGroupQuant}, build};
 
 }  // namespace weightcast

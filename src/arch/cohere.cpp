@@ -28,6 +28,7 @@ ModelDef build(const ModelConfig& c) {
 }  // namespace
 
 // MLC lists an awq source for cohere but registers no awq quantization for it: not offered.
-extern const Architecture kCohere{"cohere", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kCohere{
+    "cohere", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

@@ -113,8 +113,10 @@ ModelDef build(const ModelConfig& c) {
 }  // namespace
 
 extern const Architecture kDeepseekV2{
-    "deepseek_v2", {"no-quant", "group-quant", "ft-quant"}, build};
+    "deepseek_v2", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 extern const Architecture kDeepseekV3{
-    "deepseek_v3", {"no-quant", "group-quant", "ft-quant", "block-scale-quant"}, build};
+    "deepseek_v3",
+    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kBlockScale},
+    build};
 
 }  // namespace weightcast

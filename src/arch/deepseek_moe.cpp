@@ -62,6 +62,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kDeepseekMoe{"deepseek", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kDeepseekMoe{
+    "deepseek", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

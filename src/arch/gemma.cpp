@@ -59,7 +59,9 @@ ModelDef build_gemma2(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kGemma{"gemma", {"no-quant", "group-quant"}, build_gemma1};
-extern const Architecture kGemma2{"gemma2", {"no-quant", "group-quant"}, build_gemma2};
+extern const Architecture kGemma{
+    "gemma", {QuantKind::kNoQuant, QuantKind::kGroupQuant}, build_gemma1};
+extern const Architecture kGemma2{
+    "gemma2", {QuantKind::kNoQuant, QuantKind::kGroupQuant}, build_gemma2};
 
 }  // namespace weightcast

@@ -71,7 +71,8 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kGemma3{"gemma3", {"no-quant", "group-quant"}, build};
-extern const Architecture kGemma3Text{"gemma3_text", {"no-quant", "group-quant"}, build};
+extern const Architecture kGemma3{"gemma3", {QuantKind::kNoQuant, QuantKind::kGroupQuant}, build};
+extern const Architecture kGemma3Text{
+    "gemma3_text", {QuantKind::kNoQuant, QuantKind::kGroupQuant}, build};
 
 }  // namespace weightcast

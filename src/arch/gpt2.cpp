@@ -60,6 +60,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kGpt2{"gpt2", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kGpt2{
+    "gpt2", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

@@ -48,6 +48,6 @@ ModelDef build(const ModelConfig& c) {
 }  // namespace
 
 extern const Architecture kGptBigCode{
-    "gpt_bigcode", {"no-quant", "group-quant", "ft-quant"}, build};
+    "gpt_bigcode", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

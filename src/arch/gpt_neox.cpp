@@ -70,6 +70,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kGptNeox{"gpt_neox", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kGptNeox{
+    "gpt_neox", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

@@ -25,6 +25,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kInternLm{"internlm", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kInternLm{
+    "internlm", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

@@ -57,6 +57,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kInternLm2{"internlm2", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kInternLm2{
+    "internlm2", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

@@ -105,7 +105,9 @@ ModelDef build_llama(const ModelConfig& config) {
 }
 }  // namespace
 
-extern const Architecture kLlama{
-    "llama", {"no-quant", "group-quant", "awq", "ft-quant", "per-tensor-quant"}, build_llama};
+extern const Architecture kLlama{"llama",
+                                 {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kAwq,
+                                  QuantKind::kFt, QuantKind::kPerTensor},
+                                 build_llama};
 
 }  // namespace weightcast

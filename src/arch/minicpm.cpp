@@ -30,6 +30,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kMiniCpm{"minicpm", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kMiniCpm{
+    "minicpm", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

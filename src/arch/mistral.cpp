@@ -11,6 +11,7 @@ ModelDef build(const ModelConfig& config) {
 }  // namespace
 
 // MLC registers an awq source for mistral but no awq quantization (spec 8): not offered here.
-extern const Architecture kMistral{"mistral", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kMistral{
+    "mistral", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

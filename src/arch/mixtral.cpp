@@ -32,6 +32,8 @@ ModelDef build(const ModelConfig& c) {
 
 // MLC registers an awq quantization for mixtral that raises NotImplementedError: not offered.
 extern const Architecture kMixtral{
-    "mixtral", {"no-quant", "group-quant", "ft-quant", "per-tensor-quant"}, build};
+    "mixtral",
+    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kPerTensor},
+    build};
 
 }  // namespace weightcast

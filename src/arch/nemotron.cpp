@@ -27,6 +27,8 @@ ModelDef build(const ModelConfig& c) {
 
 // MLC lists awq for nemotron without an awq source, so q4f16_autoawq cannot load: not offered.
 extern const Architecture kNemotron{
-    "nemotron", {"no-quant", "group-quant", "ft-quant", "per-tensor-quant"}, build};
+    "nemotron",
+    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kPerTensor},
+    build};
 
 }  // namespace weightcast

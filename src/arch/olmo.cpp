@@ -21,7 +21,9 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kOlmo{
-    "olmo", {"no-quant", "group-quant", "ft-quant", "awq", "per-tensor-quant"}, build};
+extern const Architecture kOlmo{"olmo",
+                                {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt,
+                                 QuantKind::kAwq, QuantKind::kPerTensor},
+                                build};
 
 }  // namespace weightcast

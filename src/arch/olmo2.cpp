@@ -20,6 +20,8 @@ ModelDef build(const ModelConfig& c) {
 }  // namespace
 
 extern const Architecture kOlmo2{
-    "olmo2", {"no-quant", "group-quant", "ft-quant", "per-tensor-quant"}, build};
+    "olmo2",
+    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kPerTensor},
+    build};
 
 }  // namespace weightcast

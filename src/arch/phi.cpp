@@ -60,6 +60,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kPhi{"phi", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kPhi{
+    "phi", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

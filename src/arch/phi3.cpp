@@ -43,6 +43,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kPhi3{"phi3", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kPhi3{
+    "phi3", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

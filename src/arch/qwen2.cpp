@@ -18,6 +18,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kQwen2{"qwen2", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kQwen2{
+    "qwen2", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

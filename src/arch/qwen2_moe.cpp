@@ -33,6 +33,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kQwen2Moe{"qwen2_moe", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kQwen2Moe{
+    "qwen2_moe", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

@@ -86,10 +86,12 @@ ModelDef build_embedding(const ModelConfig& c) {
 }  // namespace
 
 extern const Architecture kQwen3{
-    "qwen3", {"no-quant", "group-quant", "ft-quant", "block-scale-quant"}, build};
+    "qwen3",
+    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kBlockScale},
+    build};
 extern const Architecture kQwen3Embedding{
     "qwen3-embedding",
-    {"no-quant", "group-quant", "ft-quant", "block-scale-quant"},
+    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kBlockScale},
     build_embedding};
 
 }  // namespace weightcast

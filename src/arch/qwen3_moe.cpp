@@ -26,6 +26,8 @@ ModelDef build(const ModelConfig& c) {
 }  // namespace
 
 extern const Architecture kQwen3Moe{
-    "qwen3_moe", {"no-quant", "group-quant", "ft-quant", "block-scale-quant"}, build};
+    "qwen3_moe",
+    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kBlockScale},
+    build};
 
 }  // namespace weightcast

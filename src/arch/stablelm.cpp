@@ -19,6 +19,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kStableLm{"stablelm", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kStableLm{
+    "stablelm", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

@@ -42,6 +42,7 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kStarcoder2{"starcoder2", {"no-quant", "group-quant", "ft-quant"}, build};
+extern const Architecture kStarcoder2{
+    "starcoder2", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
 
 }  // namespace weightcast

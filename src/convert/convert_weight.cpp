@@ -316,18 +316,18 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
   const auto& arch = detect_architecture(model, *model_config);
   // AWQ exports are read with the awq mapping; auto-detection alone cannot tell them apart.
   std::string_view format = source_format;
-  if (scheme.kind() == "awq" && format == "auto") format = "awq";
-  if (format == "awq" && scheme.kind() != "awq")
+  if (scheme.kind() == QuantKind::kAwq && format == "auto") format = "awq";
+  if (format == "awq" && scheme.kind() != QuantKind::kAwq)
     fail(
         "--source-format awq holds pre-quantized AutoAWQ weights: use --quantization "
         "q4f16_autoawq");
-  if (scheme.kind() == "awq" && format != "awq")
+  if (scheme.kind() == QuantKind::kAwq && format != "awq")
     fail("--quantization q4f16_autoawq reads AutoAWQ exports: use --source-format awq (or auto)");
   const auto weights = detect_weight(weights_arg, config_path, format);
   const auto ckpt = open_checkpoint(weights);
   for (const auto& w : ckpt->warnings) log(w);
   // MLC checks config.json's own value, before the pre-shard override.
-  if (scheme.kind() == "ft-quant" && model_config->get_int("tensor_parallel_shards", 1) > 1)
+  if (scheme.kind() == QuantKind::kFt && model_config->get_int("tensor_parallel_shards", 1) > 1)
     fail<NotImplementedError>(
         "q4f16_ft does not support tensor_parallel_shards > 1 in config.json "
         "(MLC raises a bare NotImplementedError here)");
@@ -344,11 +344,11 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
   if (preshard < 0) fail("the number of tensor-parallel shards must be positive, got {}", preshard);
   if (preshard > 0) model_config->set("tensor_parallel_shards", preshard);
   // MLC's KeyError for a kind the model does not register, as a sentence.
-  if (!arch.quant_kinds.count(scheme.kind()))
+  if (!arch.quant_kinds.contains(scheme.kind()))
     fail("{}: quantization kind '{}' ({}) is not available for model type {}", scheme.name(),
-         scheme.kind(), scheme.name(), arch.name);
+         quant_kind_name(scheme.kind()), scheme.name(), arch.name);
   ModelDef built = arch.build(*model_config);
-  if (built.weight_block_size && scheme.kind() != "block-scale-quant")
+  if (built.weight_block_size && scheme.kind() != QuantKind::kBlockScale)
     fail("The input {} model is fp8 block quantized. Please use BlockScaleQuantize for the model.",
          arch.name);
   const ModelDef model_def = scheme.adapt(std::move(built));

@@ -13,7 +13,7 @@ class AwqQuantize final : public StoreAsIs {
  public:
   static constexpr int kGroupSize = 128;
   std::string_view name() const override { return "q4f16_autoawq"; }
-  std::string_view kind() const override { return "awq"; }
+  QuantKind kind() const override { return QuantKind::kAwq; }
   DType model_dtype() const override { return DType::kF16; }
   ModelDef adapt(ModelDef model) const override;
   void check_mapped(const ParamDef& param, const Shape& mapped) const override;

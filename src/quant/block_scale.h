@@ -15,7 +15,7 @@ class BlockScaleQuantize final : public StoreAsIs {
   BlockScaleQuantize(std::string name, bool static_activation)
       : name_(std::move(name)), static_activation_(static_activation) {}
   std::string_view name() const override { return name_; }
-  std::string_view kind() const override { return "block-scale-quant"; }
+  QuantKind kind() const override { return QuantKind::kBlockScale; }
   DType model_dtype() const override { return DType::kBF16; }
   ModelDef adapt(ModelDef model) const override;
 

@@ -14,7 +14,7 @@ namespace weightcast {
 class FtQuantize final : public Scheme {
  public:
   std::string_view name() const override { return "q4f16_ft"; }
-  std::string_view kind() const override { return "ft-quant"; }
+  QuantKind kind() const override { return QuantKind::kFt; }
   DType model_dtype() const override { return DType::kF16; }
   ModelDef adapt(ModelDef) const override {
     fail<NotImplementedError>(

@@ -23,7 +23,7 @@ class GroupQuantize final : public Scheme {
  public:
   explicit GroupQuantize(GroupQuantConfig config);
   std::string_view name() const override { return config_.name; }
-  std::string_view kind() const override { return "group-quant"; }
+  QuantKind kind() const override { return QuantKind::kGroupQuant; }
   DType model_dtype() const override { return config_.model_dtype; }
   bool stores_as_is(const ParamDef& p) const override { return !quantizes(p); }
   std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override;

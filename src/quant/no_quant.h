@@ -9,7 +9,7 @@ class NoQuantize final : public StoreAsIs {
  public:
   NoQuantize(std::string name, DType model_dtype) : name_(std::move(name)), dtype_(model_dtype) {}
   std::string_view name() const override { return name_; }
-  std::string_view kind() const override { return "no-quant"; }
+  QuantKind kind() const override { return QuantKind::kNoQuant; }
   DType model_dtype() const override { return dtype_; }
 
  private:

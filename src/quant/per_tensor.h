@@ -22,7 +22,7 @@ class PerTensorQuantize final : public Scheme {
  public:
   explicit PerTensorQuantize(PerTensorConfig config) : config_(std::move(config)) {}
   std::string_view name() const override { return config_.name; }
-  std::string_view kind() const override { return "per-tensor-quant"; }
+  QuantKind kind() const override { return QuantKind::kPerTensor; }
   DType model_dtype() const override { return DType::kF16; }
   std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override;
   std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,

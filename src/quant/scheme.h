@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "arch/architecture.h"
+#include "model/model.h"
 #include "util/tensor.h"
 #include "util/thread_pool.h"
 #include "weightcast/weightcast.h"
@@ -52,7 +52,7 @@ class Scheme {
  public:
   virtual ~Scheme() = default;
   virtual std::string_view name() const = 0;
-  virtual std::string_view kind() const = 0;  // MLC's quantization kind, e.g. "group-quant"
+  virtual QuantKind kind() const = 0;
   virtual DType model_dtype() const = 0;
   // The records `param` becomes, for a parameter of shape `shape` (expected or actual).
   virtual std::vector<OutputDef> outputs(const ParamDef& param,

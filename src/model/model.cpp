@@ -1,0 +1,103 @@
+#include "model/model.h"
+
+#include <fmt/ranges.h>
+
+#include "util/error.h"
+
+namespace weightcast {
+
+std::string_view quant_kind_name(QuantKind kind) {
+  switch (kind) {
+    case QuantKind::kNoQuant:
+      return "no-quant";
+    case QuantKind::kGroupQuant:
+      return "group-quant";
+    case QuantKind::kAwq:
+      return "awq";
+    case QuantKind::kPerTensor:
+      return "per-tensor-quant";
+    case QuantKind::kBlockScale:
+      return "block-scale-quant";
+    case QuantKind::kFt:
+      return "ft-quant";
+  }
+  return "unknown";
+}
+
+std::string expected_shape_str(const ExpectedShape& shape) {
+  std::vector<std::string> parts;
+  for (const auto& d : shape) parts.push_back(d.symbolic() ? d.symbol : std::to_string(d.value));
+  if (parts.size() == 1) return fmt::format("({},)", parts[0]);
+  return fmt::format("({})", fmt::join(parts, ", "));
+}
+
+ExpectedShape concrete(const Shape& shape) {
+  ExpectedShape out;
+  for (auto d : shape) out.push_back({d, {}});
+  return out;
+}
+
+bool is_moe_gate(const ParamDef& p) {
+  constexpr std::string_view suffix = ".weight";
+  std::string_view module = p.name;
+  if (module.ends_with(suffix)) module.remove_suffix(suffix.size());
+  return module.ends_with("gate") && !p.shape.empty() && !p.shape[0].symbolic() &&
+         p.shape[0].value <= 256;
+}
+
+namespace {
+Dim num(std::int64_t v) {
+  return Dim{v, {}};
+}
+const std::string& or_default(const std::string& s, const std::string& fallback) {
+  return s.empty() ? fallback : s;
+}
+}  // namespace
+
+void ModelDef::check_size(std::size_t new_sources) {
+  source_count += new_sources;
+  if (params.size() >= kMaxParams || source_count > kMaxSources)
+    fail(
+        "config.json describes more than {} parameters or {} source tensors, which no checkpoint "
+        "has: check its layer and expert counts",
+        kMaxParams, kMaxSources);
+}
+
+void ModelDef::linear(const std::string& name, std::int64_t out, std::int64_t in,
+                      const std::vector<std::string>& sources, std::optional<ShardStrategy> shard,
+                      bool bias) {
+  std::vector<std::string> weights, biases;
+  for (const auto& s : sources) weights.push_back(s + ".weight"), biases.push_back(s + ".bias");
+  add(name + ".weight", {num(out), num(in)}, ParamRole::kLinearWeight, weights, shard);
+  if (bias) {
+    std::optional<ShardStrategy> bias_shard;
+    if (shard && shard->dim == 0) bias_shard = shard;
+    add(name + ".bias", {num(out)}, ParamRole::kOther, biases, bias_shard);
+  }
+}
+
+void ModelDef::norm(const std::string& name, std::int64_t dim, bool bias, bool add_one,
+                    const std::string& source) {
+  const auto& src = or_default(source, name);
+  add(name + ".weight", {num(dim)}, ParamRole::kOther, {src + ".weight"}).add_one = add_one;
+  if (bias) add(name + ".bias", {num(dim)}, ParamRole::kOther, {src + ".bias"});
+}
+
+void ModelDef::experts(const std::string& name, std::int64_t experts, std::int64_t out,
+                       std::int64_t in, std::vector<std::string> sources,
+                       std::optional<ShardStrategy> shard) {
+  auto& p = add(name + ".weight", {num(experts), num(out), num(in)}, ParamRole::kExperts,
+                std::move(sources), std::move(shard));
+  p.combine = Combine::kStack;
+  p.stack = experts;
+}
+
+void ModelDef::final_fc(const std::string& name, Dim vocab, std::int64_t hidden,
+                        const std::string& source, bool bias) {
+  const auto& src = or_default(source, name);
+  add(name + ".weight", {vocab, num(hidden)}, ParamRole::kLinearWeight, {src + ".weight"})
+      .final_fc = true;
+  if (bias) add(name + ".bias", {vocab}, ParamRole::kOther, {src + ".bias"});
+}
+
+}  // namespace weightcast
