@@ -99,7 +99,7 @@ inline std::uint16_t f64_to_f16(double d) {
 namespace weightcast {
 
 // float32 -> FP8, round to nearest even with subnormals (the OCP FP8 formats as ml_dtypes and
-// CUDA implement them). e4m3fn has no infinity: magnitudes from 464 on, and NaN, become 0x7F.
+// CUDA implement them). e4m3fn has no infinity: magnitudes above 464, and NaN, become 0x7F.
 // e5m2 is IEEE-like: from 61440 on it overflows to infinity.
 inline std::uint8_t f32_to_fp8(float f, int mantissa_bits, int bias, bool finite_only) {
   const std::uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
@@ -112,7 +112,10 @@ inline std::uint8_t f32_to_fp8(float f, int mantissa_bits, int bias, bool finite
       finite_only ? (1 << (7 - mantissa_bits)) - 1 - bias : (1 << (7 - mantissa_bits)) - 2 - bias;
   const double max_mant = finite_only ? 2.0 - 2.0 / levels : 2.0 - 1.0 / levels;
   const double limit = std::ldexp(max_mant + 0.5 / levels, max_exp);
-  if (a >= limit) return finite_only ? (sign | 0x7F) : (sign | static_cast<std::uint8_t>(0x7C));
+  // At the midpoint itself, ties go to even: e4m3fn's largest mantissa (110) is even, so the
+  // midpoint stays finite; e5m2's (11) is odd, so it overflows.
+  if (a > limit || (a == limit && !finite_only))
+    return finite_only ? (sign | 0x7F) : (sign | static_cast<std::uint8_t>(0x7C));
   const int min_exp = 1 - bias;
   if (a < std::ldexp(1.0, min_exp))  // subnormal (or the smallest normal after rounding up)
     return sign | static_cast<std::uint8_t>(std::nearbyint(std::ldexp(a, mantissa_bits - min_exp)));
@@ -126,6 +129,41 @@ inline std::uint8_t f32_to_fp8_e4m3fn(float f) {
 }
 inline std::uint8_t f32_to_fp8_e5m2(float f) {
   return f32_to_fp8(f, 2, 15, false);
+}
+
+// float32 -> FP8 as TVM's CPU (LLVM) lowering computes it, which MLC's `--device cpu` writes
+// (docs/mlc-format.md#per-tensor-fp8): the significand is rounded to the FP8 mantissa width
+// (nearest even, a carry moving into the exponent) before the exponent is looked at. A biased
+// exponent of 1 or more is the normal encoding, identical to f32_to_fp8. At 0 the code is the sign
+// and the rounded fraction bits, the implicit leading 1 dropped (so it decodes to less than the
+// input: a TVM defect reproduced on purpose); below 0 it is +0, the sign dropped (also for -0.0).
+inline std::uint8_t f32_to_fp8_tvm_cpu(float f, int mantissa_bits, int bias, bool finite_only) {
+  if (std::isnan(f) || std::isinf(f)) return f32_to_fp8(f, mantissa_bits, bias, finite_only);
+  const double a = std::fabs(static_cast<double>(f));
+  if (a == 0.0) return 0;
+  int e = 0;
+  const double m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1): significand 2m, exponent e-1
+  const int levels = 1 << mantissa_bits;
+  int q = static_cast<int>(std::nearbyint((m * 2.0 - 1.0) * levels));
+  int biased = e - 1 + bias;
+  if (q == levels) q = 0, ++biased;
+  if (biased >= 1) return f32_to_fp8(f, mantissa_bits, bias, finite_only);
+  if (biased < 0) return 0;
+  return (std::signbit(f) ? 0x80 : 0x00) | static_cast<std::uint8_t>(q);
+}
+
+// Which float32 -> FP8 cast the per-tensor FP8 schemes use: MLC's bytes depend on the device it
+// quantized on.
+enum class Fp8Cast : std::uint8_t {
+  kTvmCpu,       // --device cpu / auto: TVM's CPU lowering (subnormal results decode wrongly)
+  kNearestEven,  // --device cuda: round to nearest even with subnormals, as a GPU cast gives
+};
+inline std::uint8_t f32_to_fp8_e4m3fn(float f, Fp8Cast cast) {
+  return cast == Fp8Cast::kTvmCpu ? f32_to_fp8_tvm_cpu(f, 3, 7, true) : f32_to_fp8(f, 3, 7, true);
+}
+inline std::uint8_t f32_to_fp8_e5m2(float f, Fp8Cast cast) {
+  return cast == Fp8Cast::kTvmCpu ? f32_to_fp8_tvm_cpu(f, 2, 15, false)
+                                  : f32_to_fp8(f, 2, 15, false);
 }
 
 }  // namespace weightcast
