@@ -1,0 +1,149 @@
+// The Python binding (module weightcast._weightcast): the library's convert_weight with the GIL
+// released, Ctrl-C turned into cancellation, and the library's errors raised as the Python
+// exceptions MLC raises. python/weightcast/__init__.py is the public face.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "weightcast/weightcast.h"
+
+namespace nb = nanobind;
+
+namespace {
+
+// Calls a Python callable from a worker thread. An exception in it must not unwind through the
+// converter: it is reported as unraisable and the conversion goes on.
+void call_python(nb::handle fn, nb::handle arg) {
+  nb::gil_scoped_acquire gil;
+  try {
+    fn(arg);
+  } catch (nb::python_error& e) {
+    e.discard_as_unraisable("weightcast progress/log callback");
+  }
+}
+
+struct Interrupted {};
+
+nb::dict convert(const std::string& config, const std::string& quantization,
+                 const std::string& model, const std::string& device, const std::string& source,
+                 const std::string& source_format, const std::string& output,
+                 const std::string& round_mode, unsigned threads, unsigned tensor_parallel_shards,
+                 bool dry_run, std::size_t stream_mib, nb::object on_log, nb::object on_progress) {
+  std::atomic<bool> cancel{false};
+  weightcast::ConvertOptions options;
+  if (round_mode == "ties-away")
+    options.round_mode = weightcast::RoundMode::kTiesAway;
+  else if (round_mode != "ties-even")
+    throw weightcast::ValueError("round_mode must be 'ties-even' or 'ties-away', got '" +
+                                 round_mode + "'");
+  options.threads = threads;
+  options.tensor_parallel_shards = tensor_parallel_shards;
+  options.dry_run = dry_run;
+  options.stream_records_from = stream_mib << 20;
+  options.cancel = &cancel;
+  if (!on_log.is_none())
+    // Non-owning handles: the library copies these functions on its threads, where touching a
+    // reference count without the GIL is not allowed; the caller's arguments keep them alive.
+    options.on_log = [fn = nb::handle(on_log)](std::string_view line) {
+      nb::gil_scoped_acquire gil;
+      call_python(fn, nb::str(line.data(), line.size()));
+    };
+  if (!on_progress.is_none())
+    options.on_progress = [fn = nb::handle(on_progress)](const weightcast::Progress& p) {
+      nb::gil_scoped_acquire gil;
+      nb::dict d;
+      d["done"] = p.done;
+      d["total"] = p.total;
+      d["name"] = nb::str(p.name.data(), p.name.size());
+      call_python(fn, d);
+    };
+
+  weightcast::ConvertStats stats;
+  std::exception_ptr error;
+  bool interrupted = false;
+  {
+    // The conversion runs on its own thread so that this one can look for Ctrl-C (Python runs
+    // signal handlers only on the main thread, between bytecodes) a few times a second.
+    nb::gil_scoped_release release;
+    std::mutex mutex;
+    std::condition_variable finished_cv;
+    bool finished = false;
+    std::thread worker([&] {
+      try {
+        stats = weightcast::convert_weight(config, quantization, model, device, source,
+                                           source_format, output, options);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::lock_guard lock(mutex);
+      finished = true;
+      finished_cv.notify_all();
+    });
+    std::unique_lock lock(mutex);
+    while (!finished_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return finished; })) {
+      lock.unlock();
+      {
+        nb::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) {  // a KeyboardInterrupt (or a handler's exception)
+          PyErr_Clear();
+          interrupted = true;
+          cancel.store(true);
+        }
+      }
+      lock.lock();
+    }
+    lock.unlock();
+    worker.join();
+  }
+  if (interrupted) {
+    PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw nb::python_error();
+  }
+  if (error) std::rethrow_exception(error);
+  nb::dict out;
+  out["param_count"] = stats.param_count;
+  out["param_bytes"] = stats.param_bytes;
+  out["total_params"] = stats.total_params;
+  out["bits_per_param"] = stats.bits_per_param;
+  out["shard_count"] = stats.shard_count;
+  out["plan_seconds"] = stats.plan_seconds;
+  out["compute_seconds"] = stats.compute_seconds;
+  out["write_seconds"] = stats.write_seconds;
+  out["total_seconds"] = stats.total_seconds;
+  return out;
+}
+
+}  // namespace
+
+NB_MODULE(_weightcast, m) {
+  m.doc() = "weightcast's C++ core; use the weightcast package, not this module";
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const weightcast::NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
+    } catch (const weightcast::IOError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const weightcast::Interrupted& e) {
+      PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
+    } catch (const weightcast::Error& e) {  // ValueError and the rest: MLC raises ValueError
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+  m.def("convert", &convert, nb::arg("config"), nb::arg("quantization"), nb::arg("model"),
+        nb::arg("device"), nb::arg("source"), nb::arg("source_format"), nb::arg("output"),
+        nb::arg("round_mode"), nb::arg("threads"), nb::arg("tensor_parallel_shards"),
+        nb::arg("dry_run"), nb::arg("stream_mib"), nb::arg("on_log").none(),
+        nb::arg("on_progress").none());
+  m.def("inspect", [](const std::string& path) { return weightcast::inspect(path); });
+  m.def("quantization_names", &weightcast::quantization_names);
+  m.def("model_types", &weightcast::model_types);
+  m.def("source_formats", &weightcast::source_formats);
+}
