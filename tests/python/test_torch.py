@@ -11,12 +11,10 @@ import pytest
 from safetensors.numpy import save_file
 
 import mlc_oracle
-from conftest import ROOT, run_cli
-from test_bad_input import assert_error, convert
-from test_golden import assert_same_files
+from conftest import EXAMPLE, ROOT, assert_error, assert_same_files, convert, run_cli
+from hf_checkpoint import read_safetensors
 
 FIX = os.path.join(ROOT, "tests", "fixtures", "torch")
-EXAMPLE = os.path.join(ROOT, "examples", "tiny-llama")
 MARKER = "/tmp/weightcast-pickle-marker"
 
 
@@ -31,7 +29,7 @@ def test_bin_and_safetensors_give_identical_output(weightcast_bin, tmp_path, sch
 def test_sharded_bin_matches_sharded_safetensors(weightcast_bin, tmp_path):
     """The same shards and index order, once as .bin and once as .safetensors."""
     index = json.load(open(os.path.join(FIX, "sharded", "pytorch_model.bin.index.json")))
-    _, arrays = mlc_oracle.read_safetensors(os.path.join(EXAMPLE, "model.safetensors"))
+    _, arrays = read_safetensors(os.path.join(EXAMPLE, "model.safetensors"))
     st = tmp_path / "st"
     st.mkdir()
     shutil.copy(os.path.join(EXAMPLE, "config.json"), st)
