@@ -129,16 +129,19 @@ def write_config(out_dir, cfg):
 
 
 def write_checkpoint(out_dir, cfg, tensors, sharded=False):
-    """config.json and model.safetensors, or two shards split by insertion order with
-    model.safetensors.index.json (keys sorted), as transformers' save_pretrained writes them."""
+    """config.json and model.safetensors; or, with `sharded`, shard files and
+    model.safetensors.index.json (keys sorted) as transformers' save_pretrained writes them:
+    sharded=True splits the tensors in two by insertion order, a {file: [names]} says which go where."""
     from safetensors.numpy import save_file
     write_config(out_dir, cfg)
     if not sharded:
         save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
         return
-    names = list(tensors)
-    half = len(names) // 2
-    shards = {"model-00001-of-00002.safetensors": names[:half], "model-00002-of-00002.safetensors": names[half:]}
+    shards = sharded
+    if sharded is True:
+        names = list(tensors)
+        half = len(names) // 2
+        shards = {"model-00001-of-00002.safetensors": names[:half], "model-00002-of-00002.safetensors": names[half:]}
     weight_map = {}
     for fname, keys in shards.items():
         save_file({k: tensors[k] for k in keys}, os.path.join(out_dir, fname), metadata={"format": "pt"})
