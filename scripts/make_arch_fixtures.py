@@ -11,7 +11,8 @@ import sys
 import ml_dtypes
 import numpy as np
 
-from make_fixtures import write_checkpoint
+from hf_checkpoint import (attention, decoder, experts, head_rows, layer_norms, random_tensor, swiglu,
+                           write_checkpoint)
 
 H, I, V = 64, 96, 48  # hidden, intermediate, vocab: small, and whole q4 groups
 
@@ -24,69 +25,18 @@ def base_config(model_type, **extra):
     return cfg
 
 
-def dims(cfg):
-    h = cfg["num_attention_heads"]
-    kv = cfg.get("num_key_value_heads") or h
-    d = cfg.get("head_dim") or cfg["hidden_size"] // h
-    return h * d, kv * d
-
-
-def attention(t, prefix, cfg, qkv_bias=False, o_bias=False, names=("q_proj", "k_proj", "v_proj", "o_proj")):
-    q, kv = dims(cfg)
-    h = cfg["hidden_size"]
-    for name, rows in zip(names[:3], (q, kv, kv)):
-        t[f"{prefix}{name}.weight"] = (rows, h)
-        if qkv_bias:
-            t[f"{prefix}{name}.bias"] = (rows,)
-    t[f"{prefix}{names[3]}.weight"] = (h, q)
-    if o_bias:
-        t[f"{prefix}{names[3]}.bias"] = (h,)
-
-
-def swiglu(t, prefix, hidden, inter, names=("gate_proj", "up_proj", "down_proj")):
-    t[f"{prefix}{names[0]}.weight"] = (inter, hidden)
-    t[f"{prefix}{names[1]}.weight"] = (inter, hidden)
-    t[f"{prefix}{names[2]}.weight"] = (hidden, inter)
-
-
-def llama_layout(cfg, norms=("input_layernorm", "post_attention_layernorm"), qkv_bias=False, tied=None,
-                 mlp=True, qk_norm=False):
-    t = {"model.embed_tokens.weight": (cfg["vocab_size"], cfg["hidden_size"])}
-    for n in range(cfg["num_hidden_layers"]):
-        l = f"model.layers.{n}."
-        attention(t, l + "self_attn.", cfg, qkv_bias=qkv_bias)
-        if qk_norm:
-            _, kv = dims(cfg)
-            d = kv // (cfg.get("num_key_value_heads") or cfg["num_attention_heads"])
-            t[l + "self_attn.q_norm.weight"] = (d,)
-            t[l + "self_attn.k_norm.weight"] = (d,)
-        if mlp:
-            swiglu(t, l + "mlp.", cfg["hidden_size"], cfg["intermediate_size"])
-        for norm in norms:
-            t[l + norm + ".weight"] = (cfg["hidden_size"],)
-    t["model.norm.weight"] = (cfg["hidden_size"],)
-    if not (cfg.get("tie_word_embeddings", False) if tied is None else tied):
-        t["lm_head.weight"] = (cfg["vocab_size"], cfg["hidden_size"])
-    return t
-
-
-def experts(t, prefix, count, hidden, inter, names):
-    for e in range(count):
-        swiglu(t, f"{prefix}{e}.", hidden, inter, names)
-
-
 # ---------------------------------------------------------------- cases
 
 
 def qwen2(tied):
     cfg = base_config("qwen2", tie_word_embeddings=tied)
-    return cfg, llama_layout(cfg, qkv_bias=True)
+    return cfg, decoder(cfg, qkv_bias=True)
 
 
 def qwen2_moe():
     cfg = base_config("qwen2_moe", moe_intermediate_size=32, shared_expert_intermediate_size=64, num_experts=4,
                       num_experts_per_tok=2, decoder_sparse_step=1, tie_word_embeddings=False)
-    t = llama_layout(cfg, qkv_bias=True, mlp=False)
+    t = decoder(cfg, qkv_bias=True, mlp=False)
     for n in range(cfg["num_hidden_layers"]):
         m = f"model.layers.{n}.mlp."
         experts(t, m + "experts.", 4, H, 32, ("gate_proj", "up_proj", "down_proj"))
@@ -99,7 +49,7 @@ def qwen2_moe():
 def qwen3_moe(bias):
     cfg = base_config("qwen3_moe", head_dim=16, attention_bias=bias, moe_intermediate_size=32, num_experts=4,
                       num_experts_per_tok=2, decoder_sparse_step=1)
-    t = llama_layout(cfg, qkv_bias=bias, mlp=False, qk_norm=True)
+    t = decoder(cfg, qkv_bias=bias, mlp=False, qk_norm=True)
     for n in range(cfg["num_hidden_layers"]):
         m = f"model.layers.{n}.mlp."
         experts(t, m + "experts.", 4, H, 32, ("gate_proj", "up_proj", "down_proj"))
@@ -112,7 +62,7 @@ def qwen3_moe(bias):
 def mixtral(tied=False, inter=I):
     cfg = base_config("mixtral", num_local_experts=4, num_experts_per_tok=2, tie_word_embeddings=tied,
                       intermediate_size=inter)
-    t = llama_layout(cfg, mlp=False)
+    t = decoder(cfg, mlp=False)
     for n in range(cfg["num_hidden_layers"]):
         m = f"model.layers.{n}.block_sparse_moe."
         experts(t, m + "experts.", 4, H, inter, ("w1", "w3", "w2"))
@@ -129,21 +79,14 @@ def gemma(version):
         cfg.update(query_pre_attn_scalar=32, sliding_window=128, attn_logit_softcapping=50.0,
                    final_logit_softcapping=30.0)
         norms += ("pre_feedforward_layernorm", "post_feedforward_layernorm")
-    return cfg, llama_layout(cfg, norms=norms, tied=True)
-
-
-def layer_norms(t, prefix, names, bias):
-    for name in names:
-        t[f"{prefix}{name}.weight"] = (H,)
-        if bias:
-            t[f"{prefix}{name}.bias"] = (H,)
+    return cfg, decoder(cfg, norms=norms, tied=True)
 
 
 def stablelm(qkv_bias):
     cfg = base_config("stablelm", layer_norm_eps=1e-5, partial_rotary_factor=0.25, use_qkv_bias=qkv_bias)
-    t = llama_layout(cfg, qkv_bias=qkv_bias, tied=False, norms=())
+    t = decoder(cfg, qkv_bias=qkv_bias, tied=False, norms=())
     for n in range(cfg["num_hidden_layers"]):
-        layer_norms(t, f"model.layers.{n}.", ("input_layernorm", "post_attention_layernorm"), True)
+        layer_norms(t, f"model.layers.{n}.", ("input_layernorm", "post_attention_layernorm"), H, True)
     t["model.norm.bias"] = (H,)
     return cfg, t
 
@@ -152,11 +95,11 @@ def olmo(version, tied=False):
     cfg = base_config("olmo" if version == 1 else "olmo2", tie_word_embeddings=tied)
     if version == 1:  # OLMo's layer norms have no parameters
         cfg.update(clip_qkv=8.0)
-        t = llama_layout(cfg, norms=())
+        t = decoder(cfg, norms=())
         del t["model.norm.weight"]
         return cfg, t
-    t = llama_layout(cfg, norms=("post_attention_layernorm", "post_feedforward_layernorm"))
-    q, kv = dims(cfg)
+    t = decoder(cfg, norms=("post_attention_layernorm", "post_feedforward_layernorm"))
+    q, kv = head_rows(cfg)
     for n in range(cfg["num_hidden_layers"]):
         t[f"model.layers.{n}.self_attn.q_norm.weight"] = (q,)
         t[f"model.layers.{n}.self_attn.k_norm.weight"] = (kv,)
@@ -165,7 +108,7 @@ def olmo(version, tied=False):
 
 def cohere():
     cfg = base_config("cohere", layer_norm_eps=1e-5, logit_scale=0.0625, use_qk_norm=False)
-    return cfg, llama_layout(cfg, norms=("input_layernorm",), tied=True)
+    return cfg, decoder(cfg, norms=("input_layernorm",), tied=True)
 
 
 def baichuan():
@@ -178,7 +121,7 @@ def baichuan():
         t[l + "self_attn.W_pack.weight"] = (3 * H, H)
         t[l + "self_attn.o_proj.weight"] = (H, H)
         swiglu(t, l + "mlp.", H, I)
-        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), False)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), H, False)
     t["model.norm.weight"] = (H,)
     t["lm_head.weight"] = (V, H)
     return cfg, t
@@ -189,7 +132,7 @@ def minicpm(tied=False, moe=False):
                       bos_token_id=1, eos_token_id=2, tie_word_embeddings=tied)
     if moe:
         cfg.update(num_experts=4, num_experts_per_tok=2)
-    t = llama_layout(cfg, mlp=not moe)
+    t = decoder(cfg, mlp=not moe)
     for n in range(cfg["num_hidden_layers"] if moe else 0):
         m = f"model.layers.{n}.mlp."
         experts(t, m + "experts.", 4, H, I, ("w1", "w3", "w2"))
@@ -209,14 +152,14 @@ def starcoder2(bias):
         if bias:
             t[l + "mlp.c_fc.bias"] = (I,)
             t[l + "mlp.c_proj.bias"] = (H,)
-        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), True)
-    layer_norms(t, "model.", ("norm",), True)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), H, True)
+    layer_norms(t, "model.", ("norm",), H, True)
     return cfg, t
 
 
 def phi3(tied=False):
     cfg = base_config("phi3", tie_word_embeddings=tied, original_max_position_embeddings=256)
-    q, kv = dims(cfg)
+    q, kv = head_rows(cfg)
     t = {"model.embed_tokens.weight": (V, H)}
     for n in range(cfg["num_hidden_layers"]):
         l = f"model.layers.{n}."
@@ -224,7 +167,7 @@ def phi3(tied=False):
         t[l + "self_attn.o_proj.weight"] = (H, q)
         t[l + "mlp.gate_up_proj.weight"] = (2 * I, H)
         t[l + "mlp.down_proj.weight"] = (H, I)
-        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), False)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), H, False)
     t["model.norm.weight"] = (H,)
     if not tied:
         t["lm_head.weight"] = (V, H)
@@ -233,7 +176,7 @@ def phi3(tied=False):
 
 def internlm2(bias=False):
     cfg = base_config("internlm2", bias=bias, use_cache=True, pad_token_id=0, bos_token_id=1, eos_token_id=2)
-    q, kv = dims(cfg)
+    q, kv = head_rows(cfg)
     t = {"model.tok_embeddings.weight": (V, H)}
     for n in range(cfg["num_hidden_layers"]):
         l = f"model.layers.{n}."
@@ -243,7 +186,7 @@ def internlm2(bias=False):
             t[l + "attention.wqkv.bias"] = (q + 2 * kv,)
             t[l + "attention.wo.bias"] = (H,)
         swiglu(t, l + "feed_forward.", H, I, ("w1", "w3", "w2"))
-        layer_norms(t, l, ("attention_norm", "ffn_norm"), False)
+        layer_norms(t, l, ("attention_norm", "ffn_norm"), H, False)
     t["model.norm.weight"] = (H,)
     t["output.weight"] = (V, H)
     return cfg, t
@@ -256,12 +199,12 @@ def gpt2():
     t = {"wte.weight": (V, H), "wpe.weight": (32, H)}
     for n in range(2):
         h = f"h.{n}."
-        layer_norms(t, h, ("ln_1", "ln_2"), True)
+        layer_norms(t, h, ("ln_1", "ln_2"), H, True)
         for name, shape in (("attn.c_attn", (H, 3 * H)), ("attn.c_proj", (H, H)), ("mlp.c_fc", (H, 4 * H)),
                             ("mlp.c_proj", (4 * H, H))):
             t[h + name + ".weight"] = shape
             t[h + name + ".bias"] = (shape[1],)
-    layer_norms(t, "", ("ln_f",), True)
+    layer_norms(t, "", ("ln_f",), H, True)
     return cfg, t
 
 
@@ -273,12 +216,12 @@ def gpt_bigcode():
     t = {"transformer.wte.weight": (V, H), "transformer.wpe.weight": (32, H)}
     for n in range(2):
         h = f"transformer.h.{n}."
-        layer_norms(t, h, ("ln_1", "ln_2"), True)
+        layer_norms(t, h, ("ln_1", "ln_2"), H, True)
         for name, shape in (("attn.c_attn", (H + 2 * d, H)), ("attn.c_proj", (H, H)), ("mlp.c_fc", (I, H)),
                             ("mlp.c_proj", (H, I))):
             t[h + name + ".weight"] = shape
             t[h + name + ".bias"] = (shape[0],)
-    layer_norms(t, "transformer.", ("ln_f",), True)
+    layer_norms(t, "transformer.", ("ln_f",), H, True)
     t["lm_head.weight"] = (V, H)
     return cfg, t
 
@@ -290,12 +233,12 @@ def gpt_neox():
     t = {"gpt_neox.embed_in.weight": (V, H)}
     for n in range(2):
         l = f"gpt_neox.layers.{n}."
-        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), True)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), H, True)
         for name, shape in (("attention.query_key_value", (3 * H, H)), ("attention.dense", (H, H)),
                             ("mlp.dense_h_to_4h", (I, H)), ("mlp.dense_4h_to_h", (H, I))):
             t[l + name + ".weight"] = shape
             t[l + name + ".bias"] = (shape[0],)
-    layer_norms(t, "gpt_neox.", ("final_layer_norm",), True)
+    layer_norms(t, "gpt_neox.", ("final_layer_norm",), H, True)
     t["embed_out.weight"] = (V, H)
     return cfg, t
 
@@ -306,11 +249,11 @@ def phi():
     t = {"model.embed_tokens.weight": (V, H)}
     for n in range(2):
         l = f"model.layers.{n}."
-        layer_norms(t, l, ("input_layernorm",), True)
+        layer_norms(t, l, ("input_layernorm",), H, True)
         attention(t, l + "self_attn.", cfg, qkv_bias=True, o_bias=True, names=("q_proj", "k_proj", "v_proj", "dense"))
         t[l + "mlp.fc1.weight"], t[l + "mlp.fc1.bias"] = (I, H), (I,)
         t[l + "mlp.fc2.weight"], t[l + "mlp.fc2.bias"] = (H, I), (H,)
-    layer_norms(t, "model.", ("final_layernorm",), True)
+    layer_norms(t, "model.", ("final_layernorm",), H, True)
     t["lm_head.weight"], t["lm_head.bias"] = (V, H), (V,)
     return cfg, t
 
@@ -325,7 +268,7 @@ def chatglm(bias=False):
     t = {"transformer.embedding.word_embeddings.weight": (V, H)}
     for n in range(2):
         l = f"transformer.encoder.layers.{n}."
-        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), False)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), H, False)
         t[l + "self_attention.query_key_value.weight"] = (H + 2 * groups * d, H)
         t[l + "self_attention.query_key_value.bias"] = (H + 2 * groups * d,)
         t[l + "self_attention.dense.weight"] = (H, H)
@@ -356,7 +299,7 @@ def gemma3(text_only):
         t[l + "self_attn.k_norm.weight"] = (32,)
         swiglu(t, l + "mlp.", H, I)
         layer_norms(t, l, ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
-                           "post_feedforward_layernorm"), False)
+                           "post_feedforward_layernorm"), H, False)
     if text_only:
         return {"model_type": "gemma3_text", **text}, t
     cfg = {"model_type": "gemma3", "text_config": {"model_type": "gemma3_text", **text},
@@ -394,7 +337,7 @@ def deepseek(version, bias=False):
             t[a + "o_proj.bias"] = (H,)
             if version == 3:
                 t[a + "q_a_proj.bias"] = (32,)
-        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), False)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), H, False)
         if n == 0:
             swiglu(t, m, H, I)
             continue
@@ -411,12 +354,12 @@ def llama(model_type, tied=False):
     if model_type == "mistral":
         cfg.update(sliding_window=4096)
         del cfg["tie_word_embeddings"]
-    return cfg, llama_layout(cfg)
+    return cfg, decoder(cfg)
 
 
 def qwen3(bias):
     cfg = base_config("qwen3", head_dim=16, attention_bias=bias)
-    t = llama_layout(cfg, qkv_bias=bias, qk_norm=True)
+    t = decoder(cfg, qkv_bias=bias, qk_norm=True)
     for n in range(cfg["num_hidden_layers"] if bias else 0):
         t[f"model.layers.{n}.self_attn.o_proj.bias"] = (H,)
     return cfg, t
@@ -433,7 +376,7 @@ def qwen3_embedding():
 def internlm(bias):
     cfg = base_config("internlm", bias=bias, use_cache=True, pad_token_id=0, bos_token_id=1, eos_token_id=2)
     del cfg["num_key_value_heads"]
-    t = llama_layout(cfg, qkv_bias=bias, tied=False)
+    t = decoder(cfg, qkv_bias=bias, tied=False)
     for n in range(cfg["num_hidden_layers"] if bias else 0):
         t[f"model.layers.{n}.self_attn.o_proj.bias"] = (H,)
     return cfg, t
@@ -442,13 +385,13 @@ def internlm(bias):
 def nemotron(mlp_bias, tied):
     cfg = base_config("nemotron", norm_eps=1e-5, partial_rotary_factor=0.5, mlp_bias=mlp_bias,
                       tie_word_embeddings=tied, hidden_act="relu2")
-    t = llama_layout(cfg, norms=(), mlp=False)
+    t = decoder(cfg, norms=(), mlp=False)
     for n in range(cfg["num_hidden_layers"]):
         l = f"model.layers.{n}."
         t[l + "mlp.up_proj.weight"], t[l + "mlp.down_proj.weight"] = (I, H), (H, I)
         if mlp_bias:
             t[l + "mlp.up_proj.bias"], t[l + "mlp.down_proj.bias"] = (I,), (H,)
-        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), True)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), H, True)
     t["model.norm.bias"] = (H,)
     return cfg, t
 
@@ -458,7 +401,7 @@ def deepseek_moe():
     cfg = base_config("deepseek", moe_intermediate_size=32, n_shared_experts=2, n_routed_experts=4,
                       num_experts_per_tok=2, moe_layer_freq=1, first_k_dense_replace=1, norm_topk_prob=False,
                       attention_bias=False, use_cache=True, bos_token_id=0, eos_token_id=1)
-    t = llama_layout(cfg, mlp=False, tied=False)
+    t = decoder(cfg, mlp=False, tied=False)
     swiglu(t, "model.layers.0.mlp.", H, I)
     m = "model.layers.1.mlp."
     experts(t, m + "experts.", 4, H, 32, ("gate_proj", "up_proj", "down_proj"))
@@ -527,9 +470,11 @@ def is_fp8_linear(name, shape):
             and not name.startswith("lm_head") and not name.endswith("gate.weight"))
 
 
-def make(case, out_dir, seed=0, drop=(), config_overrides=None, fp8_blocks=None):
-    """Writes the case's checkpoint; returns its config. With fp8_blocks (rows, cols) its Linear
-    weights are float8_e4m3fn with a weight_scale_inv per block, as FP8 releases ship them."""
+def make(case, out_dir, seed=0, drop=(), config_overrides=None, fp8_blocks=None, planted=False):
+    """Writes the case's checkpoint; returns its config. The shapes follow the case's own config,
+    before config_overrides; `drop` leaves tensors out (for damaged checkpoints). With fp8_blocks
+    (rows, cols) its Linear weights are float8_e4m3fn with a weight_scale_inv per block, as FP8
+    releases ship them; `planted` gives every matrix rows of exact rounding ties and zero groups."""
     cfg, shapes = CASES[case]()
     cfg.update(config_overrides or {})
     if fp8_blocks:
@@ -538,19 +483,16 @@ def make(case, out_dir, seed=0, drop=(), config_overrides=None, fp8_blocks=None)
     rng = np.random.default_rng(seed + sum(map(ord, case)))
     tensors = {}
     for name, shape in shapes.items():
-        if name in drop:
+        if name in drop:  # drawn for nothing: the other tensors keep their values
             continue
-        if len(shape) == 1:  # norms and biases: around 1 and 0, norms with a few exact -1s
-            values = rng.standard_normal(shape) * 0.1 + (0 if name.endswith(".bias") else 1)
-        else:
-            values = rng.standard_normal(shape) * 0.05
+        values = random_tensor(name, shape, rng, planted=planted)
         if fp8_blocks and is_fp8_linear(name, shape):
             tensors[name] = np.clip(values * 2000, -448, 448).astype(ml_dtypes.float8_e4m3fn)
             blocks = (-(-shape[0] // fp8_blocks[0]), -(-shape[1] // fp8_blocks[1]))
             tensors[name + "_scale_inv"] = (rng.random(blocks) * 0.01 + 1e-3).astype(np.float32)
             continue
         tensors[name] = values.astype(np.float32).astype(ml_dtypes.bfloat16)
-    write_checkpoint(out_dir, cfg, tensors, sharded=False)
+    write_checkpoint(out_dir, cfg, {k: v for k, v in tensors.items() if k not in drop})
     return cfg
 
 

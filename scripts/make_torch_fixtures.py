@@ -23,15 +23,15 @@ and, for the reader's unit tests:
                                     python3 scripts/make_arch_fixtures.py /tmp/gemma gemma
                                     /usr/bin/python3 scripts/make_torch_fixtures.py /tmp/gemma
 """
-import io
 import json
 import os
 import pickle
 import shutil
-import struct
 import zipfile
 
 import torch
+
+from hf_checkpoint import read_safetensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "torch")
@@ -40,18 +40,11 @@ MARKER = "/tmp/weightcast-pickle-marker"
 DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
 
 
-def read_safetensors(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    header.pop("__metadata__", None)
-    out = {}
-    for name in sorted(header, key=lambda k: header[k]["data_offsets"][0]):
-        d = header[name]
-        b, e = d["data_offsets"]
-        buf = bytearray(raw[8 + n + b:8 + n + e])
-        out[name] = torch.frombuffer(buf, dtype=DTYPES[d["dtype"]]).reshape(d["shape"]).clone()
-    return out
+def read_torch_tensors(path):
+    """{name: torch tensor} in the file's data order."""
+    def decode(dtype, shape, data):
+        return torch.frombuffer(bytearray(data), dtype=DTYPES[dtype]).reshape(shape).clone()
+    return read_safetensors(path, decode)[1]
 
 
 def write_model(dirname, tensors, **save_kwargs):
@@ -138,7 +131,7 @@ def write_gemma(src):
     d = os.path.join(OUT, "gemma")
     os.makedirs(d, exist_ok=True)
     shutil.copy(os.path.join(src, "config.json"), d)
-    torch.save(read_safetensors(os.path.join(src, "model.safetensors")), os.path.join(d, "pytorch_model.bin"))
+    torch.save(read_torch_tensors(os.path.join(src, "model.safetensors")), os.path.join(d, "pytorch_model.bin"))
 
 
 def main():
@@ -148,7 +141,7 @@ def main():
         return
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
-    model = read_safetensors(os.path.join(ROOT, "examples", "tiny-llama", "model.safetensors"))
+    model = read_torch_tensors(os.path.join(ROOT, "examples", "tiny-llama", "model.safetensors"))
     write_model("zip", model)
     write_model("legacy", model, _use_new_zipfile_serialization=False)
     write_sharded(model)

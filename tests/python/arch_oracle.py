@@ -1,12 +1,14 @@
-"""The HF -> MLC parameter mappings of the architectures beyond Llama and Qwen3, re-implemented in
-Python from MLC-LLM's public model/loader facts, sharing nothing with the C++ converter.
+"""The HF -> MLC parameter mapping of every architecture, one entry per model type in PARAMS,
+re-implemented in Python from MLC-LLM's public model/loader facts, sharing nothing with the C++
+converter.
 
 Each function takes config.json (and the tensor-parallel shard count) and returns
 ([(mlc name, [source names], role, final_fc, map fn or None)], declared-unused names,
 {mlc name: (shard dim, segments)}). Roles: "linear", "embedding", "experts" ([E, out, in]),
-"other". A map fn receives the source arrays as numpy/ml_dtypes read them (bf16 stays bf16, as
-MLC's safetensors loader keeps it) and returns the array before the cast to the model dtype;
-without one, several sources are concatenated along axis 0.
+"other", and "fp8" and "f32" (kept in their own dtype whatever the scheme). A map fn receives the
+source arrays as numpy/ml_dtypes read them (bf16 stays bf16, as MLC's safetensors loader keeps it)
+and returns the array before the cast to the model dtype; without one, several sources are
+concatenated along axis 0.
 """
 import numpy as np
 
@@ -167,6 +169,24 @@ def standard(cfg, t, *, qkv="qkv_proj", qkv_bias=False, o_bias=False, o_name="o_
     if lm_head == "always" or (lm_head == "config" and not cfg.get("tie_word_embeddings", False)):
         p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
     return p
+
+
+def llama(cfg, t=1):
+    """Llama, and Mistral, which MLC maps the same way."""
+    return standard(cfg, t, unused_rotary=True).done()
+
+
+def qwen3(cfg, t=1):
+    """Qwen3: q/k/v fused into c_attn (with their biases), q_norm / k_norm one head wide."""
+    b = cfg["attention_bias"]
+    return standard(cfg, t, qkv="c_attn", qkv_bias=b, o_bias=b, qk_norm="head").done()
+
+
+def qwen3_embedding(cfg, t=1):
+    """Qwen3-Embedding: Qwen3's mapping, its sources saved without the "model." prefix."""
+    params, unused, strategies = qwen3(cfg, t)
+    strip = lambda s: s[len("model."):] if s.startswith("model.") else s  # noqa: E731
+    return [(p[0], [strip(s) for s in p[1]], *p[2:]) for p in params], unused, strategies
 
 
 def stablelm(cfg, t=1):
@@ -513,27 +533,11 @@ def deepseek_moe(cfg, t=1):
     return p.done()
 
 
-def block_scale(params, cfg, static):
-    """BlockScaleQuantize on an FP8 checkpoint: non-final, non-router Linears, experts and MLA's
-    w_uk / w_uv keep their FP8 weights and gain weight_scale_inv (float32), mapped like them."""
-    block = cfg["quantization_config"]["weight_block_size"]
-    out = []
-    for mlc, srcs, role, final_fc, fn in params:
-        scales = [s + "_scale_inv" for s in srcs]
-        if mlc.endswith(("w_uk", "w_uv")):
-            part = 0 if mlc.endswith("w_uk") else 1
-            out += [(mlc, srcs, "fp8", False, fn), (mlc + "_scale_inv", scales, "f32", False, deepseek_kv_b(cfg, part, block))]
-        elif role == "experts" or (role == "linear" and not final_fc and not mlc.endswith("gate.weight")):
-            out += [(mlc, srcs, "fp8", False, fn), (mlc + "_scale_inv", scales, "f32", False, fn)]
-            if static and role == "linear":
-                name = mlc[: -len(".weight")] + ".activation_scale"
-                out.append((name, [name], "f32", False, None))
-        else:
-            out.append((mlc, srcs, role, final_fc, fn))
-    return out
-
-
 PARAMS = {
+    "llama": llama,
+    "mistral": llama,
+    "qwen3": qwen3,
+    "qwen3-embedding": qwen3_embedding,
     "deepseek": deepseek_moe,
     "internlm": internlm,
     "nemotron": nemotron,

@@ -1,8 +1,9 @@
-"""An independent reimplementation of `mlc_llm convert_weight` for Llama, in numpy.
+"""An independent reimplementation of `mlc_llm convert_weight` in numpy, for every architecture
+(the mappings are arch_oracle.PARAMS) and every scheme.
 
-Written from ../shared/spec/mlc-convert-weight.md alone, sharing no code with the C++ converter:
-its own safetensors parsing, loading order, casts (numpy / ml_dtypes), group quantization in
-numpy's per-op float16 arithmetic, tvmjs shard packing, md5 via hashlib and the manifest via
+Written from MLC's documented behaviour (docs/mlc-format.md, docs/tensor-cache.md), sharing no
+code with the C++ converter: its own loading order, casts (numpy / ml_dtypes), group quantization
+in numpy's per-op float16 arithmetic, tvmjs shard packing, md5 via hashlib and the manifest via
 Python's own json.dump. The tests compare weightcast's bytes against what this writes.
 """
 import hashlib
@@ -13,12 +14,8 @@ import struct
 import ml_dtypes
 import numpy as np
 
-ST_DTYPES = {
-    "F16": np.float16, "BF16": ml_dtypes.bfloat16, "F32": np.float32, "F64": np.float64,
-    "I8": np.int8, "I16": np.int16, "I32": np.int32, "I64": np.int64, "U8": np.uint8,
-    "U16": np.uint16, "U32": np.uint32, "U64": np.uint64, "BOOL": np.bool_,
-    "F8_E4M3": ml_dtypes.float8_e4m3fn,
-}
+import arch_oracle
+from hf_checkpoint import read_safetensors
 
 # name -> (kind, bits, group size, model dtype, layout, quantize embedding, quantize final fc)
 SCHEMES = {
@@ -39,75 +36,94 @@ SCHEMES = {
     "e4m3_e4m3_f16_max_calibrate": ("per-tensor", "e4m3", True, "float16", False, None, None),
     "fp8_e4m3fn_bf16_block_scale": ("block-scale", None, None, "bfloat16", None, None, None),
     "fp8_e4m3fn_bf16_block_scale_static_activation": ("block-scale", None, None, "bfloat16", None, None, None),
+    # AutoAWQ's packed tensors copied, the rest cast to float16
+    "q4f16_autoawq": ("awq", None, None, "float16", None, None, None),
 }
 
-# The schemes that apply to any bf16/f16/f32 checkpoint (block-scale needs FP8 weights).
-DENSE_SCHEMES = [name for name, spec in SCHEMES.items() if spec[0] != "block-scale"]
-# What MLC can check bit for bit today: FP8 rounding on TVM's CPU path is not verified (spec 5.4).
-EXACT_SCHEMES = [name for name, spec in SCHEMES.items() if spec[0] not in ("block-scale", "per-tensor")]
+# The schemes that apply to any bf16/f16/f32 checkpoint (block-scale needs FP8 weights, AWQ an
+# AutoAWQ export).
+DENSE_SCHEMES = [name for name, spec in SCHEMES.items() if spec[0] not in ("block-scale", "awq")]
+# What MLC can check bit for bit today: FP8 rounding on TVM's CPU path is not verified
+# (docs/mlc-format.md).
+EXACT_SCHEMES = [name for name, spec in SCHEMES.items() if spec[0] not in ("block-scale", "per-tensor", "awq")]
+# Roles kept in their own dtype by every scheme (None: as the map fn left it).
+KEPT_DTYPE = {"fp8": ml_dtypes.float8_e4m3fn, "f32": np.float32, "awq": None}
 
 NP_DTYPE = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
 
 
-# ---------------------------------------------------------------- source reading
+# ---------------------------------------------------------------- sources and mapping
 
 
-def read_safetensors(path):
-    """(ordered list of names by data offset, dict name -> array)"""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    header.pop("__metadata__", None)
-    base = 8 + n
-    arrays = {}
-    for name, d in header.items():
-        b, e = d["data_offsets"]
-        arrays[name] = np.frombuffer(raw[base + b : base + e], dtype=ST_DTYPES[d["dtype"]]).reshape(d["shape"])
-    order = sorted(header, key=lambda k: tuple(header[k]["data_offsets"]))
-    return order, arrays
-
-
-def weight_map(source_dir):
-    """MLC's torch_to_path: name -> file, in weight-map order."""
+def read_sources(source_dir):
+    """MLC's torch_to_path (name -> file, in weight-map order) and {file: {name: array}}."""
     index = os.path.join(source_dir, "model.safetensors.index.json")
     if os.path.exists(index):
         with open(index) as f:
-            return {k: os.path.join(source_dir, v) for k, v in json.load(f)["weight_map"].items()}
+            wmap = {k: os.path.join(source_dir, v) for k, v in json.load(f)["weight_map"].items()}
+        return wmap, {path: read_safetensors(path)[1] for path in dict.fromkeys(wmap.values())}
     single = os.path.join(source_dir, "model.safetensors")
-    order, _ = read_safetensors(single)
-    return {k: single for k in order}
+    order, arrays = read_safetensors(single)
+    return {k: single for k in order}, {single: arrays}
 
 
-# ---------------------------------------------------------------- the Llama mapping
+def is_moe_gate(name, out_features):
+    """A router: a Linear whose module name ends in "gate", with at most 256 outputs. Every
+    scheme leaves it unquantized."""
+    return name[: -len(".weight")].endswith("gate") and out_features <= 256
 
 
-def llama_params(cfg, shards=1):
-    """[(mlc name, [sources], role, final_fc)] and the declared-unused names; with shards > 1
-    also {mlc name: (dim, per-shard segments)} for the tensor-parallel split (spec 4.2, 6)."""
-    heads = cfg["num_attention_heads"]
-    d = cfg.get("head_dim", cfg["hidden_size"] // heads)
-    kv = cfg.get("num_key_value_heads", heads)
-    q_rows, kv_rows, inter = heads // shards * d, kv // shards * d, cfg["intermediate_size"] // shards
-    params, unused = [("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding", False)], []
-    strategies = {}
-    for i in range(cfg["num_hidden_layers"]):
-        p = f"model.layers.{i}."
-        params.append((p + "self_attn.qkv_proj.weight", [p + f"self_attn.{x}_proj.weight" for x in "qkv"], "linear", False))
-        params.append((p + "self_attn.o_proj.weight", [p + "self_attn.o_proj.weight"], "linear", False))
-        params.append((p + "mlp.gate_up_proj.weight", [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"], "linear", False))
-        params.append((p + "mlp.down_proj.weight", [p + "mlp.down_proj.weight"], "linear", False))
-        strategies[p + "self_attn.qkv_proj.weight"] = (0, [q_rows, kv_rows, kv_rows])
-        strategies[p + "self_attn.o_proj.weight"] = (1, None)
-        strategies[p + "mlp.gate_up_proj.weight"] = (0, [inter, inter])
-        strategies[p + "mlp.down_proj.weight"] = (1, None)
-        params.append((p + "input_layernorm.weight", [p + "input_layernorm.weight"], "other", False))
-        params.append((p + "post_attention_layernorm.weight", [p + "post_attention_layernorm.weight"], "other", False))
-        unused.append(p + "self_attn.rotary_emb.inv_freq")
-    params.append(("model.norm.weight", ["model.norm.weight"], "other", False))
-    if not cfg.get("tie_word_embeddings", False):
-        params.append(("lm_head.weight", ["lm_head.weight"], "linear", True))
-    return params, set(unused), strategies
+def block_scale(params, cfg, static, shapes):
+    """BlockScaleQuantize on an FP8 checkpoint: non-final, non-router Linears, experts and MLA's
+    w_uk / w_uv keep their FP8 weights and gain weight_scale_inv (float32), mapped like them.
+    `shapes` gives each source's shape (a router is known by its outputs)."""
+    block = cfg["quantization_config"]["weight_block_size"]
+    out = []
+    for mlc, srcs, role, final_fc, fn in params:
+        scales = [s + "_scale_inv" for s in srcs]
+        if mlc.endswith(("w_uk", "w_uv")):
+            part = 0 if mlc.endswith("w_uk") else 1
+            out += [(mlc, srcs, "fp8", False, fn), (mlc + "_scale_inv", scales, "f32", False,
+                                                       arch_oracle.deepseek_kv_b(cfg, part, block))]
+        elif role == "experts" or (role == "linear" and not final_fc
+                                   and not is_moe_gate(mlc, shapes[srcs[0]][0])):
+            out += [(mlc, srcs, "fp8", False, fn), (mlc + "_scale_inv", scales, "f32", False, fn)]
+            if static and role == "linear":
+                name = mlc[: -len(".weight")] + ".activation_scale"
+                out.append((name, [name], "f32", False, None))
+        else:
+            out.append((mlc, srcs, role, final_fc, fn))
+    return out
+
+
+def awq_params(params):
+    """q4f16_autoawq: each non-final Linear becomes its qweight / qzeros / scales, q|k|v and
+    gate|up concatenated along axis 1, int32 words stored as uint32."""
+    def pack(*arrays):
+        arr = np.concatenate(arrays, axis=1) if len(arrays) > 1 else arrays[0]
+        return arr.view(np.uint32) if arr.dtype == np.int32 else arr.astype(np.float16)
+    out = []
+    for mlc, srcs, role, final_fc, fn in params:
+        if role == "linear" and not final_fc:
+            base = mlc[: -len(".weight")]
+            for suffix in ("qweight", "qzeros", "scales"):
+                sources = [s[: -len(".weight")] + "." + suffix for s in srcs]
+                out.append((f"{base}.{suffix}", sources, "awq", False, pack))
+        else:
+            out.append((mlc, srcs, role, final_fc, fn))
+    return out
+
+
+def model_params(cfg, scheme, shards=1, shapes=None):
+    """The model type's mapping, as the scheme changes it; `shapes` ({source name: shape}) is
+    needed by the block-scale schemes."""
+    params, unused, strategies = arch_oracle.PARAMS[cfg["model_type"]](cfg, shards)
+    kind = SCHEMES[scheme][0]
+    if kind == "block-scale":
+        params = block_scale(params, cfg, scheme.endswith("static_activation"), shapes)
+    elif kind == "awq":
+        params = awq_params(params)
+    return params, unused, strategies
 
 
 def shard_split(arr, dim, segs, n):
@@ -122,34 +138,6 @@ def shard_split(arr, dim, segs, n):
             start += seg * n
         out.append(np.concatenate(pieces, axis=dim))
     return out
-
-
-def qwen3_params(cfg, scheme):
-    """Qwen3 (qwen3_loader.py): fused c_attn (+bias), q_norm/k_norm; block-scale schemes keep the
-    FP8 weights and add their weight_scale_inv (and activation_scale)."""
-    block = SCHEMES[scheme][0] == "block-scale"
-    static = scheme.endswith("static_activation")
-    params = [("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embedding", False)]
-    for i in range(cfg["num_hidden_layers"]):
-        a, m, l = f"model.layers.{i}.self_attn.", f"model.layers.{i}.mlp.", f"model.layers.{i}."
-        linear = [(a + "c_attn", [a + f"{x}_proj" for x in "qkv"]), (a + "o_proj", [a + "o_proj"]),
-                  (m + "gate_up_proj", [m + "gate_proj", m + "up_proj"]), (m + "down_proj", [m + "down_proj"])]
-        for name, srcs in linear:
-            if block:
-                params.append((name + ".weight", [s + ".weight" for s in srcs], "fp8", False))
-                params.append((name + ".weight_scale_inv", [s + ".weight_scale_inv" for s in srcs], "f32", False))
-                if static:
-                    params.append((name + ".activation_scale", [name + ".activation_scale"], "f32", False))
-            else:
-                params.append((name + ".weight", [s + ".weight" for s in srcs], "linear", False))
-            if cfg["attention_bias"] and name.endswith(("c_attn", "o_proj")):
-                params.append((name + ".bias", [s + ".bias" for s in srcs], "other", False))
-        for n in ("self_attn.q_norm", "self_attn.k_norm", "input_layernorm", "post_attention_layernorm"):
-            params.append((l + n + ".weight", [l + n + ".weight"], "other", False))
-    params.append(("model.norm.weight", ["model.norm.weight"], "other", False))
-    if not cfg.get("tie_word_embeddings", False):
-        params.append(("lm_head.weight", ["lm_head.weight"], "linear", True))
-    return params, set(), {}
 
 
 def loading_order(params, wmap):
@@ -221,7 +209,8 @@ def group_quantize(w, bits, gs, dtype, rounded_scale, mode):
 
 
 def per_tensor_quantize(name, w, fp8, use_scale, inference):
-    """Spec 5.4: the scale in float16 arithmetic, the codes from a float32 division, RNE to FP8."""
+    """The scale in float16 arithmetic, the codes from a float32 division, RNE to FP8
+    (docs/mlc-format.md)."""
     target = ml_dtypes.float8_e4m3fn if fp8 == "e4m3" else ml_dtypes.float8_e5m2
     base = name[: -len(".weight")]
     if not use_scale:
@@ -237,20 +226,15 @@ def per_tensor_quantize(name, w, fp8, use_scale, inference):
     return out
 
 
-def is_moe_gate(name, arr):
-    """A Linear module named "...gate" with at most 256 outputs (spec 5.2.2)."""
-    return name[: -len(".weight")].endswith("gate") and arr.shape[0] <= 256
-
-
 def quantize_param(name, role, final_fc, arr, scheme, mode):
     kind, bits, gs, dtype, layout, q_emb, q_fc = SCHEMES[scheme]
-    if role == "linear" and is_moe_gate(name, arr):
+    if role == "linear" and is_moe_gate(name, arr.shape[0]):
         role = "other"
     if role == "experts" and kind == "group-quant":  # [E, out, in]: axis -1, never transposed
         q, s = group_quantize(arr, bits, gs, dtype, True, mode)
         base = name[: -len(".weight")]
         return [(base + ".q_weight", q), (base + ".q_scale", s)]
-    if kind == "no-quant":
+    if kind in ("no-quant", "awq"):
         return [(name, arr)]
     if kind == "per-tensor":  # Linear, and MixtralExperts with one scale over all experts
         if (role == "linear" and not final_fc) or role == "experts":
@@ -335,22 +319,21 @@ def dump_cache(records, out_dir, metadata):
 # ---------------------------------------------------------------- the conversion
 
 
-def walk_sources(source_dir, params, unused):
-    """[(mlc name, source arrays, role, final_fc)] in loading order, and MLC's total_param_num:
-    every tensor of each file each time MLC loads it, except the declared-unused ones (spec 3.5)."""
+def walk_sources(wmap, files, params, unused):
+    """[(mlc name, source arrays, role, final_fc, map fn)] in loading order, and MLC's
+    total_param_num: every tensor of each file each time MLC loads it, except the declared-unused
+    ones (docs/mlc-format.md)."""
     by_name = {p[0]: p for p in params}
-    wmap = weight_map(source_dir)
-    files = {path: read_safetensors(path)[1] for path in dict.fromkeys(wmap.values())}
     total_params, loaded, items = 0, set(), []
     for mlc in loading_order(params, wmap):
-        _, srcs, role, final_fc, *fn = by_name[mlc]
+        _, srcs, role, final_fc, fn = by_name[mlc]
         required = {wmap[s] for s in srcs}
         if not required <= loaded:
             loaded &= required
             for path in required - loaded:
                 total_params += sum(a.size for n, a in files[path].items() if n not in unused)
                 loaded.add(path)
-        items.append((mlc, [files[wmap[s]][s] for s in srcs], role, final_fc, fn[0] if fn else None))
+        items.append((mlc, [files[wmap[s]][s] for s in srcs], role, final_fc, fn))
     return items, total_params
 
 
@@ -362,53 +345,33 @@ def finish(records, total_params, out_dir):
     dump_cache(records, out_dir, metadata)
 
 
-def model_params(cfg, scheme, shards=1):
-    import arch_oracle
-    if cfg["model_type"] == "qwen3":
-        return qwen3_params(cfg, scheme)
-    if cfg["model_type"] == "qwen3-embedding":  # Qwen3's mapping, sources without "model."
-        params, unused, strategies = qwen3_params(cfg, scheme)
-        strip = lambda s: s[len("model."):] if s.startswith("model.") else s  # noqa: E731
-        return [(p[0], [strip(s) for s in p[1]], *p[2:]) for p in params], unused, strategies
-    if cfg["model_type"] in arch_oracle.PARAMS:
-        params, unused, strategies = arch_oracle.PARAMS[cfg["model_type"]](cfg, shards)
-        if SCHEMES[scheme][0] == "block-scale":
-            params = arch_oracle.block_scale(params, cfg, scheme.endswith("static_activation"))
-        return params, unused, strategies
-    return llama_params(cfg, shards)
-
-
 def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1, table=None):
-    """Returns {mlc record name: array as written (before the f32->bf16 encoding)}; appends
-    the `--dry-run` table rows (name, shape, dtype, sources) to `table` when given."""
+    """Returns ({mlc record name: array as written (before the f32->bf16 encoding)}, MLC's
+    total_param_num); appends the `--dry-run` table rows (name, shape, dtype, sources) to
+    `table` when given."""
     with open(os.path.join(source_dir, "config.json")) as f:
         cfg = json.load(f)
     model_dtype = SCHEMES[scheme][3]
-    params, unused, strategies = model_params(cfg, scheme, shards)
+    wmap, files = read_sources(source_dir)
+    shapes = {name: a.shape for arrays in files.values() for name, a in arrays.items()}
+    params, unused, strategies = model_params(cfg, scheme, shards, shapes)
     records = []
-    items, total_params = walk_sources(source_dir, params, unused)
+    items, total_params = walk_sources(wmap, files, params, unused)
     for mlc, arrays, role, final_fc, fn in items:
         if fn is not None:
             arr = fn(*arrays)
         else:
             arr = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
-        target = {"fp8": ml_dtypes.float8_e4m3fn, "f32": np.float32}.get(role, NP_DTYPE[model_dtype])
-        with np.errstate(over="ignore"):
-            arr = arr.astype(target)
-        if role in ("fp8", "f32"):  # kept in their own dtype by every scheme
+        target = KEPT_DTYPE.get(role, NP_DTYPE[model_dtype])
+        if target is not None:
+            with np.errstate(over="ignore"):
+                arr = arr.astype(target)
+        if role in KEPT_DTYPE:
             outs = [(mlc, arr)]
         else:
             outs = quantize_param(mlc, role, final_fc, arr, scheme, mode)
         if shards > 1 and mlc in strategies:
-            dim, segs = strategies[mlc]
-            sharded = []
-            for name, a in outs:
-                if SCHEMES[scheme][0] == "per-tensor" and name.endswith(("q_scale", "q_calibration_scale")):
-                    sharded.append((name, a))  # one number for all shards, stored once (spec 5.4)
-                else:
-                    sharded.extend((f"{name}_shard-{i}", piece)
-                                   for i, piece in enumerate(shard_split(a, dim, segs, shards)))
-            outs = sharded
+            outs = shard_records(outs, strategies[mlc], scheme, shards)
         records.extend(outs)
         if table is not None:
             srcs = next(p[1] for p in params if p[0] == mlc)
@@ -418,30 +381,12 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1, table=None)
     return dict(records), total_params
 
 
-# ---------------------------------------------------------------- AWQ (spec 4.4)
-
-
-def convert_awq(source_dir, out_dir):
-    """q4f16_autoawq: qweight/qzeros/scales copied verbatim (q/k/v, gate/up concatenated along
-    axis 1), everything else cast to float16."""
-    with open(os.path.join(source_dir, "config.json")) as f:
-        cfg = json.load(f)
-    params, unused, _ = llama_params(cfg)
-    awq_params = []
-    for mlc, srcs, role, final_fc in params:
-        if role == "linear" and not final_fc:
-            base = mlc[: -len(".weight")]
-            for suffix in ("qweight", "qzeros", "scales"):
-                awq_params.append((f"{base}.{suffix}", [s[: -len(".weight")] + "." + suffix for s in srcs], "awq", False))
+def shard_records(outs, strategy, scheme, shards):
+    dim, segs = strategy
+    sharded = []
+    for name, a in outs:
+        if SCHEMES[scheme][0] == "per-tensor" and name.endswith(("q_scale", "q_calibration_scale")):
+            sharded.append((name, a))  # one number for all shards, stored once (docs/mlc-format.md)
         else:
-            awq_params.append((mlc, srcs, role, final_fc))
-    records = []
-    items, total_params = walk_sources(source_dir, awq_params, unused)
-    for mlc, arrays, role, *_ in items:
-        if role == "awq":
-            arr = np.concatenate(arrays, axis=1) if len(arrays) > 1 else arrays[0]
-            arr = arr.view(np.uint32) if arr.dtype == np.int32 else arr.astype(np.float16)
-        else:
-            arr = arrays[0].astype(np.float16)
-        records.append((mlc, arr))
-    finish(records, total_params, out_dir)
+            sharded.extend((f"{name}_shard-{i}", piece) for i, piece in enumerate(shard_split(a, dim, segs, shards)))
+    return sharded

@@ -1,7 +1,6 @@
 """Architectures beyond the happy path: configs missing what an architecture needs, head counts
 that do not fit, checkpoints that disagree with their config, MoE checkpoints missing an expert,
 schemes an architecture refuses, pre-sharding, and Gemma's norm + 1 from a .bin source."""
-import json
 import os
 import shutil
 
@@ -11,25 +10,15 @@ import pytest
 
 import make_arch_fixtures
 import mlc_oracle
-from conftest import ROOT, run_cli
-from test_bad_input import assert_error
-from test_golden import assert_same_files
+from conftest import (ROOT, add_activation_scales, assert_error, assert_same_files, convert, edit_config, edit_tensors,
+                      manifest_records, run_cli)
+from hf_checkpoint import read_safetensors, write_checkpoint
 
 
 def make(tmp_path, case, **overrides):
     src = tmp_path / "src"
     make_arch_fixtures.make(case, str(src), config_overrides=overrides)
     return src
-
-
-def convert(binary, src, out, scheme="q0f16", *extra):
-    return run_cli(binary, "convert", src, "--quantization", scheme, "-o", out, *extra, check=False)
-
-
-def drop_config_field(src, field):
-    cfg = json.load(open(src / "config.json"))
-    del cfg[field]
-    json.dump(cfg, open(src / "config.json", "w"))
 
 
 @pytest.mark.parametrize("case,field", [
@@ -40,15 +29,15 @@ def drop_config_field(src, field):
 ])
 def test_a_missing_field_is_named(weightcast_bin, tmp_path, case, field):
     src = make(tmp_path, case)
-    drop_config_field(src, field)
-    assert_error(convert(weightcast_bin, src, tmp_path / "o"), f'"{field}"')
+    edit_config(src, **{field: None})
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16"), f'"{field}"')
     assert not (tmp_path / "o" / "tensor-cache.json").exists()
 
 
 @pytest.mark.parametrize("case", ["qwen2", "mixtral", "olmo2", "phi3", "cohere"])
 def test_head_counts_that_do_not_divide(weightcast_bin, tmp_path, case):
     src = make(tmp_path, case, num_key_value_heads=3)
-    assert_error(convert(weightcast_bin, src, tmp_path / "o"),
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16"),
                  "num_attention_heads (4) must be a multiple of num_key_value_heads (3)")
 
 
@@ -61,13 +50,13 @@ def test_tensors_that_disagree_with_the_config(weightcast_bin, tmp_path, case, t
     """MLC's shape error, for the first mismatching parameter in loading order."""
     key = "n_inner" if case == "gpt2" else "intermediate_size"
     src = make(tmp_path, case, **{key: 80})
-    assert_error(convert(weightcast_bin, src, tmp_path / "o"), f"Parameter {tensor} has shape {shape}")
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16"), f"Parameter {tensor} has shape {shape}")
 
 
 def test_an_moe_checkpoint_missing_an_expert(weightcast_bin, tmp_path):
     src = tmp_path / "src"
     make_arch_fixtures.make("mixtral", str(src), drop={"model.layers.1.block_sparse_moe.experts.3.w2.weight"})
-    assert_error(convert(weightcast_bin, src, tmp_path / "o"),
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16"),
                  "The following extern parameters do not exist in the weight files:",
                  "model.layers.1.block_sparse_moe.experts.3.w2.weight")
 
@@ -75,19 +64,15 @@ def test_an_moe_checkpoint_missing_an_expert(weightcast_bin, tmp_path):
 def test_an_expert_of_the_wrong_size(weightcast_bin, tmp_path):
     src = tmp_path / "src"
     make_arch_fixtures.make("qwen2_moe", str(src))
-    from safetensors.numpy import load_file, save_file
-    tensors = load_file(str(src / "model.safetensors"))
     name = "model.layers.0.mlp.experts.2.up_proj.weight"
-    tensors[name] = np.zeros((16, 64), ml_dtypes.bfloat16)
-    save_file(tensors, str(src / "model.safetensors"))
-    assert_error(convert(weightcast_bin, src, tmp_path / "o"), "cannot stack", name)
+    edit_tensors(src / "model.safetensors", lambda t: t.update({name: np.zeros((16, 64), ml_dtypes.bfloat16)}))
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16"), "cannot stack", name)
 
 
 def test_moe_gates_stay_unquantized(weightcast_bin, tmp_path):
     src = make(tmp_path, "qwen2_moe")
     run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o", tmp_path / "o")
-    manifest = json.load(open(tmp_path / "o" / "tensor-cache.json"))
-    names = {r["name"]: r for s in manifest["records"] for r in s["records"]}
+    names = manifest_records(tmp_path / "o")
     assert names["model.layers.0.mlp.gate.weight"]["dtype"] == "float16"
     assert names["model.layers.0.mlp.shared_expert_gate.weight"]["shape"] == [1, 64]
     assert names["model.layers.0.mlp.moe_gate_up_proj.q_weight"]["shape"] == [4, 64, 8]
@@ -97,21 +82,18 @@ def test_a_router_over_256_experts_is_quantized(weightcast_bin, tmp_path):
     """is_moe_gate holds for at most 256 outputs; a wider router is an ordinary Linear."""
     src = tmp_path / "src"
     make_arch_fixtures.make("qwen3_moe", str(src))
-    from safetensors.numpy import load_file, save_file
-    tensors = load_file(str(src / "model.safetensors"))
-    cfg = json.load(open(src / "config.json"))
-    cfg["num_experts"] = 260
-    for n in range(2):
-        m = f"model.layers.{n}.mlp."
-        tensors[m + "gate.weight"] = np.zeros((260, 64), ml_dtypes.bfloat16)
-        for e in range(4, 260):
-            for proj, shape in (("gate_proj", (32, 64)), ("up_proj", (32, 64)), ("down_proj", (64, 32))):
-                tensors[f"{m}experts.{e}.{proj}.weight"] = np.zeros(shape, ml_dtypes.bfloat16)
-    save_file(tensors, str(src / "model.safetensors"))
-    json.dump(cfg, open(src / "config.json", "w"))
+
+    def widen(tensors):
+        for n in range(2):
+            m = f"model.layers.{n}.mlp."
+            tensors[m + "gate.weight"] = np.zeros((260, 64), ml_dtypes.bfloat16)
+            for e in range(4, 260):
+                for proj, shape in (("gate_proj", (32, 64)), ("up_proj", (32, 64)), ("down_proj", (64, 32))):
+                    tensors[f"{m}experts.{e}.{proj}.weight"] = np.zeros(shape, ml_dtypes.bfloat16)
+    edit_tensors(src / "model.safetensors", widen)
+    edit_config(src, num_experts=260)
     run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o", tmp_path / "o")
-    manifest = json.load(open(tmp_path / "o" / "tensor-cache.json"))
-    names = {r["name"] for s in manifest["records"] for r in s["records"]}
+    names = manifest_records(tmp_path / "o")
     assert "model.layers.0.mlp.gate.q_weight" in names and "model.layers.0.mlp.gate.weight" not in names
 
 
@@ -122,8 +104,7 @@ def test_per_tensor_fp8_experts(weightcast_bin, tmp_path, scheme):
     mlc_oracle.convert(str(src), scheme, str(tmp_path / "expected"))
     run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out")
     assert_same_files(tmp_path / "expected", tmp_path / "out")
-    manifest = json.load(open(tmp_path / "out" / "tensor-cache.json"))
-    shapes = {r["name"]: (r["shape"], r["dtype"]) for s in manifest["records"] for r in s["records"]}
+    shapes = {name: (r["shape"], r["dtype"]) for name, r in manifest_records(tmp_path / "out").items()}
     assert shapes["model.layers.0.moe.e2.q_weight"][0] == [4, 64, 96]
     assert shapes["model.layers.0.moe.gate.weight"][1] == "float16"
 
@@ -138,7 +119,7 @@ def test_per_tensor_fp8_experts_presharded(weightcast_bin, tmp_path):
 
 def test_experts_refuse_the_kn_layout(weightcast_bin, tmp_path):
     src = make(tmp_path, "mixtral")
-    assert_error(convert(weightcast_bin, src, tmp_path / "o", "q4f16_0"),
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q4f16_0"),
                  "GroupQuantizeMixtralExperts does not support KN layout now.")
 
 
@@ -148,24 +129,26 @@ def test_experts_refuse_the_kn_layout(weightcast_bin, tmp_path):
 ])
 def test_schemes_an_architecture_does_not_offer(weightcast_bin, tmp_path, case, scheme, kind):
     src = make(tmp_path, case)
-    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme), f"quantization kind '{kind}'",
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme=scheme), f"quantization kind '{kind}'",
                  f"is not available for model type {case}")
 
 
 def test_architecture_specific_config_errors(weightcast_bin, tmp_path):
     src = make(tmp_path, "gemma", attention_bias=True)
-    assert_error(convert(weightcast_bin, src, tmp_path / "o"), 'Only "False" attention_bias is supported for gemma')
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16"),
+                 'Only "False" attention_bias is supported for gemma')
     src2 = tmp_path / "src2"
     make_arch_fixtures.make("gemma2", str(src2), config_overrides={"hidden_activation": "silu"})
-    assert_error(convert(weightcast_bin, src2, tmp_path / "o"), "Only GeLU is supported as the activation for gemma.")
+    assert_error(convert(weightcast_bin, src2, tmp_path / "o", scheme="q0f16"),
+                 "Only GeLU is supported as the activation for gemma.")
     src3 = tmp_path / "src3"
     make_arch_fixtures.make("deepseek_v2", str(src3), config_overrides={"topk_method": "best"})
-    assert_error(convert(weightcast_bin, src3, tmp_path / "o"), "Unsupported deepseek topk method: best")
+    assert_error(convert(weightcast_bin, src3, tmp_path / "o", scheme="q0f16"), "Unsupported deepseek topk method: best")
 
 
 def test_unknown_model_type_lists_every_architecture(weightcast_bin, tmp_path):
     src = make(tmp_path, "qwen2", model_type="qwen9")
-    proc = convert(weightcast_bin, src, tmp_path / "o")
+    proc = convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16")
     assert_error(proc, "Unknown model type: qwen9. Available ones:")
     for name in ("llama", "qwen2_moe", "gemma3_text", "gpt_bigcode", "deepseek_v3", "chatglm", "internlm2"):
         assert f"'{name}'" in proc.stderr
@@ -189,15 +172,14 @@ def test_preshard_quantized_experts(weightcast_bin, tmp_path):
     run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "--tensor-parallel-shards", "2",
             "-o", tmp_path / "out")
     assert_same_files(tmp_path / "expected", tmp_path / "out")
-    manifest = json.load(open(tmp_path / "out" / "tensor-cache.json"))
-    shapes = {r["name"]: r["shape"] for s in manifest["records"] for r in s["records"]}
+    shapes = {name: r["shape"] for name, r in manifest_records(tmp_path / "out").items()}
     assert shapes["model.layers.0.moe.e2.q_weight_shard-1"] == [4, 64, 8]
     assert shapes["model.layers.0.moe.e1_e3.q_scale_shard-0"] == [4, 128, 2]
 
 
 def test_preshard_experts_whose_groups_do_not_split(weightcast_bin, tmp_path):
     src = make(tmp_path, "mixtral")
-    proc = convert(weightcast_bin, src, tmp_path / "o", "q4f16_1", "--tensor-parallel-shards", "2")
+    proc = convert(weightcast_bin, src, tmp_path / "o", "--tensor-parallel-shards", "2", scheme="q4f16_1")
     assert_error(proc, "model.layers.0.moe.e2.weight: its 96 input features split into 2 shards of 48, "
                        "but 3 groups of 32 do not split evenly", code=proc.returncode)
     assert proc.returncode != 0
@@ -211,7 +193,7 @@ def test_preshard_experts_whose_groups_do_not_split(weightcast_bin, tmp_path):
 ])
 def test_preshard_refusals(weightcast_bin, tmp_path, case, message):
     src = make(tmp_path, case)
-    proc = convert(weightcast_bin, src, tmp_path / "o", "q0f16", "--tensor-parallel-shards", "2")
+    proc = convert(weightcast_bin, src, tmp_path / "o", "--tensor-parallel-shards", "2", scheme="q0f16")
     assert_error(proc, message, code=proc.returncode)
     assert proc.returncode != 0
 
@@ -220,13 +202,11 @@ def test_qwen3_embedding_is_chosen_by_model_type(weightcast_bin, tmp_path):
     """Qwen3-Embedding configs say "qwen3"; --model-type picks the unprefixed mapping."""
     src = tmp_path / "src"
     make_arch_fixtures.make("qwen3-embedding", str(src), config_overrides={"model_type": "qwen3"})
-    assert_error(convert(weightcast_bin, src, tmp_path / "o"), "do not exist in the weight files",
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16"), "do not exist in the weight files",
                  "model.embed_tokens.weight")
     run_cli(weightcast_bin, "convert", src, "--model-type", "qwen3-embedding", "--quantization", "q4f16_1",
             "-o", tmp_path / "out")
-    cfg = json.load(open(src / "config.json"))
-    cfg["model_type"] = "qwen3-embedding"
-    json.dump(cfg, open(src / "config.json", "w"))
+    edit_config(src, model_type="qwen3-embedding")
     mlc_oracle.convert(str(src), "q4f16_1", str(tmp_path / "expected"))
     assert_same_files(tmp_path / "expected", tmp_path / "out")
 
@@ -238,12 +218,9 @@ def test_gemma_bin_adds_one_in_float32(weightcast_bin, tmp_path):
     bin_src = tmp_path / "bin"
     shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "torch", "gemma"), bin_src)
     st_src, widened = tmp_path / "st", tmp_path / "widened"
-    make_arch_fixtures.make("gemma", str(st_src))
-    from safetensors.numpy import load_file, save_file
-    tensors = load_file(str(st_src / "model.safetensors"))
-    os.makedirs(widened)
-    shutil.copy(st_src / "config.json", widened)
-    save_file({k: v.astype(np.float32) for k, v in tensors.items()}, str(widened / "model.safetensors"))
+    cfg = make_arch_fixtures.make("gemma", str(st_src))
+    _, tensors = read_safetensors(str(st_src / "model.safetensors"))
+    write_checkpoint(str(widened), cfg, {k: v.astype(np.float32) for k, v in tensors.items()})
     records, _ = mlc_oracle.convert(str(widened), "q0f16", str(tmp_path / "expected"))
     bf16_route, _ = mlc_oracle.convert(str(st_src), "q0f16", str(tmp_path / "bf16-route"))
     norm = "model.layers.0.input_layernorm.weight"
@@ -260,22 +237,13 @@ def test_fp8_block_checkpoints_load_one_to_one(weightcast_bin, tmp_path, case, s
     scheme = "fp8_e4m3fn_bf16_block_scale" + ("_static_activation" if static else "")
     src = tmp_path / "src"
     block = (8, 16) if case.startswith("deepseek") else (16, 16)  # w_uk's scales: 2 x 2 per head
-    cfg = make_arch_fixtures.make(case, str(src), fp8_blocks=block)
+    make_arch_fixtures.make(case, str(src), fp8_blocks=block)
     if static:  # the static-activation variant also reads each Linear's activation_scale
-        from safetensors.numpy import save_file
-        _, tensors = mlc_oracle.read_safetensors(str(src / "model.safetensors"))
-        params, _, _ = mlc_oracle.model_params(cfg, scheme)
-        for name, srcs, role, *_ in params:
-            if role == "fp8":
-                in_features = tensors[srcs[0]].shape[-1]
-            if name.endswith(".activation_scale"):
-                tensors[name] = np.linspace(0.1, 2.0, -(-in_features // block[1])).astype(np.float32)
-        save_file(tensors, str(src / "model.safetensors"))
+        add_activation_scales(src, scheme, block[1])
     mlc_oracle.convert(str(src), scheme, str(tmp_path / "expected"))
     run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out")
     assert_same_files(tmp_path / "expected", tmp_path / "out")
-    manifest = json.load(open(tmp_path / "out" / "tensor-cache.json"))
-    dtypes = {r["name"]: (r["dtype"], r["shape"]) for s in manifest["records"] for r in s["records"]}
+    dtypes = {name: (r["dtype"], r["shape"]) for name, r in manifest_records(tmp_path / "out").items()}
     assert dtypes["model.layers.1.mlp.moe_gate_up_proj.weight"] == ("float8_e4m3fn", [4, 64, 64])
     assert dtypes["model.layers.1.mlp.moe_gate_up_proj.weight_scale_inv"] == ("float32", [4, 64 // block[0], 4])
     assert dtypes["model.layers.1.mlp.gate.weight"][0] == "bfloat16"
@@ -296,13 +264,13 @@ def test_fp8_block_checkpoints_load_one_to_one(weightcast_bin, tmp_path, case, s
 ])
 def test_lying_configs_fail_before_memory_runs_out(weightcast_bin, tmp_path, case, overrides, message):
     src = make(tmp_path, case, **overrides)
-    assert_error(convert(weightcast_bin, src, tmp_path / "o"), message)
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16"), message)
 
 
 @pytest.mark.parametrize("case,length_key", [("llama", "max_position_embeddings"), ("qwen3", "max_position_embeddings"),
                                              ("qwen2", "max_position_embeddings"), ("chatglm", "seq_length")])
 def test_a_config_without_a_maximum_length(weightcast_bin, tmp_path, case, length_key):
     src = make(tmp_path, case)
-    drop_config_field(src, length_key)
-    assert_error(convert(weightcast_bin, src, tmp_path / "o"),
+    edit_config(src, **{length_key: None})
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="q0f16"),
                  "Unable to determine the maximum sequence length, because none of `context_window_size`")

@@ -9,8 +9,7 @@ import pytest
 
 import make_arch_fixtures
 import mlc_oracle
-from conftest import ROOT, run_cli
-from test_golden import assert_same_files
+from conftest import ROOT, assert_same_files, run_cli
 
 EXPECTED = os.path.join(ROOT, "tests", "expected")
 TABLE_SCHEME = "q4f16_1"

@@ -8,9 +8,7 @@ import pytest
 
 import make_fixtures
 import mlc_oracle
-from conftest import run_cli
-from test_bad_input import assert_error
-from test_golden import assert_same_files
+from conftest import assert_error, assert_same_files, edit_config, edit_tensors, run_cli
 
 MLC_REVERSE_ORDER = [0, 4, 1, 5, 2, 6, 3, 7]  # element j of a word sits at nibble [j]
 
@@ -29,7 +27,7 @@ def convert_awq(binary, src, out, *extra):
 
 def test_matches_the_oracle(weightcast_bin, awq, tmp_path):
     src, _ = awq
-    mlc_oracle.convert_awq(src, str(tmp_path / "expected"))
+    mlc_oracle.convert(src, "q4f16_autoawq", str(tmp_path / "expected"))
     convert_awq(weightcast_bin, src, tmp_path / "dir")
     convert_awq(weightcast_bin, src, tmp_path / "file", "--source", os.path.join(src, "model.safetensors"))
     assert_same_files(tmp_path / "expected", tmp_path / "dir")
@@ -83,12 +81,10 @@ def test_group_size_other_than_128_is_refused(weightcast_bin, tmp_path):
 
 
 def test_scales_that_do_not_match_qweight(weightcast_bin, awq, tmp_path):
-    from safetensors.numpy import load_file, save_file
     src = tmp_path / "bad"
     shutil.copytree(awq[0], src)
-    t = load_file(str(src / "model.safetensors"))
-    t["model.layers.0.mlp.down_proj.scales"] = np.ascontiguousarray(t["model.layers.0.mlp.down_proj.scales"][:, :64])
-    save_file(t, str(src / "model.safetensors"))
+    name = "model.layers.0.mlp.down_proj.scales"
+    edit_tensors(src / "model.safetensors", lambda t: t.update({name: np.ascontiguousarray(t[name][:, :64])}))
     assert_error(run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_autoawq", "-o", tmp_path / "o",
                          check=False),
                  "Parameter model.layers.0.mlp.down_proj.scales has shape (2, 64), but expected (2, 128)")
@@ -106,10 +102,7 @@ def test_olmo_awq_maps_like_llama(weightcast_bin, awq, tmp_path):
     OLMo does not have: the same records, byte for byte, less the norms."""
     src = tmp_path / "olmo"
     shutil.copytree(awq[0], src)
-    cfg = json.load(open(src / "config.json"))
-    cfg["model_type"] = "olmo"
-    cfg["hidden_act"] = "silu"
-    json.dump(cfg, open(src / "config.json", "w"))
+    edit_config(src, model_type="olmo", hidden_act="silu")
     convert_awq(weightcast_bin, awq[0], tmp_path / "llama")
     proc = convert_awq(weightcast_bin, src, tmp_path / "out")
     assert "Unused extern parameters: " in proc.stdout and "input_layernorm" in proc.stdout

@@ -9,22 +9,8 @@ import tempfile
 
 import pytest
 
-from conftest import run_cli
-
-ERROR_PREFIX = "weightcast: error: "
-
-
-def convert(binary, src, out, *extra, quantization="q4f16_1"):
-    return run_cli(binary, "convert", src, "--quantization", quantization, "-o", out, *extra, check=False)
-
-
-def assert_error(proc, *fragments, code=1):
-    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    err = proc.stderr.strip()
-    assert err.count("\n") == 0, f"error is not one line: {err!r}"
-    for f in fragments:
-        assert f in err, f"{f!r} not in {err!r}"
-    assert "Traceback" not in err and "terminate called" not in err
+from conftest import assert_error, convert, edit_config
+from hf_checkpoint import rewrite_header
 
 
 @pytest.fixture
@@ -40,25 +26,6 @@ def sharded(checkpoints, tmp_path):
     dst = tmp_path / "sharded"
     shutil.copytree(checkpoints["f32-tied-sharded"], dst)
     return dst
-
-
-def rewrite_header(path, edit):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    edit(header)
-    text = json.dumps(header).encode()
-    open(path, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
-
-
-def edit_config(path, **changes):
-    cfg = json.load(open(path / "config.json"))
-    for k, v in changes.items():
-        if v is None:
-            cfg.pop(k, None)
-        else:
-            cfg[k] = v
-    json.dump(cfg, open(path / "config.json", "w"))
 
 
 def test_missing_config(weightcast_bin, tmp_path):
@@ -89,7 +56,7 @@ def test_missing_required_config_field(weightcast_bin, src, tmp_path):
 
 
 def test_unknown_quantization(weightcast_bin, src, tmp_path):
-    proc = convert(weightcast_bin, src, tmp_path / "out", quantization="q9f16")
+    proc = convert(weightcast_bin, src, tmp_path / "out", scheme="q9f16")
     assert proc.returncode == 2
     assert "--quantization: q9f16 not in" in proc.stderr and "q4f16_1" in proc.stderr
 
@@ -233,8 +200,8 @@ def test_no_manifest_after_any_error(weightcast_bin, src, tmp_path):
 
 
 def test_q4f16_ft_is_refused_with_the_reason(weightcast_bin, src, tmp_path):
-    assert_error(convert(weightcast_bin, src, tmp_path / "out", quantization="q4f16_ft"),
+    assert_error(convert(weightcast_bin, src, tmp_path / "out", scheme="q4f16_ft"),
                  "NotImplementedError: q4f16_ft is not supported", "ft_preprocess_weight")
     edit_config(src, tensor_parallel_shards=2)
-    assert_error(convert(weightcast_bin, src, tmp_path / "out", quantization="q4f16_ft"),
+    assert_error(convert(weightcast_bin, src, tmp_path / "out", scheme="q4f16_ft"),
                  "q4f16_ft does not support tensor_parallel_shards > 1 in config.json")

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 import make_fixtures
-from test_golden import assert_same_files
+from conftest import assert_same_files
 
 
 @pytest.fixture(scope="module")

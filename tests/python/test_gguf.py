@@ -3,20 +3,16 @@ checkpoint's exact bytes, a real quantized model end to end, and damaged files."
 import importlib.util
 import json
 import os
-import shutil
 import struct
 
 import numpy as np
 import pytest
 
 import mlc_oracle
-from conftest import ROOT, run_cli
-from test_bad_input import assert_error
-from test_golden import assert_same_files
+from conftest import EXAMPLE, assert_error, assert_same_files, run_cli
+from hf_checkpoint import read_safetensors
 
 gguf = pytest.importorskip("gguf", reason="the gguf package is not installed")
-
-EXAMPLE = os.path.join(ROOT, "examples", "tiny-llama")
 
 
 def permute(w, n_head):
@@ -41,7 +37,7 @@ def gguf_name(hf):
 def write_tiny_gguf(path, dtype, split=False):
     """The bundled tiny Llama as a GGUF, tensors in the safetensors' order."""
     cfg = json.load(open(os.path.join(EXAMPLE, "config.json")))
-    order, arrays = mlc_oracle.read_safetensors(os.path.join(EXAMPLE, "model.safetensors"))
+    order, arrays = read_safetensors(os.path.join(EXAMPLE, "model.safetensors"))
     parts = [order] if not split else [order[: len(order) // 2], order[len(order) // 2:]]
     paths = [path] if not split else [path.replace(".gguf", f"-0000{i + 1}-of-00002.gguf") for i in range(2)]
     for k, (names, p) in enumerate(zip(parts, paths)):

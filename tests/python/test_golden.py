@@ -1,27 +1,16 @@
 """weightcast's output against the independent numpy oracle, byte for byte."""
 import filecmp
-import os
-import os
+import json
+import shutil
 
+import ml_dtypes
 import numpy as np
 import pytest
 
 import mlc_oracle
-from conftest import run_cli
+from conftest import EXAMPLE, assert_same_files, edit_tensors, manifest_records, run_cli
 
 ALL_SCHEMES = mlc_oracle.DENSE_SCHEMES
-
-
-def assert_same_files(expected_dir, actual_dir):
-    expected = sorted(os.listdir(expected_dir))
-    actual = sorted(os.listdir(actual_dir))
-    assert actual == expected
-    for name in expected:
-        a, b = os.path.join(expected_dir, name), os.path.join(actual_dir, name)
-        if not filecmp.cmp(a, b, shallow=False):
-            if name.endswith(".json"):
-                assert open(b).read() == open(a).read(), name
-            raise AssertionError(f"{name} differs from the oracle's")
 
 
 @pytest.mark.parametrize("scheme", ALL_SCHEMES)
@@ -69,7 +58,6 @@ def test_statistics_and_warnings(weightcast_bin, checkpoints, tmp_path):
 
 @pytest.mark.parametrize("scheme", ["q0f16", "q4f16_1", "q3f16_0", "q4f32_1"])
 def test_dry_run_lists_the_records_without_writing(weightcast_bin, checkpoints, tmp_path, scheme):
-    import json
     src = checkpoints["f32-tied-sharded"]
     records, _ = mlc_oracle.convert(src, scheme, str(tmp_path / "expected"))
     proc = run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out", "--dry-run")
@@ -81,15 +69,13 @@ def test_dry_run_lists_the_records_without_writing(weightcast_bin, checkpoints, 
 
 @pytest.mark.parametrize("scheme", ["e5m2_e5m2_f16", "e4m3_e4m3_f16", "e4m3_e4m3_f16_max_calibrate"])
 def test_per_tensor_fp8_records(weightcast_bin, checkpoints, tmp_path, scheme):
-    """The records, scales and FP8 codes of spec 5.4 (codes rounded to nearest even, with
+    """The records, scales and FP8 codes of per-tensor FP8 (codes rounded to nearest even, with
     subnormals, as ml_dtypes does); q_calibration_scale is written as zeros."""
-    import json
     src = checkpoints["bf16-untied"]
     records, _ = mlc_oracle.convert(src, scheme, str(tmp_path / "expected"))
     run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out")
     assert_same_files(tmp_path / "expected", tmp_path / "out")
-    manifest = json.load(open(tmp_path / "out" / "tensor-cache.json"))
-    names = {r["name"]: r["dtype"] for s in manifest["records"] for r in s["records"]}
+    names = {name: r["dtype"] for name, r in manifest_records(tmp_path / "out").items()}
     fp8 = "float8_e5m2" if scheme.startswith("e5m2") else "float8_e4m3fn"
     assert names["model.layers.0.mlp.down_proj.q_weight"] == fp8
     assert ("model.layers.0.mlp.down_proj.q_scale" in names) == (fp8 == "float8_e4m3fn")
@@ -100,20 +86,17 @@ def test_per_tensor_fp8_records(weightcast_bin, checkpoints, tmp_path, scheme):
 def test_fp8_rounding_matches_ml_dtypes_on_awkward_values(weightcast_bin, tmp_path):
     """e5m2 casts float16 weights directly: subnormals, exact ties, the largest finite values,
     overflow, infinities and NaN, against ml_dtypes."""
-    import ml_dtypes
-    import numpy as np
-    import shutil
-    from safetensors.numpy import load_file, save_file
     src = tmp_path / "src"
-    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "tiny-llama"), src)
-    t = load_file(str(src / "model.safetensors"))
+    shutil.copytree(EXAMPLE, src)
     name = "model.layers.0.mlp.down_proj.weight"
-    values = np.concatenate([
-        np.array([0.0, -0.0, 2 ** -16, 2 ** -17, 3 * 2 ** -17, 2 ** -14, 1.125, 1.375, 57344, 60000, 61440, 65504,
-                  np.inf, -np.inf, np.nan, -2.5, 0.3], np.float32),
-        np.linspace(-70000, 70000, t[name].size - 17, dtype=np.float32)])
-    t[name] = values.astype(ml_dtypes.bfloat16).reshape(t[name].shape)
-    save_file(t, str(src / "model.safetensors"))
+
+    def plant(tensors):
+        values = np.concatenate([
+            np.array([0.0, -0.0, 2 ** -16, 2 ** -17, 3 * 2 ** -17, 2 ** -14, 1.125, 1.375, 57344, 60000, 61440, 65504,
+                      np.inf, -np.inf, np.nan, -2.5, 0.3], np.float32),
+            np.linspace(-70000, 70000, tensors[name].size - 17, dtype=np.float32)])
+        tensors[name] = values.astype(ml_dtypes.bfloat16).reshape(tensors[name].shape)
+    t = edit_tensors(src / "model.safetensors", plant)
     run_cli(weightcast_bin, "convert", src, "--quantization", "e5m2_e5m2_f16", "-o", tmp_path / "out")
     tvm = pytest.importorskip("tvm")
     from tvm.contrib import tvmjs

@@ -1,24 +1,15 @@
 """Mistral: Llama's layout and mapping, an lm_head always, a sliding window instead of a length."""
-import json
 import shutil
 
 import pytest
 
 import mlc_oracle
-from conftest import run_cli
-from test_bad_input import assert_error
-from test_golden import assert_same_files
+from conftest import assert_error, assert_same_files, edit_config, manifest_records, run_cli
 
 
-def as_mistral(src, dst, tied=None):
+def as_mistral(src, dst):
     shutil.copytree(src, dst)
-    cfg = json.load(open(dst / "config.json"))
-    cfg["model_type"] = "mistral"
-    cfg["sliding_window"] = 4096
-    del cfg["max_position_embeddings"]
-    if tied is not None:
-        cfg["tie_word_embeddings"] = tied
-    json.dump(cfg, open(dst / "config.json", "w"))
+    edit_config(dst, model_type="mistral", sliding_window=4096, max_position_embeddings=None)
 
 
 @pytest.mark.parametrize("scheme", ["q0f16", "q4f16_1", "q3f16_0"])
@@ -34,8 +25,7 @@ def test_mistral_always_reads_lm_head(weightcast_bin, checkpoints, tmp_path):
     as_mistral(checkpoints["f32-tied-sharded"], tmp_path / "src")
     proc = run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", "q0f16", "-o", tmp_path / "o")
     assert "Unused extern parameters" not in proc.stdout
-    manifest = json.load(open(tmp_path / "o" / "tensor-cache.json"))
-    assert "lm_head.weight" in {r["name"] for s in manifest["records"] for r in s["records"]}
+    assert "lm_head.weight" in manifest_records(tmp_path / "o")
 
 
 def test_mistral_kv_heads_split_error(weightcast_bin, checkpoints, tmp_path):

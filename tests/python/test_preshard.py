@@ -5,11 +5,10 @@ import subprocess
 import numpy as np
 import pytest
 
+import arch_oracle
 import make_fixtures
 import mlc_oracle
-from conftest import run_cli
-from test_bad_input import assert_error
-from test_golden import assert_same_files
+from conftest import assert_error, assert_same_files, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def test_shards_reassemble_to_the_unsharded_output(weightcast_bin, tp_checkpoint
     run_preshard(weightcast_bin, tp_checkpoint, scheme, tmp_path / "sharded", n, via_env=False)
     whole = {k: v.numpy() for k, v in tvmjs.load_tensor_cache(str(tmp_path / "whole"), tvm.cpu())[0].items()}
     sharded = {k: v.numpy() for k, v in tvmjs.load_tensor_cache(str(tmp_path / "sharded"), tvm.cpu())[0].items()}
-    _, _, strategies = mlc_oracle.llama_params(
+    _, _, strategies = arch_oracle.PARAMS["llama"](
         {"num_attention_heads": 8, "num_key_value_heads": 4, "hidden_size": 128, "intermediate_size": 256,
          "num_hidden_layers": 2}, n)
     for name, full in whole.items():

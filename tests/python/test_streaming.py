@@ -1,6 +1,5 @@
 """Records stored unquantized that are large (giant embeddings, stacked experts, FP8 blocks) are
 cast and written block by block: the same bytes as the oracle, without holding them whole."""
-import json
 import subprocess
 import sys
 
@@ -10,26 +9,19 @@ import pytest
 
 import make_arch_fixtures
 import mlc_oracle
-from conftest import run_cli
-from test_golden import assert_same_files
+from conftest import assert_same_files, edit_config, edit_tensors, run_cli
 
 VOCAB = 1 << 20  # a tied embedding of 128 MiB in float16, whose q4 q_weight is 32 MiB
 
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
-    from safetensors.numpy import save_file
     src = tmp_path_factory.mktemp("big") / "src"
     make_arch_fixtures.make("llama-tied", str(src))
-    _, tensors = mlc_oracle.read_safetensors(str(src / "model.safetensors"))
-    tensors = dict(tensors)
     rng = np.random.default_rng(7)
-    tensors["model.embed_tokens.weight"] = (
-        rng.standard_normal((VOCAB, 64), dtype=np.float32) * 0.05).astype(ml_dtypes.bfloat16)
-    save_file(tensors, str(src / "model.safetensors"))
-    cfg = json.load(open(src / "config.json"))
-    cfg["vocab_size"] = VOCAB
-    json.dump(cfg, open(src / "config.json", "w"))
+    embedding = (rng.standard_normal((VOCAB, 64), dtype=np.float32) * 0.05).astype(ml_dtypes.bfloat16)
+    edit_tensors(src / "model.safetensors", lambda t: t.update({"model.embed_tokens.weight": embedding}))
+    edit_config(src, vocab_size=VOCAB)
     return src
 
 

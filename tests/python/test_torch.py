@@ -6,17 +6,13 @@ import shutil
 import struct
 import zipfile
 
-import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 import mlc_oracle
-from conftest import ROOT, run_cli
-from test_bad_input import assert_error, convert
-from test_golden import assert_same_files
+from conftest import EXAMPLE, ROOT, assert_error, assert_same_files, convert, run_cli
+from hf_checkpoint import read_safetensors, write_checkpoint
 
 FIX = os.path.join(ROOT, "tests", "fixtures", "torch")
-EXAMPLE = os.path.join(ROOT, "examples", "tiny-llama")
 MARKER = "/tmp/weightcast-pickle-marker"
 
 
@@ -31,18 +27,12 @@ def test_bin_and_safetensors_give_identical_output(weightcast_bin, tmp_path, sch
 def test_sharded_bin_matches_sharded_safetensors(weightcast_bin, tmp_path):
     """The same shards and index order, once as .bin and once as .safetensors."""
     index = json.load(open(os.path.join(FIX, "sharded", "pytorch_model.bin.index.json")))
-    _, arrays = mlc_oracle.read_safetensors(os.path.join(EXAMPLE, "model.safetensors"))
-    st = tmp_path / "st"
-    st.mkdir()
-    shutil.copy(os.path.join(EXAMPLE, "config.json"), st)
-    files = {}
+    _, arrays = read_safetensors(os.path.join(EXAMPLE, "model.safetensors"))
+    shards = {}
     for name, f in index["weight_map"].items():
-        files.setdefault(f.replace(".bin", ".safetensors"), {})[name] = np.ascontiguousarray(arrays[name])
-    # Keep each shard's tensors in the .bin's order, as save_file sorts by dtype then name.
-    for fname, tensors in files.items():
-        save_file(tensors, str(st / fname))
-    index["weight_map"] = {k: v.replace(".bin", ".safetensors") for k, v in index["weight_map"].items()}
-    json.dump(index, open(st / "model.safetensors.index.json", "w"))
+        shards.setdefault(f.replace(".bin", ".safetensors"), []).append(name)
+    st = tmp_path / "st"
+    write_checkpoint(str(st), json.load(open(os.path.join(EXAMPLE, "config.json"))), dict(arrays), sharded=shards)
     for scheme in ["q0f16", "q4f16_1", "q4f32_1"]:
         run_cli(weightcast_bin, "convert", st, "--quantization", scheme, "-o", tmp_path / f"st-{scheme}")
         run_cli(weightcast_bin, "convert", os.path.join(FIX, "sharded"), "--quantization", scheme,

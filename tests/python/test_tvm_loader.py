@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import make_arch_fixtures
 import mlc_oracle
 from conftest import run_cli
 
@@ -35,7 +36,6 @@ def test_tvm_reads_back_what_the_oracle_computed(weightcast_bin, checkpoints, tm
 @pytest.mark.parametrize("case", ["qwen2_moe", "gpt_neox", "deepseek_v3"])
 def test_tvm_reads_other_architectures(weightcast_bin, tmp_path, case):
     """Stacked experts (3-D q_weight), float32 biases, MLA's w_uk / w_uv."""
-    import make_arch_fixtures
     make_arch_fixtures.make(case, str(tmp_path / "src"))
     expected, _ = mlc_oracle.convert(str(tmp_path / "src"), "q4f16_1", str(tmp_path / "expected"))
     run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", "q4f16_1", "-o", tmp_path / "out")
