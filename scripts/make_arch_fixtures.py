@@ -307,43 +307,48 @@ def gemma3(text_only):
     return cfg, {"language_model." + k: v for k, v in t.items()}
 
 
-def deepseek(version, bias=False):
-    """Multi-head latent attention; layer 0 dense, layer 1 MoE (4 routed + 1 shared expert)."""
-    cfg = base_config(f"deepseek_v{version}", num_key_value_heads=4, moe_intermediate_size=32, n_shared_experts=1,
-                      n_routed_experts=4, num_experts_per_tok=2, norm_topk_prob=False, first_k_dense_replace=1,
-                      moe_layer_freq=1, routed_scaling_factor=1.0, scoring_func="softmax", topk_method="greedy",
-                      n_group=1, topk_group=1, attention_bias=False, kv_lora_rank=32, qk_rope_head_dim=8,
-                      v_head_dim=16, qk_nope_head_dim=16, q_lora_rank=None)
+def deepseek(version, bias=False, wide=False):
+    """Multi-head latent attention; layer 0 dense, layer 1 MoE (4 routed + 1 shared expert).
+    `wide` makes every FP8 Linear span whole 128 x 128 blocks per head, as real DeepSeek-V3 FP8
+    checkpoints (and MLC, which accepts no other block size for them) need."""
+    hidden, inter, heads, nope, rope, v, rank, q_rank, moe = (
+        (128, 128, 2, 128, 64, 128, 128, 128, 128) if wide else (H, I, 4, 16, 8, 16, 32, 32, 32))
+    cfg = base_config(f"deepseek_v{version}", num_key_value_heads=heads, moe_intermediate_size=moe,
+                      n_shared_experts=1, n_routed_experts=4, num_experts_per_tok=2, norm_topk_prob=False,
+                      first_k_dense_replace=1, moe_layer_freq=1, routed_scaling_factor=1.0, scoring_func="softmax",
+                      topk_method="greedy", n_group=1, topk_group=1, attention_bias=False, kv_lora_rank=rank,
+                      qk_rope_head_dim=rope, v_head_dim=v, qk_nope_head_dim=nope, q_lora_rank=None)
+    if wide:
+        cfg.update(hidden_size=hidden, intermediate_size=inter, num_attention_heads=heads)
     if version == 3:
-        cfg.update(q_lora_rank=32, scoring_func="sigmoid", topk_method="noaux_tc", n_group=2, topk_group=1)
+        cfg.update(q_lora_rank=q_rank, scoring_func="sigmoid", topk_method="noaux_tc", n_group=2, topk_group=1)
     cfg["attention_bias"] = bias
-    heads, nope, rope, v, rank = 4, 16, 8, 16, 32
-    t = {"model.embed_tokens.weight": (V, H), "model.norm.weight": (H,), "lm_head.weight": (V, H)}
+    t = {"model.embed_tokens.weight": (V, hidden), "model.norm.weight": (hidden,), "lm_head.weight": (V, hidden)}
     for n in range(2):
         l = f"model.layers.{n}."
         a, m = l + "self_attn.", l + "mlp."
         if version == 2:
-            t[a + "q_proj.weight"] = (heads * (nope + rope), H)
+            t[a + "q_proj.weight"] = (heads * (nope + rope), hidden)
         else:
-            t[a + "q_a_proj.weight"] = (32, H)
-            t[a + "q_a_layernorm.weight"] = (32,)
-            t[a + "q_b_proj.weight"] = (heads * (nope + rope), 32)
-        t[a + "kv_a_proj_with_mqa.weight"] = (rank + rope, H)
+            t[a + "q_a_proj.weight"] = (q_rank, hidden)
+            t[a + "q_a_layernorm.weight"] = (q_rank,)
+            t[a + "q_b_proj.weight"] = (heads * (nope + rope), q_rank)
+        t[a + "kv_a_proj_with_mqa.weight"] = (rank + rope, hidden)
         t[a + "kv_a_layernorm.weight"] = (rank,)
         t[a + "kv_b_proj.weight"] = (heads * (nope + v), rank)
-        t[a + "o_proj.weight"] = (H, heads * v)
+        t[a + "o_proj.weight"] = (hidden, heads * v)
         if bias:  # q_a_proj, kv_a_proj_with_mqa and o_proj carry one
             t[a + "kv_a_proj_with_mqa.bias"] = (rank + rope,)
-            t[a + "o_proj.bias"] = (H,)
+            t[a + "o_proj.bias"] = (hidden,)
             if version == 3:
-                t[a + "q_a_proj.bias"] = (32,)
-        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), H, False)
+                t[a + "q_a_proj.bias"] = (q_rank,)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), hidden, False)
         if n == 0:
-            swiglu(t, m, H, I)
+            swiglu(t, m, hidden, inter)
             continue
-        experts(t, m + "experts.", 4, H, 32, ("gate_proj", "up_proj", "down_proj"))
-        swiglu(t, m + "shared_experts.", H, 32)
-        t[m + "gate.weight"] = (4, H)
+        experts(t, m + "experts.", 4, hidden, moe, ("gate_proj", "up_proj", "down_proj"))
+        swiglu(t, m + "shared_experts.", hidden, moe)
+        t[m + "gate.weight"] = (4, hidden)
         if version == 3:
             t[m + "gate.e_score_correction_bias"] = (4,)
     return cfg, t
@@ -463,6 +468,13 @@ CASES = {
 }
 
 
+# Cases for FP8 block checkpoints only (not in CASES: the architecture tables don't list them).
+FP8_CASES = {
+    "deepseek_v3-wide": lambda: deepseek(3, wide=True),
+    "deepseek_v3-wide-bias": lambda: deepseek(3, bias=True, wide=True),
+}
+
+
 def is_fp8_linear(name, shape):
     """What FP8 block-quantized checkpoints (DeepSeek-V3, Qwen3-FP8) store as float8: the Linear
     weights, except the embedding, the head and the MoE routers."""
@@ -475,7 +487,7 @@ def make(case, out_dir, seed=0, drop=(), config_overrides=None, fp8_blocks=None,
     before config_overrides; `drop` leaves tensors out (for damaged checkpoints). With fp8_blocks
     (rows, cols) its Linear weights are float8_e4m3fn with a weight_scale_inv per block, as FP8
     releases ship them; `planted` gives every matrix rows of exact rounding ties and zero groups."""
-    cfg, shapes = CASES[case]()
+    cfg, shapes = {**CASES, **FP8_CASES}[case]()
     cfg.update(config_overrides or {})
     if fp8_blocks:
         cfg["quantization_config"] = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",

@@ -52,6 +52,11 @@ ModelDef build(const ModelConfig& c) {
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
   read_weight_block_size(c, def);
+  // MLC's MLA attention multiplies w_uk / w_uv with CUTLASS's groupwise GEMM, which takes 128 x 128
+  // blocks only: it fails while exporting the model for any other size.
+  if (const auto& b = def.weight_block_size; b && ((*b)[0] != 128 || (*b)[1] != 128))
+    fail("block_size must be (128, 128), but got [{}, {}]", (*def.weight_block_size)[0],
+         (*def.weight_block_size)[1]);
   def.add("model.embed_tokens.weight", {num(vocab), num(hidden)}, ParamRole::kEmbedding,
           {"model.embed_tokens.weight"});
   const auto q_dim = h * (nope + rope);

@@ -208,25 +208,52 @@ def group_quantize(w, bits, gs, dtype, rounded_scale, mode):
     return q, stored
 
 
-def per_tensor_quantize(name, w, fp8, use_scale, inference):
-    """The scale in float16 arithmetic, the codes from a float32 division, RNE to FP8
-    (docs/mlc-format.md)."""
-    target = ml_dtypes.float8_e4m3fn if fp8 == "e4m3" else ml_dtypes.float8_e5m2
+FP8_FORMATS = {"e4m3": (3, 7, ml_dtypes.float8_e4m3fn), "e5m2": (2, 15, ml_dtypes.float8_e5m2)}
+
+
+def fp8_codes(x, fmt, device="cpu"):
+    """float32 -> FP8 codes (uint8) as MLC writes them on `device` (docs/mlc-format.md#per-tensor-fp8).
+    A GPU casts to nearest even with subnormals (ml_dtypes). TVM's CPU lowering rounds the
+    significand to the FP8 mantissa width first (nearest even, a carry moving into the exponent);
+    a biased exponent >= 1 is the normal encoding, 0 gives sign | rounded fraction bits (the
+    implicit 1 dropped), below 0 gives +0 (the sign dropped, -0.0 included)."""
+    mbits, bias, target = FP8_FORMATS[fmt]
+    x = np.asarray(x, np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        codes = x.astype(target).view(np.uint8).copy()
+        if device.split(":")[0] in ("cpu", "llvm", "auto"):
+            a = np.abs(x.astype(np.float64))
+            finite = np.isfinite(a) & (a > 0)
+            frac, exp = np.frexp(np.where(finite, a, 1.0))  # a = frac * 2**exp, frac in [0.5, 1)
+            rounded = np.rint((frac * 2.0 - 1.0) * (1 << mbits))  # rint: nearest even
+            carry = rounded == (1 << mbits)
+            rounded = np.where(carry, 0, rounded).astype(np.uint8)
+            biased = exp - 1 + bias + carry.astype(np.int64)
+            sign = np.where(np.signbit(x), 0x80, 0x00).astype(np.uint8)
+            codes = np.where(finite & (biased == 0), sign | rounded, codes)
+            codes = np.where((finite & (biased < 0)) | (x == 0), 0, codes).astype(np.uint8)
+    return codes
+
+
+def per_tensor_quantize(name, w, fp8, use_scale, inference, device="cpu"):
+    """The scale in float16 arithmetic, the codes from a float32 division, cast to FP8 as
+    `device` casts (docs/mlc-format.md#per-tensor-fp8)."""
+    target = FP8_FORMATS[fp8][2]
     base = name[: -len(".weight")]
     if not use_scale:
-        return [(base + ".q_weight", w.astype(np.float32).astype(target))]
+        return [(base + ".q_weight", fp8_codes(w.astype(np.float32), fp8, device).view(target))]
     max_fp8 = np.float16(448.0)
     scale16 = (np.abs(w).max() / max_fp8).astype(np.float16)
     floor = np.float16(1.0 / (448.0 * 512.0))
     scale = np.float32(scale16 if scale16 > floor else floor)
-    out = [(base + ".q_weight", (w.astype(np.float32) / scale).astype(target)),
+    out = [(base + ".q_weight", fp8_codes(w.astype(np.float32) / scale, fp8, device).view(target)),
            (base + ".q_scale", np.array([scale], np.float32))]
     if inference:
         out.append((base + ".q_calibration_scale", np.zeros(1, np.float32)))
     return out
 
 
-def quantize_param(name, role, final_fc, arr, scheme, mode):
+def quantize_param(name, role, final_fc, arr, scheme, mode, device="cpu"):
     kind, bits, gs, dtype, layout, q_emb, q_fc = SCHEMES[scheme]
     if role == "linear" and is_moe_gate(name, arr.shape[0]):
         role = "other"
@@ -238,7 +265,7 @@ def quantize_param(name, role, final_fc, arr, scheme, mode):
         return [(name, arr)]
     if kind == "per-tensor":  # Linear, and MixtralExperts with one scale over all experts
         if (role == "linear" and not final_fc) or role == "experts":
-            return per_tensor_quantize(name, arr, bits, gs, layout)  # fp8, use_scale, inference
+            return per_tensor_quantize(name, arr, bits, gs, layout, device)  # fp8, use_scale, inference
         return [(name, arr)]
     quantize = (role == "linear" and (not final_fc or q_fc)) or (role == "embedding" and q_emb)
     if not quantize:
@@ -345,7 +372,7 @@ def finish(records, total_params, out_dir):
     dump_cache(records, out_dir, metadata)
 
 
-def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1, table=None):
+def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1, table=None, device="cpu"):
     """Returns ({mlc record name: array as written (before the f32->bf16 encoding)}, MLC's
     total_param_num); appends the `--dry-run` table rows (name, shape, dtype, sources) to
     `table` when given."""
@@ -369,7 +396,7 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1, table=None)
         if role in KEPT_DTYPE:
             outs = [(mlc, arr)]
         else:
-            outs = quantize_param(mlc, role, final_fc, arr, scheme, mode)
+            outs = quantize_param(mlc, role, final_fc, arr, scheme, mode, device)
         if shards > 1 and mlc in strategies:
             outs = shard_records(outs, strategies[mlc], scheme, shards)
         records.extend(outs)

@@ -230,27 +230,41 @@ def test_gemma_bin_adds_one_in_float32(weightcast_bin, tmp_path):
 
 
 @pytest.mark.parametrize("static", [False, True])
-@pytest.mark.parametrize("case", ["qwen3_moe", "qwen3_moe-bias", "deepseek_v3", "deepseek_v3-bias"])
+@pytest.mark.parametrize("case", ["qwen3_moe", "qwen3_moe-bias", "deepseek_v3-wide", "deepseek_v3-wide-bias"])
 def test_fp8_block_checkpoints_load_one_to_one(weightcast_bin, tmp_path, case, static):
     """Experts keep their FP8 weights with stacked weight_scale_inv; DeepSeek's w_uk / w_uv are
-    FP8 slices of kv_b_proj with the matching slices of its scales."""
+    FP8 slices of kv_b_proj with the matching slices of its scales. DeepSeek takes 128 x 128
+    blocks only (as MLC), Qwen3's MoE any block that divides its shapes."""
     scheme = "fp8_e4m3fn_bf16_block_scale" + ("_static_activation" if static else "")
     src = tmp_path / "src"
-    block = (8, 16) if case.startswith("deepseek") else (16, 16)  # w_uk's scales: 2 x 2 per head
-    make_arch_fixtures.make(case, str(src), fp8_blocks=block)
+    deepseek = case.startswith("deepseek")
+    block = (128, 128) if deepseek else (16, 16)
+    cfg = make_arch_fixtures.make(case, str(src), fp8_blocks=block)
     if static:  # the static-activation variant also reads each Linear's activation_scale
         add_activation_scales(src, scheme, block[1])
     mlc_oracle.convert(str(src), scheme, str(tmp_path / "expected"))
     run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out")
     assert_same_files(tmp_path / "expected", tmp_path / "out")
     dtypes = {name: (r["dtype"], r["shape"]) for name, r in manifest_records(tmp_path / "out").items()}
-    assert dtypes["model.layers.1.mlp.moe_gate_up_proj.weight"] == ("float8_e4m3fn", [4, 64, 64])
-    assert dtypes["model.layers.1.mlp.moe_gate_up_proj.weight_scale_inv"] == ("float32", [4, 64 // block[0], 4])
+    hidden, inter = cfg["hidden_size"], cfg.get("moe_intermediate_size", 32)
+    inter = inter if deepseek else 32
+    assert dtypes["model.layers.1.mlp.moe_gate_up_proj.weight"] == ("float8_e4m3fn", [4, 2 * inter, hidden])
+    assert dtypes["model.layers.1.mlp.moe_gate_up_proj.weight_scale_inv"] == (
+        "float32", [4, 2 * inter // block[0], -(-hidden // block[1])])
     assert dtypes["model.layers.1.mlp.gate.weight"][0] == "bfloat16"
-    if case.startswith("deepseek"):
+    if deepseek:  # 2 heads; per head one 128-row block of nope (w_uk) and one of v (w_uv)
         assert dtypes["model.layers.0.self_attn.w_uk"][0] == "float8_e4m3fn"
-        assert dtypes["model.layers.0.self_attn.w_uk_scale_inv"] == ("float32", [4, 2, 2])
-        assert dtypes["model.layers.0.self_attn.w_uv_scale_inv"] == ("float32", [4, 2, 2])
+        assert dtypes["model.layers.0.self_attn.w_uk_scale_inv"] == ("float32", [2, 1, 1])
+        assert dtypes["model.layers.0.self_attn.w_uv_scale_inv"] == ("float32", [2, 1, 1])
+
+
+@pytest.mark.parametrize("case", ["deepseek_v3", "deepseek_v3-bias"])
+def test_deepseek_fp8_blocks_other_than_128_are_refused_as_mlc_does(weightcast_bin, tmp_path, case):
+    """MLC's DeepSeek attention runs CUTLASS's groupwise GEMM, which takes 128 x 128 blocks only."""
+    src = tmp_path / "src"
+    make_arch_fixtures.make(case, str(src), fp8_blocks=(8, 16))
+    assert_error(convert(weightcast_bin, src, tmp_path / "o", scheme="fp8_e4m3fn_bf16_block_scale"),
+                 "block_size must be (128, 128), but got [8, 16]")
 
 
 @pytest.mark.parametrize("case,overrides,message", [

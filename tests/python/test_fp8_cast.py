@@ -1,6 +1,6 @@
 """The two float32 -> FP8 casts of the per-tensor schemes, checked value by value against models
-of each rule written here from their descriptions (docs/mlc-format.md#per-tensor-fp8), not from
-the C++:
+of each rule in the oracle (mlc_oracle.fp8_codes), written from their descriptions
+(docs/mlc-format.md#per-tensor-fp8), not from the C++:
 
 - nearest even (`--device cuda`): ml_dtypes' float8_e4m3fn / float8_e5m2 casts;
 - TVM's CPU lowering (`--device cpu`, `auto`): the significand rounded to the FP8 mantissa width
@@ -14,14 +14,10 @@ import os
 import subprocess
 from pathlib import Path
 
-import ml_dtypes
 import numpy as np
 import pytest
 
-FORMATS = {  # name: (mantissa bits, exponent bias, ml_dtypes type)
-    "e4m3": (3, 7, ml_dtypes.float8_e4m3fn),
-    "e5m2": (2, 15, ml_dtypes.float8_e5m2),
-}
+from mlc_oracle import fp8_codes
 
 
 def cast_tool():
@@ -32,28 +28,11 @@ def cast_tool():
 
 
 def nearest_even_codes(x, fmt):
-    mbits, bias, target = FORMATS[fmt]
-    with np.errstate(invalid="ignore"):  # NaN inputs are part of the sample
-        return x.astype(target).view(np.uint8)
+    return fp8_codes(x, fmt, "cuda")
 
 
 def tvm_cpu_codes(x, fmt):
-    mbits, bias, target = FORMATS[fmt]
-    codes = nearest_even_codes(x, fmt).copy()  # normal results, overflow and NaN: as nearest even
-    with np.errstate(invalid="ignore"):
-        a = np.abs(x.astype(np.float64))
-    finite = np.isfinite(a) & (a > 0)
-    frac, exp = np.frexp(np.where(finite, a, 1.0))  # a = frac * 2**exp, frac in [0.5, 1)
-    significand = frac * 2.0  # in [1, 2), exponent exp - 1
-    rounded = np.rint((significand - 1.0) * (1 << mbits))  # numpy's rint is nearest even
-    carry = rounded == (1 << mbits)
-    rounded = np.where(carry, 0, rounded).astype(np.uint8)
-    biased = exp - 1 + bias + carry.astype(np.int64)
-    sign = np.where(np.signbit(x), 0x80, 0x00).astype(np.uint8)
-    codes = np.where(finite & (biased == 0), sign | rounded, codes)
-    codes = np.where(finite & (biased < 0), 0, codes)
-    codes = np.where(x == 0, 0, codes)  # -0.0 becomes +0 too
-    return codes.astype(np.uint8)
+    return fp8_codes(x, fmt, "cpu")
 
 
 def inputs():

@@ -67,13 +67,15 @@ def test_dry_run_lists_the_records_without_writing(weightcast_bin, checkpoints, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda"])
 @pytest.mark.parametrize("scheme", ["e5m2_e5m2_f16", "e4m3_e4m3_f16", "e4m3_e4m3_f16_max_calibrate"])
-def test_per_tensor_fp8_records(weightcast_bin, checkpoints, tmp_path, scheme):
-    """The records, scales and FP8 codes of per-tensor FP8 (codes rounded to nearest even, with
-    subnormals, as ml_dtypes does); q_calibration_scale is written as zeros."""
+def test_per_tensor_fp8_records(weightcast_bin, checkpoints, tmp_path, scheme, device):
+    """The records, scales and FP8 codes of per-tensor FP8: TVM's CPU cast for --device cpu and
+    auto (MLC's --device cpu bytes), nearest even with subnormals for cuda (a GPU cast);
+    q_calibration_scale is written as zeros."""
     src = checkpoints["bf16-untied"]
-    records, _ = mlc_oracle.convert(src, scheme, str(tmp_path / "expected"))
-    run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out")
+    records, _ = mlc_oracle.convert(src, scheme, str(tmp_path / "expected"), device=device)
+    run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "--device", device, "-o", tmp_path / "out")
     assert_same_files(tmp_path / "expected", tmp_path / "out")
     names = {name: r["dtype"] for name, r in manifest_records(tmp_path / "out").items()}
     fp8 = "float8_e5m2" if scheme.startswith("e5m2") else "float8_e4m3fn"
@@ -83,9 +85,32 @@ def test_per_tensor_fp8_records(weightcast_bin, checkpoints, tmp_path, scheme):
     assert names["lm_head.weight"] == "float16" and names["model.embed_tokens.weight"] == "float16"
 
 
+def test_per_tensor_fp8_devices_differ_only_below_the_smallest_normal(weightcast_bin, checkpoints, tmp_path):
+    """The fixture's weights reach e4m3's subnormal range after scaling: the CPU and GPU packs
+    differ there, and only in q_weight codes whose nearest-even value is below 2^-6."""
+    src = checkpoints["bf16-untied"]
+    for device in ("cpu", "cuda"):
+        run_cli(weightcast_bin, "convert", src, "--quantization", "e4m3_e4m3_f16", "--device", device,
+                "-o", tmp_path / device)
+    tvm = pytest.importorskip("tvm")
+    from tvm.contrib import tvmjs
+    cpu, _ = tvmjs.load_tensor_cache(str(tmp_path / "cpu"), tvm.cpu())
+    gpu, _ = tvmjs.load_tensor_cache(str(tmp_path / "cuda"), tvm.cpu())
+    differing = 0
+    for name in cpu:
+        a, b = cpu[name].numpy(), gpu[name].numpy()
+        if a.dtype != np.dtype(ml_dtypes.float8_e4m3fn):
+            assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), name
+            continue
+        diff = a.view(np.uint8) != b.view(np.uint8)
+        differing += int(diff.sum())
+        assert (np.abs(b[diff].astype(np.float32)) < 2.0 ** -6).all(), name
+    assert differing > 0
+
+
 def test_fp8_rounding_matches_ml_dtypes_on_awkward_values(weightcast_bin, tmp_path):
     """e5m2 casts float16 weights directly: subnormals, exact ties, the largest finite values,
-    overflow, infinities and NaN, against ml_dtypes."""
+    overflow, infinities and NaN, against ml_dtypes (the nearest-even cast of --device cuda)."""
     src = tmp_path / "src"
     shutil.copytree(EXAMPLE, src)
     name = "model.layers.0.mlp.down_proj.weight"
@@ -97,13 +122,19 @@ def test_fp8_rounding_matches_ml_dtypes_on_awkward_values(weightcast_bin, tmp_pa
             np.linspace(-70000, 70000, tensors[name].size - 17, dtype=np.float32)])
         tensors[name] = values.astype(ml_dtypes.bfloat16).reshape(tensors[name].shape)
     t = edit_tensors(src / "model.safetensors", plant)
-    run_cli(weightcast_bin, "convert", src, "--quantization", "e5m2_e5m2_f16", "-o", tmp_path / "out")
     tvm = pytest.importorskip("tvm")
     from tvm.contrib import tvmjs
-    params, _ = tvmjs.load_tensor_cache(str(tmp_path / "out"), tvm.cpu())
-    got = params["model.layers.0.mlp.down_proj.q_weight"].numpy().view(np.uint8).reshape(-1)
-    with np.errstate(over="ignore"):
-        want = t[name].astype(np.float16).astype(np.float32).astype(ml_dtypes.float8_e5m2).view(np.uint8).reshape(-1)
-    nan = np.isnan(t[name].astype(np.float32).reshape(-1))
-    assert np.array_equal(got[~nan], want[~nan])
-    assert np.all((got[nan] & 0x7F) > 0x7C)  # NaN stays NaN
+    x = t[name].astype(np.float16).astype(np.float32).reshape(-1)
+    nan = np.isnan(x)
+    for device in ("cuda", "cpu"):
+        run_cli(weightcast_bin, "convert", src, "--quantization", "e5m2_e5m2_f16", "--device", device,
+                "-o", tmp_path / device)
+        params, _ = tvmjs.load_tensor_cache(str(tmp_path / device), tvm.cpu())
+        got = params["model.layers.0.mlp.down_proj.q_weight"].numpy().view(np.uint8).reshape(-1)
+        if device == "cuda":
+            with np.errstate(over="ignore"):
+                want = x.astype(ml_dtypes.float8_e5m2).view(np.uint8)
+        else:  # TVM's CPU cast: differs from nearest even below 2^-14 only
+            want = mlc_oracle.fp8_codes(x, "e5m2", "cpu")
+        assert np.array_equal(got[~nan], want[~nan]), device
+        assert np.all((got[nan] & 0x7F) > 0x7C), device  # NaN stays NaN
