@@ -8,7 +8,6 @@
 #include <unordered_map>
 
 #include "util/error.h"
-#include "util/float_bits.h"
 #include "util/mapped_file.h"
 
 namespace fs = std::filesystem;
@@ -32,59 +31,6 @@ enum : std::uint32_t {
   kI64,
   kF64,
 };
-
-struct TypeInfo {
-  std::uint32_t id;
-  const char* name;
-  std::uint32_t block, size;  // elements per block, bytes per block
-};
-// ggml type ids (ggml.h); removed ids are absent and rejected.
-constexpr TypeInfo kTypes[] = {
-    {0, "F32", 1, 4},         {1, "F16", 1, 2},         {2, "Q4_0", 32, 18},
-    {3, "Q4_1", 32, 20},      {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},
-    {8, "Q8_0", 32, 34},      {9, "Q8_1", 32, 36},      {10, "Q2_K", 256, 84},
-    {11, "Q3_K", 256, 110},   {12, "Q4_K", 256, 144},   {13, "Q5_K", 256, 176},
-    {14, "Q6_K", 256, 210},   {15, "Q8_K", 256, 292},   {16, "IQ2_XXS", 256, 66},
-    {17, "IQ2_XS", 256, 74},  {18, "IQ3_XXS", 256, 98}, {19, "IQ1_S", 256, 50},
-    {20, "IQ4_NL", 32, 18},   {21, "IQ3_S", 256, 110},  {22, "IQ2_S", 256, 82},
-    {23, "IQ4_XS", 256, 136}, {24, "I8", 1, 1},         {25, "I16", 1, 2},
-    {26, "I32", 1, 4},        {27, "I64", 1, 8},        {28, "F64", 1, 8},
-    {29, "IQ1_M", 256, 56},   {30, "BF16", 1, 2},       {34, "TQ1_0", 256, 54},
-    {35, "TQ2_0", 256, 66},   {39, "MXFP4", 32, 17},
-};
-
-const TypeInfo* type_info(std::uint32_t id) {
-  for (const auto& t : kTypes)
-    if (t.id == id) return &t;
-  return nullptr;
-}
-
-// Stored as one of our dtypes, or dequantized to float32.
-std::optional<DType> native_dtype(std::uint32_t type) {
-  switch (type) {
-    case 0:
-      return DType::kF32;
-    case 1:
-      return DType::kF16;
-    case 30:
-      return DType::kBF16;
-    case 28:
-      return DType::kF64;
-    case 24:
-      return DType::kI8;
-    case 25:
-      return DType::kI16;
-    case 26:
-      return DType::kI32;
-    case 27:
-      return DType::kI64;
-    default:
-      return std::nullopt;
-  }
-}
-bool dequantizable(std::uint32_t type) {
-  return (type >= 2 && type <= 8 && type != 4 && type != 5) || (type >= 10 && type <= 15);
-}
 
 class Cursor {
  public:
@@ -209,11 +155,6 @@ GgufValue read_value(Cursor& c, std::uint32_t type, int depth, const std::string
 
 }  // namespace
 
-const char* ggml_type_name(std::uint32_t type) {
-  const auto* t = type_info(type);
-  return t ? t->name : "unknown";
-}
-
 const char* gguf_value_type_name(std::uint32_t type) {
   static const char* names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                 "bool", "string", "array", "u64", "i64", "f64"};
@@ -256,7 +197,7 @@ GgufFile::GgufFile(std::span<const std::byte> bytes, std::string label)
     for (std::uint32_t d = 0; d < n_dims; ++d) t.ne.push_back(c.read<std::uint64_t>());
     t.type = c.read<std::uint32_t>();
     t.offset = c.read<std::uint64_t>();
-    const auto* info = type_info(t.type);
+    const auto* info = find_ggml_type(t.type);
     if (!info) fail("{}: tensor {} has unknown ggml type {}", label_, t.name, t.type);
     std::uint64_t elems = 1;
     for (auto d : t.ne)
@@ -266,7 +207,7 @@ GgufFile::GgufFile(std::span<const std::byte> bytes, std::string label)
     if (t.ne[0] % info->block)
       fail("{}: tensor {}: row of {} elements is not a whole number of {} blocks", label_, t.name,
            t.ne[0], info->name);
-    if (__builtin_mul_overflow(elems / info->block, std::uint64_t{info->size}, &t.nbytes))
+    if (__builtin_mul_overflow(elems / info->block, std::uint64_t{info->bytes}, &t.nbytes))
       fail("{}: tensor {}: size overflows", label_, t.name);
     if (t.offset % alignment_)
       fail("{}: tensor {}: offset {} is not aligned to {}", label_, t.name, t.offset, alignment_);
@@ -291,191 +232,6 @@ const GgufValue* GgufFile::find(std::string_view key) const {
 std::span<const std::byte> GgufFile::data(const GgufTensorInfo& t) const {
   return bytes_.subspan(static_cast<std::size_t>(data_start_ + t.offset),
                         static_cast<std::size_t>(t.nbytes));
-}
-
-// ---- dequantization: the block layouts of ggml-common.h, with gguf-py's float32 operation order
-// (so results are bit-identical to gguf.quants.dequantize).
-
-namespace {
-
-float half_at(const std::byte* p) {
-  std::uint16_t h;
-  std::memcpy(&h, p, 2);
-  return f16_to_f32(h);
-}
-std::uint8_t u8(const std::byte* p, std::size_t i) {
-  return static_cast<std::uint8_t>(p[i]);
-}
-
-void q4_0(const std::byte* b, float* y) {
-  const float d = half_at(b);
-  for (int j = 0; j < 16; ++j) {
-    y[j] = d * static_cast<float>((u8(b, 2 + j) & 0xF) - 8);
-    y[j + 16] = d * static_cast<float>((u8(b, 2 + j) >> 4) - 8);
-  }
-}
-void q4_1(const std::byte* b, float* y) {
-  const float d = half_at(b), m = half_at(b + 2);
-  for (int j = 0; j < 16; ++j) {
-    y[j] = d * static_cast<float>(u8(b, 4 + j) & 0xF) + m;
-    y[j + 16] = d * static_cast<float>(u8(b, 4 + j) >> 4) + m;
-  }
-}
-void q5_0(const std::byte* b, float* y) {
-  const float d = half_at(b);
-  std::uint32_t qh;
-  std::memcpy(&qh, b + 2, 4);
-  for (int j = 0; j < 32; ++j) {
-    const int lo = j < 16 ? (u8(b, 6 + j) & 0xF) : (u8(b, 6 + j - 16) >> 4);
-    const int bit = static_cast<int>((qh >> j) & 1);
-    y[j] = d * static_cast<float>((lo | (bit << 4)) - 16);
-  }
-}
-void q5_1(const std::byte* b, float* y) {
-  const float d = half_at(b), m = half_at(b + 2);
-  std::uint32_t qh;
-  std::memcpy(&qh, b + 4, 4);
-  for (int j = 0; j < 32; ++j) {
-    const int lo = j < 16 ? (u8(b, 8 + j) & 0xF) : (u8(b, 8 + j - 16) >> 4);
-    const int bit = static_cast<int>((qh >> j) & 1);
-    y[j] = d * static_cast<float>(lo | (bit << 4)) + m;
-  }
-}
-void q8_0(const std::byte* b, float* y) {
-  const float d = half_at(b);
-  for (int j = 0; j < 32; ++j)
-    y[j] = static_cast<float>(static_cast<std::int8_t>(u8(b, 2 + j))) * d;
-}
-void q2_k(const std::byte* b, float* y) {
-  const std::byte* scales = b;
-  const std::byte* qs = b + 16;
-  const float d = half_at(b + 80), dmin = half_at(b + 82);
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 128, j = (e % 128) / 32, l = e % 32, s = e / 16;
-    const float q = static_cast<float>((u8(qs, 32 * c + l) >> (2 * j)) & 3);
-    const float dl = d * static_cast<float>(u8(scales, s) & 0xF);
-    const float ml = dmin * static_cast<float>(u8(scales, s) >> 4);
-    y[e] = dl * q - ml;
-  }
-}
-void q3_k(const std::byte* b, float* y) {
-  const std::byte* hmask = b;
-  const std::byte* qs = b + 32;
-  const std::byte* sc = b + 96;
-  const float d = half_at(b + 108);
-  float dl[16];
-  for (int i = 0; i < 16; ++i) {
-    const int low = (u8(sc, i % 8) >> (4 * (i / 8))) & 0xF;
-    const int high = (u8(sc, 8 + i % 4) >> (2 * (i / 4))) & 3;
-    dl[i] = d * static_cast<float>(static_cast<std::int8_t>(low | (high << 4)) - 32);
-  }
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 128, j = (e % 128) / 32, l = e % 32;
-    const int low = (u8(qs, 32 * c + l) >> (2 * j)) & 3;
-    const int bit = ((u8(hmask, l) >> (e / 32)) & 1) ^ 1;
-    y[e] = dl[e / 16] * static_cast<float>(low - (bit << 2));
-  }
-}
-void scale_min_k4(const std::byte* s, int j, int& sc, int& m) {
-  if (j < 4) {
-    sc = u8(s, j) & 63;
-    m = u8(s, j + 4) & 63;
-  } else {
-    sc = (u8(s, j + 4) & 0xF) | ((u8(s, j - 4) >> 6) << 4);
-    m = (u8(s, j + 4) >> 4) | ((u8(s, j) >> 6) << 4);
-  }
-}
-void q4_k(const std::byte* b, float* y) {
-  const float d = half_at(b), dmin = half_at(b + 2);
-  const std::byte* qs = b + 16;
-  for (int s = 0; s < 8; ++s) {
-    int sc, m;
-    scale_min_k4(b + 4, s, sc, m);
-    const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(m);
-    for (int l = 0; l < 32; ++l)
-      y[32 * s + l] =
-          ds * static_cast<float>((u8(qs, 32 * (s / 2) + l) >> (4 * (s % 2))) & 0xF) - dm;
-  }
-}
-void q5_k(const std::byte* b, float* y) {
-  const float d = half_at(b), dmin = half_at(b + 2);
-  const std::byte* qh = b + 16;
-  const std::byte* qs = b + 48;
-  for (int s = 0; s < 8; ++s) {
-    int sc, m;
-    scale_min_k4(b + 4, s, sc, m);
-    const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(m);
-    for (int l = 0; l < 32; ++l) {
-      const int q =
-          ((u8(qs, 32 * (s / 2) + l) >> (4 * (s % 2))) & 0xF) | (((u8(qh, l) >> s) & 1) << 4);
-      y[32 * s + l] = ds * static_cast<float>(q) - dm;
-    }
-  }
-}
-void q6_k(const std::byte* b, float* y) {
-  const std::byte* ql = b;
-  const std::byte* qh = b + 128;
-  const std::byte* sc = b + 192;
-  const float d = half_at(b + 208);
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 128, r = e % 128;
-    const int low = (u8(ql, 64 * c + r % 64) >> (4 * (r / 64))) & 0xF;
-    const int high = (u8(qh, 32 * c + r % 32) >> (2 * (r / 32))) & 3;
-    const float ds = d * static_cast<float>(static_cast<std::int8_t>(u8(sc, e / 16)));
-    y[e] = ds * static_cast<float>(static_cast<std::int8_t>(low | (high << 4)) - 32);
-  }
-}
-void q8_k(const std::byte* b, float* y) {
-  float d;
-  std::memcpy(&d, b, 4);
-  for (int j = 0; j < 256; ++j)
-    y[j] = d * static_cast<float>(static_cast<std::int8_t>(u8(b, 4 + j)));
-}
-
-}  // namespace
-
-void dequantize_ggml(std::uint32_t type, const std::byte* in, float* out, std::size_t n) {
-  const auto* t = type_info(type);
-  if (!t) fail("unknown ggml type {}", type);
-  void (*block)(const std::byte*, float*) = nullptr;
-  switch (type) {
-    case 2:
-      block = q4_0;
-      break;
-    case 3:
-      block = q4_1;
-      break;
-    case 6:
-      block = q5_0;
-      break;
-    case 7:
-      block = q5_1;
-      break;
-    case 8:
-      block = q8_0;
-      break;
-    case 10:
-      block = q2_k;
-      break;
-    case 11:
-      block = q3_k;
-      break;
-    case 12:
-      block = q4_k;
-      break;
-    case 13:
-      block = q5_k;
-      break;
-    case 14:
-      block = q6_k;
-      break;
-    case 15:
-      block = q8_k;
-      break;
-    default:
-      fail<NotImplementedError>("ggml type {} cannot be dequantized by weightcast yet", t->name);
-  }
-  for (std::size_t i = 0; i < n / t->block; ++i) block(in + i * t->size, out + i * t->block);
 }
 
 // ---- the checkpoint view -----------------------------------------------------------------
@@ -550,13 +306,14 @@ class GgufSource final : public SourceFile {
   GgufSource(const fs::path& path, std::int64_t heads, std::int64_t kv_heads)
       : map_(path), file_(map_.bytes(), path.string()) {
     for (const auto& t : file_.tensors()) {
-      if (!native_dtype(t.type) && !dequantizable(t.type))
+      const auto* type = find_ggml_type(t.type);
+      if (!type->plain && !type->decode)
         fail<NotImplementedError>(
             "{}: tensor {} has type {}, which weightcast cannot dequantize yet "
             "(supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, "
             "Q3_K, Q4_K, Q5_K, Q6_K, Q8_K)",
-            path.string(), t.name, ggml_type_name(t.type));
-      TensorInfo info{hf_name(t.name), native_dtype(t.type).value_or(DType::kF32), {}};
+            path.string(), t.name, type->name);
+      TensorInfo info{hf_name(t.name), type->plain.value_or(DType::kF32), {}};
       for (auto it = t.ne.rbegin(); it != t.ne.rend(); ++it)
         info.shape.push_back(static_cast<std::int64_t>(*it));
       std::int64_t groups = 0;  // llama.cpp permuted these rows per head: undo it
@@ -574,7 +331,7 @@ class GgufSource final : public SourceFile {
   std::span<const std::byte> data(std::size_t i) const override {
     const auto& t = file_.tensors()[i];
     const auto raw = file_.data(t);
-    if (native_dtype(t.type) && permute_groups_[i] == 0) return raw;
+    if (find_ggml_type(t.type)->plain && permute_groups_[i] == 0) return raw;
     auto& buf = decoded_[i];
     if (!buf) buf = decode(i, raw);
     return {buf.get(),
@@ -593,7 +350,7 @@ class GgufSource final : public SourceFile {
     const auto n = static_cast<std::size_t>(numel(info.shape));
     const std::size_t elem = dtype_size(info.dtype);
     auto out = std::make_unique_for_overwrite<std::byte[]>(n * elem);
-    if (native_dtype(t.type))
+    if (find_ggml_type(t.type)->plain)
       std::memcpy(out.get(), raw.data(), n * elem);
     else
       dequantize_ggml(t.type, raw.data(), reinterpret_cast<float*>(out.get()), n);
@@ -706,7 +463,7 @@ void check_gguf_bytes(std::span<const std::byte> bytes) {
   const GgufFile f(bytes, "fuzz.gguf");
   std::vector<float> out;
   for (const auto& t : f.tensors()) {
-    if (!dequantizable(t.type)) continue;
+    if (!find_ggml_type(t.type)->decode) continue;
     std::uint64_t n = 1;
     for (auto d : t.ne) n *= d;
     if (n > (1u << 20)) continue;

@@ -1,6 +1,6 @@
 // GGUF (llama.cpp's format), versions 2 and 3, little-endian: metadata, tensor infos and the
-// aligned data section, memory-mapped and bounds-checked. Quantized tensors (Q4_0 ... Q8_K) are
-// dequantized to float32 exactly as gguf-py does. For the llama architecture the tensors are
+// aligned data section, memory-mapped and bounds-checked. Quantized tensors are dequantized to
+// float32 (formats/ggml_types.h). For the llama architecture the tensors are
 // presented under their HuggingFace names, with llama.cpp's Q/K row permutation undone, and a
 // config.json equivalent is synthesised from the metadata.
 #pragma once
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "formats/checkpoint.h"
+#include "formats/ggml_types.h"
 
 namespace weightcast {
 
@@ -56,10 +57,7 @@ class GgufFile {
   std::vector<GgufTensorInfo> tensors_;
 };
 
-const char* ggml_type_name(std::uint32_t type);
 const char* gguf_value_type_name(std::uint32_t type);
-// Decodes `n` elements (a whole number of blocks) of a ggml tensor type to float32.
-void dequantize_ggml(std::uint32_t type, const std::byte* in, float* out, std::size_t n);
 
 bool is_gguf_path(const std::filesystem::path& path);
 // All parts of a split GGUF (name-00001-of-0000N.gguf), or just the file.
