@@ -163,10 +163,10 @@ WeightSource detect_weight(const std::string& source, const fs::path& config_jso
       path.string());
 }
 
-std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source) {
+std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source, GgufOpener open_gguf) {
   if (source.format == "huggingface-safetensor") return open_safetensors_checkpoint(source.path);
   if (source.format == "huggingface-torch") return open_torch_checkpoint(source.path);
-  if (source.format == "gguf") return open_gguf_checkpoint(source.path);
+  if (source.format == "gguf") return open_gguf(source.path);
   if (source.format == "awq") {
     const auto name = source.path.filename().string();
     if (name.ends_with(".safetensors") || name.ends_with(".safetensors.index.json"))

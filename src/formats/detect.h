@@ -23,7 +23,10 @@ struct WeightSource {
 WeightSource detect_weight(const std::string& source, const std::filesystem::path& config_json,
                            std::string_view format);
 
-std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source);
+// Opens a GGUF model under its family's HuggingFace names. That knowledge lives with the
+// architectures (src/arch/gguf/), which this room does not include: the caller passes it.
+using GgufOpener = std::unique_ptr<Checkpoint> (*)(const std::filesystem::path& path);
+std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source, GgufOpener open_gguf);
 
 // Every format MLC names (for its error messages), and the subset this build reads.
 const std::vector<std::string>& available_weight_formats();

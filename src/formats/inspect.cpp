@@ -16,29 +16,30 @@ namespace weightcast {
 namespace {
 
 std::string value_text(const GgufValue& v) {
+  using V = GgufValueType;
   switch (v.type) {
-    case 0:
-    case 2:
-    case 4:
-    case 10:
+    case V::kU8:
+    case V::kU16:
+    case V::kU32:
+    case V::kU64:
       return std::to_string(v.u);
-    case 1:
-    case 3:
-    case 5:
-    case 11:
+    case V::kI8:
+    case V::kI16:
+    case V::kI32:
+    case V::kI64:
       return std::to_string(v.i);
-    case 6:
-    case 12:
+    case V::kF32:
+    case V::kF64:
       return fmt::format("{}", v.f);
-    case 7:
+    case V::kBool:
       return v.u ? "true" : "false";
-    case 8: {
+    case V::kString: {
       std::string s = v.s.size() > 60 ? v.s.substr(0, 57) + "..." : v.s;
       for (auto& c : s)
         if (c == '\n') c = ' ';
       return "\"" + s + "\"";
     }
-    case 9: {
+    case V::kArray: {
       std::vector<std::string> first;
       for (std::size_t i = 0; i < std::min<std::size_t>(4, v.array.size()); ++i)
         first.push_back(value_text(v.array[i]));
@@ -50,7 +51,7 @@ std::string value_text(const GgufValue& v) {
 }
 
 std::string type_text(const GgufValue& v) {
-  if (v.type != 9) return gguf_value_type_name(v.type);
+  if (v.type != GgufValueType::kArray) return gguf_value_type_name(v.type);
   return fmt::format("array[{} x {}]", gguf_value_type_name(v.array_type), v.array.size());
 }
 
