@@ -1,7 +1,10 @@
 // `weightcast inspect FILE`: what a checkpoint file holds, before converting it.
+#include "formats/inspect.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "formats/format_table.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "formats/torch_checkpoint.h"
@@ -55,7 +58,20 @@ std::string type_text(const GgufValue& v) {
   return fmt::format("array[{} x {}]", gguf_value_type_name(v.array_type), v.array.size());
 }
 
-std::string gguf_report(const fs::path& path) {
+std::string table(const std::string& title, const SourceFile& file) {
+  std::string out =
+      fmt::format("{}: {}, {} tensors\n  {:<48} {:<10} {:<20} {:>12}\n", file.path().string(),
+                  title, file.tensors().size(), "name", "dtype", "shape", "bytes");
+  for (const auto& t : file.tensors())
+    out += fmt::format("  {:<48} {:<10} {:<20} {:>12}\n", t.name, tvm_name(t.dtype),
+                       shape_str(t.shape),
+                       static_cast<std::uint64_t>(numel(t.shape)) * dtype_size(t.dtype));
+  return out;
+}
+
+}  // namespace
+
+std::string inspect_gguf(const fs::path& path) {
   const MappedFile map(path);
   const GgufFile f(map.bytes(), path.string());
   std::string out =
@@ -72,31 +88,23 @@ std::string gguf_report(const fs::path& path) {
   return out;
 }
 
-std::string table(const std::string& title, const SourceFile& file) {
-  std::string out =
-      fmt::format("{}: {}, {} tensors\n  {:<48} {:<10} {:<20} {:>12}\n", file.path().string(),
-                  title, file.tensors().size(), "name", "dtype", "shape", "bytes");
-  for (const auto& t : file.tensors())
-    out += fmt::format("  {:<48} {:<10} {:<20} {:>12}\n", t.name, tvm_name(t.dtype),
-                       shape_str(t.shape),
-                       static_cast<std::uint64_t>(numel(t.shape)) * dtype_size(t.dtype));
+std::string inspect_safetensors(const fs::path& file) {
+  return table("safetensors", *open_safetensors_file(file));
+}
+
+std::string inspect_torch(const fs::path& file) {
+  std::vector<std::string> warnings;
+  auto f = open_torch_file(file, warnings);
+  std::string out = table("PyTorch checkpoint", *f);
+  for (const auto& w : warnings) out += "  note: " + w + "\n";
   return out;
 }
 
-}  // namespace
-
 std::string inspect(const fs::path& file) {
   if (!fs::is_regular_file(file)) fail("{}: no such file", file.string());
-  const auto name = file.filename().string();
-  if (name.ends_with(".gguf")) return gguf_report(file);
-  if (name.ends_with(".safetensors")) return table("safetensors", *open_safetensors_file(file));
-  if (name.ends_with(".bin") || name.ends_with(".pt") || name.ends_with(".pth")) {
-    std::vector<std::string> warnings;
-    auto f = open_torch_file(file, warnings);
-    std::string out = table("PyTorch checkpoint", *f);
-    for (const auto& w : warnings) out += "  note: " + w + "\n";
-    return out;
-  }
+  for (const auto& format : source_format_table())
+    if (format.inspect && SourceFormat::ends_with_any(file, format.inspect_suffixes))
+      return format.inspect(file);
   fail("{}: not a .gguf, .safetensors, .bin or .pt file", file.string());
 }
 
