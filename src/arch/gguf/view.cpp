@@ -26,7 +26,8 @@ const GgufView& find_view(const GgufModel& model, std::string_view advice) {
 }
 
 // GGUF row (head, i, j) holds HuggingFace row (head, j, i), for j in {0, 1} and i below half the
-// rows of a head: llama.cpp's converter interleaves the two halves of each head's rows.
+// rows of a head: llama.cpp's converter interleaves the two halves of each head's rows
+// (docs/source-formats.md#gguf-llama-view).
 std::unique_ptr<std::byte[]> unpermute_rows(std::span<const std::byte> in, std::size_t rows,
                                             std::size_t heads) {
   const std::size_t row_bytes = in.size() / rows, per_head = rows / heads, half = per_head / 2;
