@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "arch/architecture.h"
+#include "arch/gguf/view.h"
 #include "cache/tensor_cache_writer.h"
 #include "convert/bounded_queue.h"
 #include "convert/cast.h"
@@ -324,7 +325,7 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
   if (scheme.kind() == QuantKind::kAwq && format != "awq")
     fail("--quantization q4f16_autoawq reads AutoAWQ exports: use --source-format awq (or auto)");
   const auto weights = detect_weight(weights_arg, config_path, format);
-  const auto ckpt = open_checkpoint(weights);
+  const auto ckpt = open_checkpoint(weights, open_gguf_checkpoint);
   for (const auto& w : ckpt->warnings) log(w);
   // MLC checks config.json's own value, before the pre-shard override.
   if (scheme.kind() == QuantKind::kFt && model_config->get_int("tensor_parallel_shards", 1) > 1)

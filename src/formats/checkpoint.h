@@ -1,5 +1,5 @@
 // What every source-format reader provides: named tensors with their bytes in place, grouped by
-// file, and the weight-map order in which MLC-LLM walks them (spec 3.4).
+// file, and the weight-map order in which MLC-LLM walks them (docs/mlc-format.md#loading-order).
 #pragma once
 
 #include <cstddef>

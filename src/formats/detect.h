@@ -1,4 +1,5 @@
-// MLC-LLM's auto-detection of the config file and the source weights (spec 1.2, 1.4).
+// MLC-LLM's auto-detection of the config file and the source weights
+// (docs/mlc-format.md#config-detection, docs/mlc-format.md#weight-detection).
 #pragma once
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "formats/checkpoint.h"
+#include "formats/format_table.h"
 
 namespace weightcast {
 
@@ -23,10 +25,10 @@ struct WeightSource {
 WeightSource detect_weight(const std::string& source, const std::filesystem::path& config_json,
                            std::string_view format);
 
-std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source);
+// `open_gguf` names GGUF tensors (src/arch/gguf/view.h's open_gguf_checkpoint).
+std::unique_ptr<Checkpoint> open_checkpoint(const WeightSource& source, GgufOpener open_gguf);
 
-// Every format MLC names (for its error messages), and the subset this build reads.
-const std::vector<std::string>& available_weight_formats();
-std::vector<std::string> supported_weight_formats();
+// The source formats, in detection order (MLC's three, then gguf).
+const std::vector<std::string>& supported_weight_formats();
 
 }  // namespace weightcast

@@ -1,15 +1,10 @@
 #include "formats/gguf.h"
 
-#include <algorithm>
-#include <bit>
 #include <cstring>
-#include <map>
 #include <regex>
 #include <unordered_map>
 
 #include "util/error.h"
-#include "util/float_bits.h"
-#include "util/mapped_file.h"
 
 namespace fs = std::filesystem;
 
@@ -17,74 +12,7 @@ namespace weightcast {
 
 namespace {
 
-enum : std::uint32_t {
-  kU8 = 0,
-  kI8,
-  kU16,
-  kI16,
-  kU32,
-  kI32,
-  kF32,
-  kBool,
-  kString,
-  kArray,
-  kU64,
-  kI64,
-  kF64,
-};
-
-struct TypeInfo {
-  std::uint32_t id;
-  const char* name;
-  std::uint32_t block, size;  // elements per block, bytes per block
-};
-// ggml type ids (ggml.h); removed ids are absent and rejected.
-constexpr TypeInfo kTypes[] = {
-    {0, "F32", 1, 4},         {1, "F16", 1, 2},         {2, "Q4_0", 32, 18},
-    {3, "Q4_1", 32, 20},      {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},
-    {8, "Q8_0", 32, 34},      {9, "Q8_1", 32, 36},      {10, "Q2_K", 256, 84},
-    {11, "Q3_K", 256, 110},   {12, "Q4_K", 256, 144},   {13, "Q5_K", 256, 176},
-    {14, "Q6_K", 256, 210},   {15, "Q8_K", 256, 292},   {16, "IQ2_XXS", 256, 66},
-    {17, "IQ2_XS", 256, 74},  {18, "IQ3_XXS", 256, 98}, {19, "IQ1_S", 256, 50},
-    {20, "IQ4_NL", 32, 18},   {21, "IQ3_S", 256, 110},  {22, "IQ2_S", 256, 82},
-    {23, "IQ4_XS", 256, 136}, {24, "I8", 1, 1},         {25, "I16", 1, 2},
-    {26, "I32", 1, 4},        {27, "I64", 1, 8},        {28, "F64", 1, 8},
-    {29, "IQ1_M", 256, 56},   {30, "BF16", 1, 2},       {34, "TQ1_0", 256, 54},
-    {35, "TQ2_0", 256, 66},   {39, "MXFP4", 32, 17},
-};
-
-const TypeInfo* type_info(std::uint32_t id) {
-  for (const auto& t : kTypes)
-    if (t.id == id) return &t;
-  return nullptr;
-}
-
-// Stored as one of our dtypes, or dequantized to float32.
-std::optional<DType> native_dtype(std::uint32_t type) {
-  switch (type) {
-    case 0:
-      return DType::kF32;
-    case 1:
-      return DType::kF16;
-    case 30:
-      return DType::kBF16;
-    case 28:
-      return DType::kF64;
-    case 24:
-      return DType::kI8;
-    case 25:
-      return DType::kI16;
-    case 26:
-      return DType::kI32;
-    case 27:
-      return DType::kI64;
-    default:
-      return std::nullopt;
-  }
-}
-bool dequantizable(std::uint32_t type) {
-  return (type >= 2 && type <= 8 && type != 4 && type != 5) || (type >= 10 && type <= 15);
-}
+using V = GgufValueType;
 
 class Cursor {
  public:
@@ -120,78 +48,85 @@ class Cursor {
   std::size_t pos_ = 0;
 };
 
-std::uint64_t min_value_size(std::uint32_t type) {
+// The fewest bytes a value of `type` occupies (an unknown type fails when read).
+std::uint64_t min_value_size(V type) {
   switch (type) {
-    case kU8:
-    case kI8:
-    case kBool:
+    case V::kU8:
+    case V::kI8:
+    case V::kBool:
       return 1;
-    case kU16:
-    case kI16:
+    case V::kU16:
+    case V::kI16:
       return 2;
-    case kU32:
-    case kI32:
-    case kF32:
+    case V::kU32:
+    case V::kI32:
+    case V::kF32:
       return 4;
-    case kU64:
-    case kI64:
-    case kF64:
-    case kString:
+    case V::kU64:
+    case V::kI64:
+    case V::kF64:
+    case V::kString:
       return 8;
-    case kArray:
+    case V::kArray:
       return 12;
     default:
       return 1;
   }
 }
 
-GgufValue read_value(Cursor& c, std::uint32_t type, int depth, const std::string& label,
+template <typename T>
+void read_unsigned(Cursor& c, GgufValue& v) {
+  v.u = c.read<T>();
+  v.i = static_cast<std::int64_t>(v.u);
+}
+
+GgufValue read_value(Cursor& c, V type, int depth, const std::string& label,
                      const std::string& key) {
   GgufValue v;
   v.type = type;
   switch (type) {
-    case kU8:
-      v.u = c.read<std::uint8_t>(), v.i = static_cast<std::int64_t>(v.u);
+    case V::kU8:
+      read_unsigned<std::uint8_t>(c, v);
       break;
-    case kI8:
+    case V::kI8:
       v.i = c.read<std::int8_t>();
       break;
-    case kU16:
-      v.u = c.read<std::uint16_t>(), v.i = static_cast<std::int64_t>(v.u);
+    case V::kU16:
+      read_unsigned<std::uint16_t>(c, v);
       break;
-    case kI16:
+    case V::kI16:
       v.i = c.read<std::int16_t>();
       break;
-    case kU32:
-      v.u = c.read<std::uint32_t>(), v.i = static_cast<std::int64_t>(v.u);
+    case V::kU32:
+      read_unsigned<std::uint32_t>(c, v);
       break;
-    case kI32:
+    case V::kI32:
       v.i = c.read<std::int32_t>();
       break;
-    case kU64:
-      v.u = c.read<std::uint64_t>(), v.i = static_cast<std::int64_t>(v.u);
+    case V::kU64:
+      read_unsigned<std::uint64_t>(c, v);
       break;
-    case kI64:
+    case V::kI64:
       v.i = c.read<std::int64_t>();
       break;
-    case kF32:
+    case V::kF32:
       v.f = c.read<float>();
       break;
-    case kF64:
+    case V::kF64:
       v.f = c.read<double>();
       break;
-    case kBool: {
+    case V::kBool: {
       const auto b = c.read<std::uint8_t>();
       if (b > 1) fail("{}: metadata {}: invalid bool {}", label, key, b);
       v.u = b;
       break;
     }
-    case kString:
+    case V::kString:
       v.s = c.string();
       break;
-    case kArray: {
+    case V::kArray: {
       if (depth >= 2) fail("{}: metadata {}: arrays nested too deeply", label, key);
-      v.array_type = c.read<std::uint32_t>();
+      v.array_type = static_cast<V>(c.read<std::uint32_t>());
       const auto n = c.read<std::uint64_t>();
       // Each element needs at least this many bytes: a count the file cannot hold is a lie.
       if (n > c.left() / min_value_size(v.array_type))
@@ -202,22 +137,45 @@ GgufValue read_value(Cursor& c, std::uint32_t type, int depth, const std::string
       break;
     }
     default:
-      fail("{}: metadata {}: unknown value type {}", label, key, type);
+      fail("{}: metadata {}: unknown value type {}", label, key, static_cast<std::uint32_t>(type));
   }
   return v;
 }
 
-}  // namespace
-
-const char* ggml_type_name(std::uint32_t type) {
-  const auto* t = type_info(type);
-  return t ? t->name : "unknown";
+// One tensor info; its type must be known and its size must not overflow.
+GgufTensorInfo read_tensor_info(Cursor& c, const std::string& label, std::uint64_t alignment) {
+  GgufTensorInfo t;
+  t.name = c.string();
+  const auto n_dims = c.read<std::uint32_t>();
+  if (n_dims == 0 || n_dims > 4)
+    fail("{}: tensor {} has {} dimensions (1 to 4 allowed)", label, t.name, n_dims);
+  for (std::uint32_t d = 0; d < n_dims; ++d) t.ne.push_back(c.read<std::uint64_t>());
+  t.type = c.read<std::uint32_t>();
+  t.offset = c.read<std::uint64_t>();
+  const auto* type = find_ggml_type(t.type);
+  if (!type) fail("{}: tensor {} has unknown ggml type {}", label, t.name, t.type);
+  std::uint64_t elems = 1;
+  for (auto d : t.ne)
+    if (d > static_cast<std::uint64_t>(INT64_MAX) || __builtin_mul_overflow(elems, d, &elems) ||
+        elems > static_cast<std::uint64_t>(INT64_MAX))
+      fail("{}: tensor {}: dimensions overflow", label, t.name);
+  if (t.ne[0] % type->block)
+    fail("{}: tensor {}: row of {} elements is not a whole number of {} blocks", label, t.name,
+         t.ne[0], type->name);
+  if (__builtin_mul_overflow(elems / type->block, std::uint64_t{type->bytes}, &t.nbytes))
+    fail("{}: tensor {}: size overflows", label, t.name);
+  if (t.offset % alignment)
+    fail("{}: tensor {}: offset {} is not aligned to {}", label, t.name, t.offset, alignment);
+  return t;
 }
 
-const char* gguf_value_type_name(std::uint32_t type) {
+}  // namespace
+
+const char* gguf_value_type_name(GgufValueType type) {
   static const char* names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                 "bool", "string", "array", "u64", "i64", "f64"};
-  return type < std::size(names) ? names[type] : "unknown";
+  const auto i = static_cast<std::uint32_t>(type);
+  return i < std::size(names) ? names[i] : "unknown";
 }
 
 GgufFile::GgufFile(std::span<const std::byte> bytes, std::string label)
@@ -238,40 +196,17 @@ GgufFile::GgufFile(std::span<const std::byte> bytes, std::string label)
          kv_count, tensor_count);
   for (std::uint64_t k = 0; k < kv_count; ++k) {
     std::string key = c.string();
-    const auto type = c.read<std::uint32_t>();
+    const auto type = static_cast<V>(c.read<std::uint32_t>());
     metadata_.emplace_back(key, read_value(c, type, 0, label_, key));
   }
   if (const auto* a = find("general.alignment")) {
-    if (a->type != kU32) fail("{}: metadata general.alignment must be u32", label_);
+    if (a->type != V::kU32) fail("{}: metadata general.alignment must be u32", label_);
     if (a->u == 0 || (a->u & (a->u - 1)) != 0)
       fail("{}: general.alignment {} is not a power of two", label_, a->u);
     alignment_ = a->u;
   }
-  for (std::uint64_t k = 0; k < tensor_count; ++k) {
-    GgufTensorInfo t;
-    t.name = c.string();
-    const auto n_dims = c.read<std::uint32_t>();
-    if (n_dims == 0 || n_dims > 4)
-      fail("{}: tensor {} has {} dimensions (1 to 4 allowed)", label_, t.name, n_dims);
-    for (std::uint32_t d = 0; d < n_dims; ++d) t.ne.push_back(c.read<std::uint64_t>());
-    t.type = c.read<std::uint32_t>();
-    t.offset = c.read<std::uint64_t>();
-    const auto* info = type_info(t.type);
-    if (!info) fail("{}: tensor {} has unknown ggml type {}", label_, t.name, t.type);
-    std::uint64_t elems = 1;
-    for (auto d : t.ne)
-      if (d > static_cast<std::uint64_t>(INT64_MAX) || __builtin_mul_overflow(elems, d, &elems) ||
-          elems > static_cast<std::uint64_t>(INT64_MAX))
-        fail("{}: tensor {}: dimensions overflow", label_, t.name);
-    if (t.ne[0] % info->block)
-      fail("{}: tensor {}: row of {} elements is not a whole number of {} blocks", label_, t.name,
-           t.ne[0], info->name);
-    if (__builtin_mul_overflow(elems / info->block, std::uint64_t{info->size}, &t.nbytes))
-      fail("{}: tensor {}: size overflows", label_, t.name);
-    if (t.offset % alignment_)
-      fail("{}: tensor {}: offset {} is not aligned to {}", label_, t.name, t.offset, alignment_);
-    tensors_.push_back(std::move(t));
-  }
+  for (std::uint64_t k = 0; k < tensor_count; ++k)
+    tensors_.push_back(read_tensor_info(c, label_, alignment_));
   data_start_ = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
   for (const auto& t : tensors_) {
     const std::uint64_t size = bytes_.size();
@@ -293,335 +228,46 @@ std::span<const std::byte> GgufFile::data(const GgufTensorInfo& t) const {
                         static_cast<std::size_t>(t.nbytes));
 }
 
-// ---- dequantization: the block layouts of ggml-common.h, with gguf-py's float32 operation order
-// (so results are bit-identical to gguf.quants.dequantize).
-
-namespace {
-
-float half_at(const std::byte* p) {
-  std::uint16_t h;
-  std::memcpy(&h, p, 2);
-  return f16_to_f32(h);
-}
-std::uint8_t u8(const std::byte* p, std::size_t i) {
-  return static_cast<std::uint8_t>(p[i]);
-}
-
-void q4_0(const std::byte* b, float* y) {
-  const float d = half_at(b);
-  for (int j = 0; j < 16; ++j) {
-    y[j] = d * static_cast<float>((u8(b, 2 + j) & 0xF) - 8);
-    y[j + 16] = d * static_cast<float>((u8(b, 2 + j) >> 4) - 8);
-  }
-}
-void q4_1(const std::byte* b, float* y) {
-  const float d = half_at(b), m = half_at(b + 2);
-  for (int j = 0; j < 16; ++j) {
-    y[j] = d * static_cast<float>(u8(b, 4 + j) & 0xF) + m;
-    y[j + 16] = d * static_cast<float>(u8(b, 4 + j) >> 4) + m;
-  }
-}
-void q5_0(const std::byte* b, float* y) {
-  const float d = half_at(b);
-  std::uint32_t qh;
-  std::memcpy(&qh, b + 2, 4);
-  for (int j = 0; j < 32; ++j) {
-    const int lo = j < 16 ? (u8(b, 6 + j) & 0xF) : (u8(b, 6 + j - 16) >> 4);
-    const int bit = static_cast<int>((qh >> j) & 1);
-    y[j] = d * static_cast<float>((lo | (bit << 4)) - 16);
-  }
-}
-void q5_1(const std::byte* b, float* y) {
-  const float d = half_at(b), m = half_at(b + 2);
-  std::uint32_t qh;
-  std::memcpy(&qh, b + 4, 4);
-  for (int j = 0; j < 32; ++j) {
-    const int lo = j < 16 ? (u8(b, 8 + j) & 0xF) : (u8(b, 8 + j - 16) >> 4);
-    const int bit = static_cast<int>((qh >> j) & 1);
-    y[j] = d * static_cast<float>(lo | (bit << 4)) + m;
-  }
-}
-void q8_0(const std::byte* b, float* y) {
-  const float d = half_at(b);
-  for (int j = 0; j < 32; ++j)
-    y[j] = static_cast<float>(static_cast<std::int8_t>(u8(b, 2 + j))) * d;
-}
-void q2_k(const std::byte* b, float* y) {
-  const std::byte* scales = b;
-  const std::byte* qs = b + 16;
-  const float d = half_at(b + 80), dmin = half_at(b + 82);
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 128, j = (e % 128) / 32, l = e % 32, s = e / 16;
-    const float q = static_cast<float>((u8(qs, 32 * c + l) >> (2 * j)) & 3);
-    const float dl = d * static_cast<float>(u8(scales, s) & 0xF);
-    const float ml = dmin * static_cast<float>(u8(scales, s) >> 4);
-    y[e] = dl * q - ml;
-  }
-}
-void q3_k(const std::byte* b, float* y) {
-  const std::byte* hmask = b;
-  const std::byte* qs = b + 32;
-  const std::byte* sc = b + 96;
-  const float d = half_at(b + 108);
-  float dl[16];
-  for (int i = 0; i < 16; ++i) {
-    const int low = (u8(sc, i % 8) >> (4 * (i / 8))) & 0xF;
-    const int high = (u8(sc, 8 + i % 4) >> (2 * (i / 4))) & 3;
-    dl[i] = d * static_cast<float>(static_cast<std::int8_t>(low | (high << 4)) - 32);
-  }
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 128, j = (e % 128) / 32, l = e % 32;
-    const int low = (u8(qs, 32 * c + l) >> (2 * j)) & 3;
-    const int bit = ((u8(hmask, l) >> (e / 32)) & 1) ^ 1;
-    y[e] = dl[e / 16] * static_cast<float>(low - (bit << 2));
-  }
-}
-void scale_min_k4(const std::byte* s, int j, int& sc, int& m) {
-  if (j < 4) {
-    sc = u8(s, j) & 63;
-    m = u8(s, j + 4) & 63;
-  } else {
-    sc = (u8(s, j + 4) & 0xF) | ((u8(s, j - 4) >> 6) << 4);
-    m = (u8(s, j + 4) >> 4) | ((u8(s, j) >> 6) << 4);
-  }
-}
-void q4_k(const std::byte* b, float* y) {
-  const float d = half_at(b), dmin = half_at(b + 2);
-  const std::byte* qs = b + 16;
-  for (int s = 0; s < 8; ++s) {
-    int sc, m;
-    scale_min_k4(b + 4, s, sc, m);
-    const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(m);
-    for (int l = 0; l < 32; ++l)
-      y[32 * s + l] =
-          ds * static_cast<float>((u8(qs, 32 * (s / 2) + l) >> (4 * (s % 2))) & 0xF) - dm;
-  }
-}
-void q5_k(const std::byte* b, float* y) {
-  const float d = half_at(b), dmin = half_at(b + 2);
-  const std::byte* qh = b + 16;
-  const std::byte* qs = b + 48;
-  for (int s = 0; s < 8; ++s) {
-    int sc, m;
-    scale_min_k4(b + 4, s, sc, m);
-    const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(m);
-    for (int l = 0; l < 32; ++l) {
-      const int q =
-          ((u8(qs, 32 * (s / 2) + l) >> (4 * (s % 2))) & 0xF) | (((u8(qh, l) >> s) & 1) << 4);
-      y[32 * s + l] = ds * static_cast<float>(q) - dm;
-    }
-  }
-}
-void q6_k(const std::byte* b, float* y) {
-  const std::byte* ql = b;
-  const std::byte* qh = b + 128;
-  const std::byte* sc = b + 192;
-  const float d = half_at(b + 208);
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 128, r = e % 128;
-    const int low = (u8(ql, 64 * c + r % 64) >> (4 * (r / 64))) & 0xF;
-    const int high = (u8(qh, 32 * c + r % 32) >> (2 * (r / 32))) & 3;
-    const float ds = d * static_cast<float>(static_cast<std::int8_t>(u8(sc, e / 16)));
-    y[e] = ds * static_cast<float>(static_cast<std::int8_t>(low | (high << 4)) - 32);
-  }
-}
-void q8_k(const std::byte* b, float* y) {
-  float d;
-  std::memcpy(&d, b, 4);
-  for (int j = 0; j < 256; ++j)
-    y[j] = d * static_cast<float>(static_cast<std::int8_t>(u8(b, 4 + j)));
-}
-
-}  // namespace
-
-void dequantize_ggml(std::uint32_t type, const std::byte* in, float* out, std::size_t n) {
-  const auto* t = type_info(type);
-  if (!t) fail("unknown ggml type {}", type);
-  void (*block)(const std::byte*, float*) = nullptr;
-  switch (type) {
-    case 2:
-      block = q4_0;
-      break;
-    case 3:
-      block = q4_1;
-      break;
-    case 6:
-      block = q5_0;
-      break;
-    case 7:
-      block = q5_1;
-      break;
-    case 8:
-      block = q8_0;
-      break;
-    case 10:
-      block = q2_k;
-      break;
-    case 11:
-      block = q3_k;
-      break;
-    case 12:
-      block = q4_k;
-      break;
-    case 13:
-      block = q5_k;
-      break;
-    case 14:
-      block = q6_k;
-      break;
-    case 15:
-      block = q8_k;
-      break;
-    default:
-      fail<NotImplementedError>("ggml type {} cannot be dequantized by weightcast yet", t->name);
-  }
-  for (std::size_t i = 0; i < n / t->block; ++i) block(in + i * t->size, out + i * t->block);
-}
-
-// ---- the checkpoint view -----------------------------------------------------------------
-
-namespace {
-
-std::int64_t meta_int(const GgufFile& f, const std::string& key, bool required,
-                      std::int64_t fallback = 0) {
-  const auto* v = f.find(key);
-  if (!v) {
-    if (required) fail("{}: GGUF metadata {} is missing", f.label(), key);
-    return fallback;
-  }
+std::optional<std::int64_t> GgufFile::find_int(std::string_view key) const {
+  const auto* v = find(key);
+  if (!v) return std::nullopt;
   switch (v->type) {
-    case kU8:
-    case kU16:
-    case kU32:
-    case kU64:
-    case kI8:
-    case kI16:
-    case kI32:
-    case kI64:
+    case V::kU8:
+    case V::kU16:
+    case V::kU32:
+    case V::kU64:
+    case V::kI8:
+    case V::kI16:
+    case V::kI32:
+    case V::kI64:
       return v->i;
     default:
-      fail("{}: GGUF metadata {} has type {}, expected an integer", f.label(), key,
+      fail("{}: GGUF metadata {} has type {}, expected an integer", label_, key,
            gguf_value_type_name(v->type));
   }
 }
-std::optional<double> meta_float(const GgufFile& f, const std::string& key) {
-  const auto* v = f.find(key);
+
+std::int64_t GgufFile::get_int(std::string_view key) const {
+  const auto v = find_int(key);
+  if (!v) fail("{}: GGUF metadata {} is missing", label_, key);
+  return *v;
+}
+
+std::optional<double> GgufFile::find_float(std::string_view key) const {
+  const auto* v = find(key);
   if (!v) return std::nullopt;
-  if (v->type != kF32 && v->type != kF64)
-    fail("{}: GGUF metadata {} has type {}, expected a float", f.label(), key,
+  if (v->type != V::kF32 && v->type != V::kF64)
+    fail("{}: GGUF metadata {} has type {}, expected a float", label_, key,
          gguf_value_type_name(v->type));
   return v->f;
 }
-std::string architecture(const GgufFile& f) {
-  const auto* v = f.find("general.architecture");
-  if (!v || v->type != kString)
-    fail("{}: GGUF metadata general.architecture is missing", f.label());
+
+std::string GgufFile::architecture() const {
+  const auto* v = find("general.architecture");
+  if (!v || v->type != V::kString)
+    fail("{}: GGUF metadata general.architecture is missing", label_);
   return v->s;
 }
-
-// llama.cpp's names -> HuggingFace Llama names.
-std::string hf_name(const std::string& g) {
-  static const std::regex blk(R"(blk\.(\d+)\.(\w+)\.(weight|bias))");
-  static const std::map<std::string, std::string> layer = {
-      {"attn_q", "self_attn.q_proj"},
-      {"attn_k", "self_attn.k_proj"},
-      {"attn_v", "self_attn.v_proj"},
-      {"attn_output", "self_attn.o_proj"},
-      {"ffn_gate", "mlp.gate_proj"},
-      {"ffn_up", "mlp.up_proj"},
-      {"ffn_down", "mlp.down_proj"},
-      {"attn_norm", "input_layernorm"},
-      {"ffn_norm", "post_attention_layernorm"},
-  };
-  if (g == "token_embd.weight") return "model.embed_tokens.weight";
-  if (g == "output_norm.weight") return "model.norm.weight";
-  if (g == "output.weight") return "lm_head.weight";
-  std::smatch m;
-  if (std::regex_match(g, m, blk)) {
-    auto it = layer.find(m[2].str());
-    if (it != layer.end())
-      return "model.layers." + m[1].str() + "." + it->second + "." + m[3].str();
-  }
-  return g;
-}
-
-class GgufSource final : public SourceFile {
- public:
-  GgufSource(const fs::path& path, std::int64_t heads, std::int64_t kv_heads)
-      : map_(path), file_(map_.bytes(), path.string()) {
-    for (const auto& t : file_.tensors()) {
-      if (!native_dtype(t.type) && !dequantizable(t.type))
-        fail<NotImplementedError>(
-            "{}: tensor {} has type {}, which weightcast cannot dequantize yet "
-            "(supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, "
-            "Q3_K, Q4_K, Q5_K, Q6_K, Q8_K)",
-            path.string(), t.name, ggml_type_name(t.type));
-      TensorInfo info{hf_name(t.name), native_dtype(t.type).value_or(DType::kF32), {}};
-      for (auto it = t.ne.rbegin(); it != t.ne.rend(); ++it)
-        info.shape.push_back(static_cast<std::int64_t>(*it));
-      std::int64_t groups = 0;  // llama.cpp permuted these rows per head: undo it
-      if (info.name.ends_with("self_attn.q_proj.weight")) groups = heads;
-      if (info.name.ends_with("self_attn.k_proj.weight")) groups = kv_heads;
-      if (groups > 0 && (info.shape.size() != 2 || info.shape[0] % (2 * groups) != 0))
-        fail("{}: tensor {} of shape {} does not split into {} heads", path.string(), t.name,
-             shape_str(info.shape), groups);
-      permute_groups_.push_back(groups);
-      infos_.push_back(std::move(info));
-    }
-  }
-  const fs::path& path() const override { return map_.path(); }
-  const std::vector<TensorInfo>& tensors() const override { return infos_; }
-  std::span<const std::byte> data(std::size_t i) const override {
-    const auto& t = file_.tensors()[i];
-    const auto raw = file_.data(t);
-    if (native_dtype(t.type) && permute_groups_[i] == 0) return raw;
-    auto& buf = decoded_[i];
-    if (!buf) buf = decode(i, raw);
-    return {buf.get(),
-            static_cast<std::size_t>(numel(infos_[i].shape)) * dtype_size(infos_[i].dtype)};
-  }
-  void release(std::size_t i) const override {
-    decoded_.erase(i);
-    const auto& t = file_.tensors()[i];
-    map_.done_with(static_cast<std::size_t>(file_.data(t).data() - map_.bytes().data()), t.nbytes);
-  }
-
- private:
-  std::unique_ptr<std::byte[]> decode(std::size_t i, std::span<const std::byte> raw) const {
-    const auto& t = file_.tensors()[i];
-    const auto& info = infos_[i];
-    const auto n = static_cast<std::size_t>(numel(info.shape));
-    const std::size_t elem = dtype_size(info.dtype);
-    auto out = std::make_unique_for_overwrite<std::byte[]>(n * elem);
-    if (native_dtype(t.type))
-      std::memcpy(out.get(), raw.data(), n * elem);
-    else
-      dequantize_ggml(t.type, raw.data(), reinterpret_cast<float*>(out.get()), n);
-    if (const auto groups = permute_groups_[i]; groups > 0) {
-      // GGUF row (head, i, j) holds HF row (head, j, i), for j in {0, 1} and i < rows/heads/2.
-      const auto rows = static_cast<std::size_t>(info.shape[0]);
-      const std::size_t row_bytes = n / rows * elem,
-                        per_head = rows / static_cast<std::size_t>(groups);
-      const std::size_t half = per_head / 2;
-      auto hf = std::make_unique_for_overwrite<std::byte[]>(n * elem);
-      for (std::size_t h = 0; h < static_cast<std::size_t>(groups); ++h)
-        for (std::size_t j = 0; j < 2; ++j)
-          for (std::size_t k = 0; k < half; ++k)
-            std::memcpy(hf.get() + (h * per_head + j * half + k) * row_bytes,
-                        out.get() + (h * per_head + k * 2 + j) * row_bytes, row_bytes);
-      return hf;
-    }
-    return out;
-  }
-
-  MappedFile map_;
-  GgufFile file_;
-  std::vector<TensorInfo> infos_;
-  std::vector<std::int64_t> permute_groups_;
-  mutable std::unordered_map<std::size_t, std::unique_ptr<std::byte[]>> decoded_;
-};
-
-}  // namespace
 
 bool is_gguf_path(const fs::path& path) {
   return path.extension() == ".gguf";
@@ -644,69 +290,72 @@ std::vector<fs::path> gguf_parts(const fs::path& first) {
   return parts;
 }
 
-nlohmann::json gguf_config(const fs::path& path) {
-  const MappedFile map(gguf_parts(path).front());
-  const GgufFile f(map.bytes(), path.string());
-  const auto arch = architecture(f);
-  if (arch != "llama")
-    fail<NotImplementedError>(
-        "{}: GGUF architecture '{}' is not supported yet (supported: llama); "
-        "pass a config.json next to the file to convert it anyway",
-        path.string(), arch);
-  const std::string p = arch + ".";
-  nlohmann::json cfg;
-  cfg["model_type"] = "llama";
-  cfg["hidden_size"] = meta_int(f, p + "embedding_length", true);
-  cfg["intermediate_size"] = meta_int(f, p + "feed_forward_length", true);
-  cfg["num_hidden_layers"] = meta_int(f, p + "block_count", true);
-  cfg["num_attention_heads"] = meta_int(f, p + "attention.head_count", true);
-  cfg["num_key_value_heads"] =
-      meta_int(f, p + "attention.head_count_kv", false, cfg["num_attention_heads"]);
-  cfg["rms_norm_eps"] = meta_float(f, p + "attention.layer_norm_rms_epsilon").value_or(1e-5);
-  cfg["rope_theta"] = meta_float(f, p + "rope.freq_base").value_or(10000.0);
-  cfg["max_position_embeddings"] = meta_int(f, p + "context_length", false, 2048);
-  if (const auto key_length = meta_int(f, p + "attention.key_length", false); key_length > 0)
-    cfg["head_dim"] = key_length;
-  std::int64_t vocab = meta_int(f, p + "vocab_size", false, -1);
-  if (vocab < 0) {
-    const auto* tokens = f.find("tokenizer.ggml.tokens");
-    if (!tokens || tokens->type != kArray)
-      fail("{}: neither {}vocab_size nor tokenizer.ggml.tokens is present", path.string(), p);
-    vocab = static_cast<std::int64_t>(tokens->array.size());
-  }
-  cfg["vocab_size"] = vocab;
-  bool has_output = false;
-  for (const auto& t : f.tensors()) has_output |= t.name == "output.weight";
-  cfg["tie_word_embeddings"] = !has_output;
-  return cfg;
+GgufModel::GgufModel(const fs::path& path) : path_(path) {
+  for (const auto& p : gguf_parts(path)) parts_.push_back(std::make_unique<Part>(p));
 }
 
-std::unique_ptr<Checkpoint> open_gguf_checkpoint(const fs::path& path) {
-  const auto parts = gguf_parts(path);
-  std::int64_t heads = 0, kv_heads = 0;
-  {
-    const MappedFile map(parts.front());
-    const GgufFile f(map.bytes(), parts.front().string());
-    const auto arch = architecture(f);
-    if (arch != "llama")
-      fail<NotImplementedError>(
-          "{}: GGUF architecture '{}' is not supported yet (supported: llama)", path.string(),
-          arch);
-    heads = meta_int(f, "llama.attention.head_count", true);
-    kv_heads = meta_int(f, "llama.attention.head_count_kv", false, heads);
-    if (heads <= 0 || kv_heads <= 0) fail("{}: head counts must be positive", path.string());
+namespace {
+
+// One part's tensors under their GGUF names.
+class GgufSource final : public SourceFile {
+ public:
+  GgufSource(std::shared_ptr<const GgufModel> model, std::size_t part)
+      : model_(std::move(model)), part_(part) {
+    const auto& file = model_->part(part_);
+    for (const auto& t : file.tensors()) {
+      const auto* type = find_ggml_type(t.type);
+      if (!type->plain && !type->decode)
+        fail<NotImplementedError>(
+            "{}: tensor {} has type {}, which weightcast cannot dequantize yet "
+            "(supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, "
+            "Q3_K, Q4_K, Q5_K, Q6_K, Q8_K)",
+            path().string(), t.name, type->name);
+      TensorInfo info{t.name, type->plain.value_or(DType::kF32), {}};
+      for (auto it = t.ne.rbegin(); it != t.ne.rend(); ++it)
+        info.shape.push_back(static_cast<std::int64_t>(*it));
+      infos_.push_back(std::move(info));
+    }
   }
-  auto ckpt = std::make_unique<Checkpoint>();
-  for (const auto& p : parts) ckpt->add_file(std::make_unique<GgufSource>(p, heads, kv_heads));
-  ckpt->map_all();
-  return ckpt;
+  const fs::path& path() const override { return model_->mapping(part_).path(); }
+  const std::vector<TensorInfo>& tensors() const override { return infos_; }
+  std::span<const std::byte> data(std::size_t i) const override {
+    const auto& file = model_->part(part_);
+    const auto& t = file.tensors()[i];
+    const auto raw = file.data(t);
+    if (find_ggml_type(t.type)->plain) return raw;
+    const auto n = static_cast<std::size_t>(numel(infos_[i].shape));
+    auto& buf = decoded_[i];
+    if (!buf) {
+      buf = std::make_unique_for_overwrite<float[]>(n);
+      dequantize_ggml(t.type, raw.data(), buf.get(), n);
+    }
+    return std::as_bytes(std::span<const float>(buf.get(), n));
+  }
+  void release(std::size_t i) const override {
+    decoded_.erase(i);
+    const auto& map = model_->mapping(part_);
+    const auto raw = model_->part(part_).data(model_->part(part_).tensors()[i]);
+    map.done_with(static_cast<std::size_t>(raw.data() - map.bytes().data()), raw.size());
+  }
+
+ private:
+  std::shared_ptr<const GgufModel> model_;
+  std::size_t part_;
+  std::vector<TensorInfo> infos_;
+  mutable std::unordered_map<std::size_t, std::unique_ptr<float[]>> decoded_;
+};
+
+}  // namespace
+
+std::unique_ptr<SourceFile> open_gguf_part(std::shared_ptr<const GgufModel> model, std::size_t i) {
+  return std::make_unique<GgufSource>(std::move(model), i);
 }
 
 void check_gguf_bytes(std::span<const std::byte> bytes) {
   const GgufFile f(bytes, "fuzz.gguf");
   std::vector<float> out;
   for (const auto& t : f.tensors()) {
-    if (!dequantizable(t.type)) continue;
+    if (!find_ggml_type(t.type)->decode) continue;
     std::uint64_t n = 1;
     for (auto d : t.ne) n *= d;
     if (n > (1u << 20)) continue;

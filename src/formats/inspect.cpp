@@ -1,7 +1,10 @@
 // `weightcast inspect FILE`: what a checkpoint file holds, before converting it.
+#include "formats/inspect.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "formats/format_table.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "formats/torch_checkpoint.h"
@@ -16,29 +19,30 @@ namespace weightcast {
 namespace {
 
 std::string value_text(const GgufValue& v) {
+  using V = GgufValueType;
   switch (v.type) {
-    case 0:
-    case 2:
-    case 4:
-    case 10:
+    case V::kU8:
+    case V::kU16:
+    case V::kU32:
+    case V::kU64:
       return std::to_string(v.u);
-    case 1:
-    case 3:
-    case 5:
-    case 11:
+    case V::kI8:
+    case V::kI16:
+    case V::kI32:
+    case V::kI64:
       return std::to_string(v.i);
-    case 6:
-    case 12:
+    case V::kF32:
+    case V::kF64:
       return fmt::format("{}", v.f);
-    case 7:
+    case V::kBool:
       return v.u ? "true" : "false";
-    case 8: {
+    case V::kString: {
       std::string s = v.s.size() > 60 ? v.s.substr(0, 57) + "..." : v.s;
       for (auto& c : s)
         if (c == '\n') c = ' ';
       return "\"" + s + "\"";
     }
-    case 9: {
+    case V::kArray: {
       std::vector<std::string> first;
       for (std::size_t i = 0; i < std::min<std::size_t>(4, v.array.size()); ++i)
         first.push_back(value_text(v.array[i]));
@@ -50,11 +54,24 @@ std::string value_text(const GgufValue& v) {
 }
 
 std::string type_text(const GgufValue& v) {
-  if (v.type != 9) return gguf_value_type_name(v.type);
+  if (v.type != GgufValueType::kArray) return gguf_value_type_name(v.type);
   return fmt::format("array[{} x {}]", gguf_value_type_name(v.array_type), v.array.size());
 }
 
-std::string gguf_report(const fs::path& path) {
+std::string table(const std::string& title, const SourceFile& file) {
+  std::string out =
+      fmt::format("{}: {}, {} tensors\n  {:<48} {:<10} {:<20} {:>12}\n", file.path().string(),
+                  title, file.tensors().size(), "name", "dtype", "shape", "bytes");
+  for (const auto& t : file.tensors())
+    out += fmt::format("  {:<48} {:<10} {:<20} {:>12}\n", t.name, tvm_name(t.dtype),
+                       shape_str(t.shape),
+                       static_cast<std::uint64_t>(numel(t.shape)) * dtype_size(t.dtype));
+  return out;
+}
+
+}  // namespace
+
+std::string inspect_gguf(const fs::path& path) {
   const MappedFile map(path);
   const GgufFile f(map.bytes(), path.string());
   std::string out =
@@ -71,31 +88,23 @@ std::string gguf_report(const fs::path& path) {
   return out;
 }
 
-std::string table(const std::string& title, const SourceFile& file) {
-  std::string out =
-      fmt::format("{}: {}, {} tensors\n  {:<48} {:<10} {:<20} {:>12}\n", file.path().string(),
-                  title, file.tensors().size(), "name", "dtype", "shape", "bytes");
-  for (const auto& t : file.tensors())
-    out += fmt::format("  {:<48} {:<10} {:<20} {:>12}\n", t.name, tvm_name(t.dtype),
-                       shape_str(t.shape),
-                       static_cast<std::uint64_t>(numel(t.shape)) * dtype_size(t.dtype));
+std::string inspect_safetensors(const fs::path& file) {
+  return table("safetensors", *open_safetensors_file(file));
+}
+
+std::string inspect_torch(const fs::path& file) {
+  std::vector<std::string> warnings;
+  auto f = open_torch_file(file, warnings);
+  std::string out = table("PyTorch checkpoint", *f);
+  for (const auto& w : warnings) out += "  note: " + w + "\n";
   return out;
 }
 
-}  // namespace
-
 std::string inspect(const fs::path& file) {
   if (!fs::is_regular_file(file)) fail("{}: no such file", file.string());
-  const auto name = file.filename().string();
-  if (name.ends_with(".gguf")) return gguf_report(file);
-  if (name.ends_with(".safetensors")) return table("safetensors", *open_safetensors_file(file));
-  if (name.ends_with(".bin") || name.ends_with(".pt") || name.ends_with(".pth")) {
-    std::vector<std::string> warnings;
-    auto f = open_torch_file(file, warnings);
-    std::string out = table("PyTorch checkpoint", *f);
-    for (const auto& w : warnings) out += "  note: " + w + "\n";
-    return out;
-  }
+  for (const auto& format : source_format_table())
+    if (format.inspect && SourceFormat::ends_with_any(file, format.inspect_suffixes))
+      return format.inspect(file);
   fail("{}: not a .gguf, .safetensors, .bin or .pt file", file.string());
 }
 

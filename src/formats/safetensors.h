@@ -9,7 +9,8 @@
 namespace weightcast {
 
 // Opens and validates one .safetensors file. Tensors are listed in data-offset order, the order
-// safetensors >= 0.6 iterates them (spec 1.4).
+// safetensors >= 0.6 iterates them
+// (docs/source-formats.md#safetensors-tensor-order).
 std::unique_ptr<SourceFile> open_safetensors_file(const std::filesystem::path& path);
 
 // `path` is a .safetensors file or a *.safetensors.index.json. Never writes anything.

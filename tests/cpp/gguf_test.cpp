@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cstring>
 #include <fstream>
 #include <vector>
 
+#include "arch/gguf/view.h"
 #include "util/mapped_file.h"
+#include "weightcast/weightcast.h"
 
 namespace weightcast {
 namespace {
@@ -38,6 +41,143 @@ TEST(Gguf, DequantizationMatchesGgufPyBitForBit) {
     at += n;
   }
   EXPECT_EQ(at, expected.size());
+}
+
+TEST(Gguf, TypeTableRows) {
+  EXPECT_STREQ(ggml_type_name(16), "IQ2_XXS");
+  EXPECT_STREQ(ggml_type_name(4), "unknown");  // removed from ggml
+  EXPECT_EQ(find_ggml_type(77), nullptr);
+  for (const std::uint32_t id : {2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 15}) {
+    const auto* t = find_ggml_type(id);
+    ASSERT_NE(t, nullptr);
+    EXPECT_NE(t->decode, nullptr) << t->name;
+    EXPECT_FALSE(t->plain) << t->name;
+  }
+  EXPECT_EQ(find_ggml_type(30)->plain, DType::kBF16);
+  EXPECT_EQ(find_ggml_type(16)->decode, nullptr);
+}
+
+// A hand-built GGUF v3 (metadata as u32 or string, tensors with their data).
+class GgufBuilder {
+ public:
+  void kv(const std::string& key, std::uint32_t value) {
+    put_str(kvs_, key), put<std::uint32_t>(kvs_, 4), put(kvs_, value), ++n_kv_;
+  }
+  void kv(const std::string& key, const std::string& value) {
+    put_str(kvs_, key), put<std::uint32_t>(kvs_, 8), put_str(kvs_, value), ++n_kv_;
+  }
+  void tensor(const std::string& name, std::vector<std::uint64_t> ne, std::uint32_t type,
+              const std::string& bytes) {
+    data_.resize((data_.size() + 31) / 32 * 32, '\0');
+    put_str(infos_, name), put<std::uint32_t>(infos_, static_cast<std::uint32_t>(ne.size()));
+    for (auto d : ne) put(infos_, d);
+    put(infos_, type), put<std::uint64_t>(infos_, data_.size());
+    data_ += bytes, ++n_tensors_;
+  }
+  void write(const std::filesystem::path& path) const {
+    std::string out = "GGUF";
+    put<std::uint32_t>(out, 3), put(out, n_tensors_), put(out, n_kv_);
+    out += kvs_ + infos_;
+    out.resize((out.size() + 31) / 32 * 32, '\0');
+    std::ofstream(path, std::ios::binary) << out + data_;
+  }
+
+ private:
+  template <typename T>
+  static void put(std::string& s, T v) {
+    s.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  static void put_str(std::string& s, const std::string& v) {
+    put<std::uint64_t>(s, v.size());
+    s += v;
+  }
+  std::string kvs_, infos_, data_;
+  std::uint64_t n_kv_ = 0, n_tensors_ = 0;
+};
+
+// Rows holding their own index, as float32 (`cols` per row) or as Q8_0 blocks of scale 1.
+std::string f32_rows(int rows, int cols) {
+  std::string s;
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      const float v = static_cast<float>(r);
+      s.append(reinterpret_cast<const char*>(&v), 4);
+    }
+  return s;
+}
+std::string q8_0_rows(int rows) {
+  std::string s;
+  for (int r = 0; r < rows; ++r) {
+    s += std::string("\x00\x3c", 2);  // float16 1.0
+    s += std::string(32, static_cast<char>(r));
+  }
+  return s;
+}
+
+std::vector<float> first_column(const Checkpoint& ckpt, const std::string& name) {
+  const auto* loc = ckpt.find(name);
+  EXPECT_NE(loc, nullptr) << name;
+  if (!loc) return {};
+  const auto& info = ckpt.info(*loc);
+  const auto bytes = ckpt.files()[loc->file]->data(loc->index);
+  std::vector<float> all(bytes.size() / 4), column;
+  std::memcpy(all.data(), bytes.data(), bytes.size());
+  for (std::int64_t r = 0; r < info.shape[0]; ++r) column.push_back(all[r * info.shape[1]]);
+  return column;
+}
+
+// The llama view: HuggingFace names, q/k rows back in HuggingFace order (plain and quantized),
+// and a config.json from the metadata.
+TEST(Gguf, LlamaViewNamesAndUnpermutes) {
+  GgufBuilder b;
+  b.kv("general.architecture", std::string("llama"));
+  b.kv("llama.attention.head_count", 2);
+  b.kv("llama.attention.head_count_kv", 1);
+  b.kv("llama.embedding_length", 2);
+  b.kv("llama.feed_forward_length", 4);
+  b.kv("llama.block_count", 1);
+  b.kv("llama.vocab_size", 3);
+  b.tensor("blk.0.attn_q.weight", {2, 8}, 0, f32_rows(8, 2));
+  b.tensor("blk.0.attn_k.weight", {32, 4}, 8, q8_0_rows(4));
+  b.tensor("token_embd.weight", {2, 3}, 0, f32_rows(3, 2));
+  const auto path = std::filesystem::path(testing::TempDir()) / "view-test.gguf";
+  b.write(path);
+
+  const auto ckpt = open_gguf_checkpoint(path);
+  EXPECT_EQ(ckpt->weight_map_order(),
+            (std::vector<std::string>{"model.layers.0.self_attn.q_proj.weight",
+                                      "model.layers.0.self_attn.k_proj.weight",
+                                      "model.embed_tokens.weight"}));
+  // Per head, GGUF row 2i + j is HuggingFace row i + j * (rows per head / 2).
+  EXPECT_EQ(first_column(*ckpt, "model.layers.0.self_attn.q_proj.weight"),
+            (std::vector<float>{0, 2, 1, 3, 4, 6, 5, 7}));
+  EXPECT_EQ(first_column(*ckpt, "model.layers.0.self_attn.k_proj.weight"),
+            (std::vector<float>{0, 2, 1, 3}));
+  EXPECT_EQ(first_column(*ckpt, "model.embed_tokens.weight"), (std::vector<float>{0, 1, 2}));
+
+  const auto cfg = gguf_config(path);
+  EXPECT_EQ(cfg["model_type"], "llama");
+  EXPECT_EQ(cfg["num_attention_heads"], 2);
+  EXPECT_EQ(cfg["num_key_value_heads"], 1);
+  EXPECT_EQ(cfg["max_position_embeddings"], 2048);
+  EXPECT_EQ(cfg["tie_word_embeddings"], true);
+  std::filesystem::remove(path);
+}
+
+TEST(Gguf, UnknownArchitectureIsNamed) {
+  GgufBuilder b;
+  b.kv("general.architecture", std::string("qwen2"));
+  const auto path = std::filesystem::path(testing::TempDir()) / "qwen2-test.gguf";
+  b.write(path);
+  try {
+    open_gguf_checkpoint(path);
+    ADD_FAILURE() << "no error";
+  } catch (const NotImplementedError& e) {
+    EXPECT_EQ(std::string(e.what()), path.string() +
+                                         ": GGUF architecture 'qwen2' is not supported yet "
+                                         "(supported: llama)");
+  }
+  std::filesystem::remove(path);
 }
 
 }  // namespace
