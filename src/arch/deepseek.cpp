@@ -19,8 +19,8 @@ ModelDef build(const ModelConfig& c) {
   const auto moe_inter = require_positive(c, "moe_intermediate_size");
   const auto layers = require_positive(c, "num_hidden_layers");
   const auto vocab = require_positive(c, "vocab_size");
-  const auto heads = require_positive(c, "num_attention_heads");
-  const auto kv_heads = require_positive(c, "num_key_value_heads");
+  const auto read = read_heads(c, hidden, {.kv = HeadRules::Kv::kRequired, .head_dim = false});
+  const auto heads = read.heads, kv_heads = read.kv_heads;
   const auto experts = require_positive(c, "n_routed_experts");
   const auto shared = c.require_int("n_shared_experts");
   const auto first_dense = c.require_int("first_k_dense_replace");
@@ -34,9 +34,6 @@ ModelDef build(const ModelConfig& c) {
   const auto topk = c.get_string("topk_method", "");
   if (topk != "greedy" && topk != "group_limited_greedy" && topk != "noaux_tc")
     fail("Unsupported deepseek topk method: {}", topk);
-  if (heads % kv_heads != 0)
-    fail("{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
-         c.path().string(), heads, kv_heads);
   if (kv_heads != heads)
     fail<NotImplementedError>(
         "{}: MLC cuts w_uk / w_uv out of kv_b_proj with num_key_value_heads ({}) heads but "
@@ -51,22 +48,23 @@ ModelDef build(const ModelConfig& c) {
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
-  read_weight_block_size(c, def);
+  def.weight_block_size = read_weight_block_size(c);
   def.add("model.embed_tokens.weight", {num(vocab), num(hidden)}, ParamRole::kEmbedding,
           {"model.embed_tokens.weight"});
   const auto q_dim = h * (nope + rope);
-  const ShardStrategy rows{0, {}}, cols{1, {}};
+  const auto rows = ShardStrategy::rows(), cols = ShardStrategy::cols();
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto l = fmt::format("model.layers.{}.", n);
     const auto a = l + "self_attn.", m = l + "mlp.";
     if (q_rank <= 0) {
-      def.linear(a + "q_proj", q_dim, hidden, {a + "q_proj"}, rows);
+      def.linear(a + "q_proj", q_dim, hidden, {a + "q_proj"}, {.shard = rows});
     } else {
-      def.linear(a + "q_a_proj", q_rank, hidden, {a + "q_a_proj"}, {}, bias);
+      def.linear(a + "q_a_proj", q_rank, hidden, {a + "q_a_proj"}, {.bias = bias});
       def.norm(a + "q_a_layernorm", q_rank);
-      def.linear(a + "q_b_proj", q_dim, q_rank, {a + "q_b_proj"}, rows);
+      def.linear(a + "q_b_proj", q_dim, q_rank, {a + "q_b_proj"}, {.shard = rows});
     }
-    def.linear(a + "kv_a_proj_with_mqa", rank + rope, hidden, {a + "kv_a_proj_with_mqa"}, {}, bias);
+    def.linear(a + "kv_a_proj_with_mqa", rank + rope, hidden, {a + "kv_a_proj_with_mqa"},
+               {.bias = bias});
     def.norm(a + "kv_a_layernorm", rank);
     for (const bool uk : {true, false}) {
       auto& p = def.add(a + (uk ? "w_uk" : "w_uv"),
@@ -76,17 +74,14 @@ ModelDef build(const ModelConfig& c) {
       p.combine = Combine::kHeadSlice;
       p.head_slice = {kv_heads, nope + v_dim, uk ? 0 : nope, uk ? nope : nope + v_dim, uk};
     }
-    def.linear(a + "o_proj", hidden, h * v_dim, {a + "o_proj"}, cols, bias);
+    def.linear(a + "o_proj", hidden, h * v_dim, {a + "o_proj"}, {.shard = cols, .bias = bias});
     if (n >= first_dense && n % freq == 0) {
       const auto s = m + "shared_experts.";
       const auto si = moe_inter * shared / t;
       def.linear(s + "gate_up_proj", 2 * si, hidden, {s + "gate_proj", s + "up_proj"},
-                 ShardStrategy{0, {si, si}});
-      def.linear(s + "down_proj", hidden, si, {s + "down_proj"}, cols);
-      RoutedExperts moe;
-      moe.count = experts;
-      moe.intermediate = moe_inter;
-      add_routed_experts(def, l, moe, hidden, t);
+                 {.shard = ShardStrategy::rows({si, si})});
+      def.linear(s + "down_proj", hidden, si, {s + "down_proj"}, {.shard = cols});
+      add_routed_experts(def, l, l, {.count = experts, .intermediate = moe_inter}, hidden, t);
       if (topk == "noaux_tc")
         def.add(m + "e_score_correction_bias", {num(experts)}, ParamRole::kOther,
                 {m + "gate.e_score_correction_bias"})
@@ -94,8 +89,8 @@ ModelDef build(const ModelConfig& c) {
     } else {
       const auto i = inter / t;
       def.linear(m + "gate_up_proj", 2 * i, hidden, {m + "gate_proj", m + "up_proj"},
-                 ShardStrategy{0, {i, i}});
-      def.linear(m + "down_proj", hidden, i, {m + "down_proj"}, cols);
+                 {.shard = ShardStrategy::rows({i, i})});
+      def.linear(m + "down_proj", hidden, i, {m + "down_proj"}, {.shard = cols});
     }
     def.norm(l + "input_layernorm", hidden);
     def.norm(l + "post_attention_layernorm", hidden);
@@ -103,7 +98,7 @@ ModelDef build(const ModelConfig& c) {
   // kv_b_proj is an MLC parameter as well, mapped after w_uk / w_uv: they are loaded first.
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto a = fmt::format("model.layers.{}.self_attn.", n);
-    def.linear(a + "kv_b_proj", h * (nope + v_dim), rank, {a + "kv_b_proj"}, ShardStrategy{0, {}});
+    def.linear(a + "kv_b_proj", h * (nope + v_dim), rank, {a + "kv_b_proj"}, {.shard = rows});
   }
   def.norm("model.norm", hidden);
   def.final_fc("lm_head", num(vocab), hidden);
@@ -112,11 +107,8 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kDeepseekV2{
-    "deepseek_v2", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
-extern const Architecture kDeepseekV3{
-    "deepseek_v3",
-    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kBlockScale},
-    build};
+extern const Architecture kDeepseekV2{"deepseek_v2", kStandardKinds, build};
+extern const Architecture kDeepseekV3{"deepseek_v3", kStandardKinds | QuantKind::kBlockScale,
+                                      build};
 
 }  // namespace weightcast
