@@ -6,9 +6,6 @@ namespace weightcast {
 
 namespace {
 
-using Kv = HeadRules::Kv;
-using Fit = HeadRules::Fit;
-
 ModelDef build(const ModelConfig& c) {
   c.require({"initializer_range", "rms_norm_eps", "use_cache", "pad_token_id", "bos_token_id",
              "eos_token_id", "tie_word_embeddings"});
@@ -17,7 +14,7 @@ ModelDef build(const ModelConfig& c) {
   const auto inter = require_positive(c, "intermediate_size");
   const auto layers = require_positive(c, "num_hidden_layers");
   const auto vocab = require_positive(c, "vocab_size");
-  const auto h = read_heads(c, hidden, {.kv = Kv::kNone, .fit = Fit::kCoversHidden});
+  const auto h = read_heads(c, hidden, {.kv = KvHeads::kNone, .fit = HeadFit::kCoversHidden});
   const auto t = c.shards();
   check_split(h.heads, t, "{} attention heads");
   check_split(inter, t, "MLP intermediate size {}");

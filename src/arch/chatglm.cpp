@@ -7,9 +7,6 @@ namespace weightcast {
 
 namespace {
 
-using Kv = HeadRules::Kv;
-using Fit = HeadRules::Fit;
-
 ModelDef build(const ModelConfig& c) {
   c.require({"kv_channels", "layernorm_epsilon", "post_layer_norm", "rmsnorm", "add_bias_linear",
              "add_qkv_bias", "apply_query_key_layer_scaling", "multi_query_attention",
@@ -17,7 +14,7 @@ ModelDef build(const ModelConfig& c) {
   c.require_context_window("seq_length");
   const auto hidden = require_positive(c, "hidden_size");
   const auto layers = require_positive(c, "num_layers");
-  auto h = read_heads(c, hidden, {.kv = Kv::kNone, .fit = Fit::kCoversHidden});
+  auto h = read_heads(c, hidden, {.kv = KvHeads::kNone, .fit = HeadFit::kCoversHidden});
   const auto ffn = require_positive(c, "ffn_hidden_size");
   auto vocab = c.get_int("vocab_size", 0);
   if (vocab == 0) vocab = c.get_int("padded_vocab_size", 0);

@@ -9,7 +9,7 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"num_key_value_heads", "layer_norm_eps"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, {.kv = HeadRules::Kv::kRequired});
+  const auto dims = read_standard_dims(c, {.kv = KvHeads::kRequired});
   if (dims.heads.head_dim * dims.heads.heads != dims.hidden)
     fail("head_dim * num_attention_heads != hidden_size");
   if (dims.shards > 1)

@@ -11,13 +11,11 @@ std::int64_t require_positive(const ModelConfig& c, std::string_view key) {
 }
 
 Heads read_heads(const ModelConfig& c, std::int64_t hidden, const HeadRules& rules) {
-  using Kv = HeadRules::Kv;
-  using Fit = HeadRules::Fit;
   Heads h;
   h.heads = require_positive(c, rules.heads_key);
-  if (rules.kv == Kv::kRequired)
+  if (rules.kv == KvHeads::kRequired)
     h.kv_heads = require_positive(c, "num_key_value_heads");
-  else if (rules.kv == Kv::kOptional)
+  else if (rules.kv == KvHeads::kOptional)
     h.kv_heads = c.get_size("num_key_value_heads", 0);
   if (h.kv_heads == 0) h.kv_heads = h.heads;
   if (rules.head_dim) {
@@ -25,17 +23,17 @@ Heads read_heads(const ModelConfig& c, std::int64_t hidden, const HeadRules& rul
     if (h.head_dim == 0) h.head_dim = hidden / h.heads;
   }
   const bool bad_head_dim = rules.head_dim && h.head_dim <= 0;
-  if (rules.kv != Kv::kNone && (h.kv_heads < 0 || bad_head_dim || h.heads % h.kv_heads != 0))
+  if (rules.kv != KvHeads::kNone && (h.kv_heads < 0 || bad_head_dim || h.heads % h.kv_heads != 0))
     fail("{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
          c.path().string(), h.heads, h.kv_heads);
   const auto t = rules.shards;
   check_split(h.kv_heads, t, "{} key-value attention heads");
   if (h.heads % t != 0)
     fail("num_attention_heads ({}) must be divisible by tensor_parallel_shards ({})", h.heads, t);
-  if (rules.fit == Fit::kDividesHidden && hidden % h.heads != 0)
+  if (rules.fit == HeadFit::kDividesHidden && hidden % h.heads != 0)
     fail("{}: {} ({}) must be divisible by {} ({})", c.path().string(), rules.hidden_key, hidden,
          rules.heads_key, h.heads);
-  if (rules.fit == Fit::kCoversHidden && h.head_dim * h.heads != hidden)
+  if (rules.fit == HeadFit::kCoversHidden && h.head_dim * h.heads != hidden)
     fail("{}: head_dim ({}) x {} ({}) must equal {} ({})", c.path().string(), h.head_dim,
          rules.heads_key, h.heads, rules.hidden_key, hidden);
   return h;

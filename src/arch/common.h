@@ -19,19 +19,22 @@ struct Heads {
   std::int64_t kv_rows(std::int64_t t) const { return kv_heads / t * head_dim; }
 };
 
+// num_key_value_heads: absent or 0 means num_attention_heads (kOptional), a field without a
+// default (kRequired), or not read at all: every head has its own k and v (kNone).
+enum class KvHeads { kOptional, kRequired, kNone };
+// How the heads fill hidden_size: any way, hidden_size % num_attention_heads == 0
+// (kDividesHidden), or MLC's assert head_dim * num_attention_heads == hidden_size (kCoversHidden).
+enum class HeadFit { kAny, kDividesHidden, kCoversHidden };
+
 // How an architecture's config.json gives its attention heads.
 struct HeadRules {
-  // num_key_value_heads: absent or 0 means num_attention_heads (kOptional), a field without a
-  // default (kRequired), or not read at all: every head has its own k and v (kNone).
-  enum class Kv { kOptional, kRequired, kNone } kv = Kv::kOptional;
+  KvHeads kv = KvHeads::kOptional;
   // head_dim (default: hidden / heads); false for latent attention (DeepSeek), which has none.
   bool head_dim = true;
   // The tensor-parallel shards the heads must split over, with the standard messages (1: the
   // architecture checks its split itself).
   std::int64_t shards = 1;
-  // Checked last: hidden_size % num_attention_heads == 0 (kDividesHidden), or MLC's assert
-  // head_dim * num_attention_heads == hidden_size (kCoversHidden).
-  enum class Fit { kAny, kDividesHidden, kCoversHidden } fit = Fit::kAny;
+  HeadFit fit = HeadFit::kAny;  // checked last
   // The config keys, named in the messages (GPT-2 says n_head and n_embd).
   std::string_view heads_key = "num_attention_heads", hidden_key = "hidden_size";
 };

@@ -28,7 +28,7 @@ Sizes read_sizes(const ModelConfig& c) {
   s.moe_inter = require_positive(c, "moe_intermediate_size");
   s.layers = require_positive(c, "num_hidden_layers");
   s.vocab = require_positive(c, "vocab_size");
-  const auto read = read_heads(c, s.hidden, {.kv = HeadRules::Kv::kRequired, .head_dim = false});
+  const auto read = read_heads(c, s.hidden, {.kv = KvHeads::kRequired, .head_dim = false});
   s.heads = read.heads;
   s.kv_heads = read.kv_heads;
   s.experts = require_positive(c, "n_routed_experts");

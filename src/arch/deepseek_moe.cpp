@@ -13,7 +13,7 @@ ModelDef build(const ModelConfig& c) {
              "attention_bias", "rms_norm_eps", "use_cache", "bos_token_id", "eos_token_id"});
   c.require_context_window();
   const auto dims =
-      read_standard_dims(c, {.kv = HeadRules::Kv::kRequired, .fit = HeadRules::Fit::kCoversHidden});
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   if (dims.shards > 1)
     fail<NotImplementedError>(
         "deepseek cannot be pre-sharded: MLC divides its shared experts by the shard count twice "

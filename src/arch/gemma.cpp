@@ -25,10 +25,9 @@ ModelDef build(const ModelConfig& c, const GemmaVariant& v) {
   dims.intermediate = require_positive(c, "intermediate_size");
   dims.layers = require_positive(c, "num_hidden_layers");
   dims.shards = c.shards();
-  dims.heads = read_heads(c, dims.hidden,
-                          {.kv = HeadRules::Kv::kRequired,
-                           .shards = dims.shards,
-                           .fit = HeadRules::Fit::kDividesHidden});
+  dims.heads =
+      read_heads(c, dims.hidden,
+                 {.kv = KvHeads::kRequired, .shards = dims.shards, .fit = HeadFit::kDividesHidden});
   check_split(dims.intermediate, dims.shards, "MLP intermediate size {}");
   StandardLayout layout{
       .norm_add_one = true, .lm_head = StandardLayout::LmHead::kNever, .symbolic_vocab = true};

@@ -22,8 +22,8 @@ ModelDef build(const ModelConfig& c) {
   auto inner = c.get_int("n_inner", -1);
   if (inner == -1) inner = 4 * hidden;
   const auto h = read_heads(c, hidden,
-                            {.kv = HeadRules::Kv::kNone,
-                             .fit = HeadRules::Fit::kCoversHidden,
+                            {.kv = KvHeads::kNone,
+                             .fit = HeadFit::kCoversHidden,
                              .heads_key = "n_head",
                              .hidden_key = "n_embd"});
   const auto t = c.shards();

@@ -22,8 +22,7 @@ ModelDef build(const ModelConfig& c) {
   c.require_context_window();
   const auto hidden = require_positive(c, "hidden_size");
   const auto inter = require_positive(c, "intermediate_size");
-  const auto h =
-      read_heads(c, hidden, {.kv = HeadRules::Kv::kNone, .fit = HeadRules::Fit::kCoversHidden});
+  const auto h = read_heads(c, hidden, {.kv = KvHeads::kNone, .fit = HeadFit::kCoversHidden});
   const auto layers = require_positive(c, "num_hidden_layers");
   require_positive(c, "vocab_size");
   const auto ffn_out = c.get_string("ffn_out_dtype", "float32");

@@ -9,7 +9,7 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"rms_norm_eps", "bias", "use_cache", "pad_token_id", "bos_token_id", "eos_token_id"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, {.fit = HeadRules::Fit::kCoversHidden});
+  const auto dims = read_standard_dims(c, {.fit = HeadFit::kCoversHidden});
   const bool bias = c.get_bool("bias", false);
   if (bias && dims.shards > 1)
     fail<NotImplementedError>(

@@ -29,7 +29,7 @@ ModelDef build(const ModelConfig& c) {
   const bool bias = c.get_bool("bias", false);
   check_split(c.require_int("num_attention_heads"), c.shards(), "{} attention heads");
   const auto [hidden, inter, layers, vocab, t, h] =
-      read_standard_dims(c, {.kv = HeadRules::Kv::kRequired, .fit = HeadRules::Fit::kCoversHidden});
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   const auto q = h.q_rows(t), kv = h.kv_rows(t), i = inter / t;
   // MLC's layout conversion uses hidden_size / num_attention_heads as the head size.
   const auto regrouping = wqkv_regrouping(h.heads, h.kv_heads, hidden / h.heads);

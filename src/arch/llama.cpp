@@ -25,7 +25,7 @@ StandardDims read_dims(const ModelConfig& c, const LlamaVariant& v) {
         "positive",
         c.path().string());
   // The split is checked below, with Llama's messages.
-  const auto h = d.heads = read_heads(c, d.hidden, {.fit = HeadRules::Fit::kDividesHidden});
+  const auto h = d.heads = read_heads(c, d.hidden, {.fit = HeadFit::kDividesHidden});
   const auto t = d.shards = c.shards();
   check_split(d.intermediate, t, "MLP intermediate size {}");
   if (h.kv_heads % t != 0) {

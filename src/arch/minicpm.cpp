@@ -12,7 +12,7 @@ ModelDef build(const ModelConfig& c) {
              "dim_model_base", "use_cache", "bos_token_id", "eos_token_id"});
   c.require_context_window();
   const auto dims =
-      read_standard_dims(c, {.kv = HeadRules::Kv::kRequired, .fit = HeadRules::Fit::kCoversHidden});
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   StandardLayout layout{.qkv = "wqkv_pack"};
   const auto experts = c.get_int("num_experts", 0);
   if (experts < 0) fail("{}: num_experts must not be negative", c.path().string());

@@ -10,7 +10,7 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"max_position_embeddings", "num_key_value_heads"});
   const auto dims =
-      read_standard_dims(c, {.kv = HeadRules::Kv::kRequired, .fit = HeadRules::Fit::kCoversHidden});
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   if (dims.shards > 1)
     fail<NotImplementedError>(
         "nemotron cannot be pre-sharded: MLC neither divides its MLP by the shard count nor "

@@ -10,7 +10,7 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"model_type", "rms_norm_eps", "num_key_value_heads", "max_position_embeddings"});
   const auto [hidden, inter, layers, vocab, t, h] =
-      read_standard_dims(c, {.fit = HeadRules::Fit::kCoversHidden});
+      read_standard_dims(c, {.fit = HeadFit::kCoversHidden});
   const auto& j = c.json();
   if (j.contains("rope_scaling") && j["rope_scaling"].is_object() &&
       j["rope_scaling"].contains("type")) {

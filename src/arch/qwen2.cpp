@@ -10,8 +10,7 @@ ModelDef build(const ModelConfig& c) {
   c.require({"hidden_act", "rms_norm_eps", "rope_theta", "num_key_value_heads"});
   c.require_context_window();
   return build_standard(
-      c,
-      read_standard_dims(c, {.kv = HeadRules::Kv::kRequired, .fit = HeadRules::Fit::kCoversHidden}),
+      c, read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden}),
       {.qkv = "c_attn", .qkv_bias = true, .unused_rotary = true});
 }
 

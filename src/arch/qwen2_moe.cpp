@@ -10,7 +10,7 @@ ModelDef build(const ModelConfig& c) {
   c.require({"hidden_act", "rms_norm_eps", "rope_theta", "num_key_value_heads"});
   c.require_context_window();
   const auto dims =
-      read_standard_dims(c, {.kv = HeadRules::Kv::kRequired, .fit = HeadRules::Fit::kCoversHidden});
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   const auto experts = read_routed_experts(c, "num_experts", dims.shards);
   const auto shared = c.get_int("shared_expert_intermediate_size", 0);
   if (shared <= 0)

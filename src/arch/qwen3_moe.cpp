@@ -10,7 +10,7 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"hidden_act", "attention_bias", "rope_theta", "rms_norm_eps", "num_key_value_heads"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, {.kv = HeadRules::Kv::kRequired});
+  const auto dims = read_standard_dims(c, {.kv = KvHeads::kRequired});
   const bool bias = c.get_bool("attention_bias", false);
   ModelDef def = build_standard(c, dims,
                                 {.qkv = "c_attn",

@@ -10,7 +10,7 @@ ModelDef build(const ModelConfig& c) {
   c.require({"num_key_value_heads", "layer_norm_eps", "partial_rotary_factor", "rope_theta"});
   c.require_context_window();
   const auto dims =
-      read_standard_dims(c, {.kv = HeadRules::Kv::kRequired, .fit = HeadRules::Fit::kCoversHidden});
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   return build_standard(c, dims,
                         {.qkv_bias = c.get_bool("use_qkv_bias", false),
                          .norm_bias = true,

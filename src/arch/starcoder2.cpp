@@ -13,7 +13,7 @@ ModelDef build(const ModelConfig& c) {
   const bool bias = c.get_bool("use_bias", false);
   check_split(c.require_int("num_attention_heads"), c.shards(), "{} attention heads");
   const auto [hidden, inter, layers, vocab, t, h] =
-      read_standard_dims(c, {.kv = HeadRules::Kv::kRequired, .fit = HeadRules::Fit::kCoversHidden});
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   if (bias && t > 1)
     fail<NotImplementedError>(
         "starcoder2 with use_bias cannot be pre-sharded: MLC splits the replicated mlp.c_proj "
