@@ -14,16 +14,11 @@ ModelDef build(const ModelConfig& c) {
   const auto inter = require_positive(c, "intermediate_size");
   const auto layers = require_positive(c, "num_hidden_layers");
   const auto vocab = require_positive(c, "vocab_size");
-  const auto heads = require_positive(c, "num_attention_heads");
+  const auto h = read_heads(c, hidden, {.kv = KvHeads::kNone, .fit = HeadFit::kCoversHidden});
   const auto t = c.shards();
-  auto head_dim = c.get_int("head_dim", 0);
-  if (head_dim == 0) head_dim = hidden / heads;
-  if (head_dim * heads != hidden)
-    fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
-         c.path().string(), head_dim, heads, hidden);
-  check_split(heads, t, "{} attention heads");
+  check_split(h.heads, t, "{} attention heads");
   check_split(inter, t, "MLP intermediate size {}");
-  const auto q = heads / t * head_dim, i = inter / t;
+  const auto q = h.q_rows(t), i = inter / t;
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
@@ -32,11 +27,12 @@ ModelDef build(const ModelConfig& c) {
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto l = fmt::format("model.layers.{}.", n);
     const auto a = l + "self_attn.", m = l + "mlp.";
-    def.linear(a + "W_pack", 3 * q, hidden, {a + "W_pack"}, ShardStrategy{0, {q, q, q}});
-    def.linear(a + "o_proj", hidden, q, {a + "o_proj"}, ShardStrategy{1, {}});
+    def.linear(a + "W_pack", 3 * q, hidden, {a + "W_pack"},
+               {.shard = ShardStrategy::rows({q, q, q})});
+    def.linear(a + "o_proj", hidden, q, {a + "o_proj"}, {.shard = ShardStrategy::cols()});
     def.linear(m + "gate_up_proj", 2 * i, hidden, {m + "gate_proj", m + "up_proj"},
-               ShardStrategy{0, {i, i}});
-    def.linear(m + "down_proj", hidden, i, {m + "down_proj"}, ShardStrategy{1, {}});
+               {.shard = ShardStrategy::rows({i, i})});
+    def.linear(m + "down_proj", hidden, i, {m + "down_proj"}, {.shard = ShardStrategy::cols()});
     def.norm(l + "input_layernorm", hidden);
     def.norm(l + "post_attention_layernorm", hidden);
   }
@@ -47,7 +43,6 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kBaichuan{
-    "baichuan", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kBaichuan{"baichuan", kStandardKinds, build};
 
 }  // namespace weightcast

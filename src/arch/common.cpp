@@ -10,21 +10,32 @@ std::int64_t require_positive(const ModelConfig& c, std::string_view key) {
   return v;
 }
 
-Heads read_heads(const ModelConfig& c, std::int64_t hidden, std::int64_t t,
-                 bool kv_heads_required) {
+Heads read_heads(const ModelConfig& c, std::int64_t hidden, const HeadRules& rules) {
   Heads h;
-  h.heads = require_positive(c, "num_attention_heads");
-  h.kv_heads = kv_heads_required ? require_positive(c, "num_key_value_heads")
-                                 : c.get_size("num_key_value_heads", 0);
+  h.heads = require_positive(c, rules.heads_key);
+  if (rules.kv == KvHeads::kRequired)
+    h.kv_heads = require_positive(c, "num_key_value_heads");
+  else if (rules.kv == KvHeads::kOptional)
+    h.kv_heads = c.get_size("num_key_value_heads", 0);
   if (h.kv_heads == 0) h.kv_heads = h.heads;
-  h.head_dim = c.get_size("head_dim", 0);
-  if (h.head_dim == 0) h.head_dim = hidden / h.heads;
-  if (h.kv_heads < 0 || h.head_dim <= 0 || h.heads % h.kv_heads != 0)
+  if (rules.head_dim) {
+    h.head_dim = c.get_size("head_dim", 0);
+    if (h.head_dim == 0) h.head_dim = hidden / h.heads;
+  }
+  const bool bad_head_dim = rules.head_dim && h.head_dim <= 0;
+  if (rules.kv != KvHeads::kNone && (h.kv_heads < 0 || bad_head_dim || h.heads % h.kv_heads != 0))
     fail("{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
          c.path().string(), h.heads, h.kv_heads);
+  const auto t = rules.shards;
   check_split(h.kv_heads, t, "{} key-value attention heads");
   if (h.heads % t != 0)
     fail("num_attention_heads ({}) must be divisible by tensor_parallel_shards ({})", h.heads, t);
+  if (rules.fit == HeadFit::kDividesHidden && hidden % h.heads != 0)
+    fail("{}: {} ({}) must be divisible by {} ({})", c.path().string(), rules.hidden_key, hidden,
+         rules.heads_key, h.heads);
+  if (rules.fit == HeadFit::kCoversHidden && h.head_dim * h.heads != hidden)
+    fail("{}: head_dim ({}) x {} ({}) must equal {} ({})", c.path().string(), h.head_dim,
+         rules.heads_key, h.heads, rules.hidden_key, hidden);
   return h;
 }
 
@@ -35,25 +46,24 @@ void check_split(std::int64_t value, std::int64_t t, std::string_view what_forma
   fail("Cannot split {} evenly to {} GPUs.", fmt::vformat(what_format, args), t);
 }
 
-void read_weight_block_size(const ModelConfig& c, ModelDef& def) {
+std::optional<std::array<std::int64_t, 2>> read_weight_block_size(const ModelConfig& c) {
   const auto& j = c.json();
-  if (j.contains("quantization_config")) {
-    const auto& q = j["quantization_config"];
-    const bool fp8_blocks = q.is_object() && q.value("activation_scheme", "") == "dynamic" &&
-                            q.value("fmt", "") == "e4m3" && q.value("quant_method", "") == "fp8" &&
-                            q.contains("weight_block_size");
-    if (!fp8_blocks)
-      fail("Invalid DeepSeek model quantization config: unrecognized quantization config: {}",
-           q.dump());
-    const auto& b = q["weight_block_size"];
-    if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || !b[1].is_number_integer() ||
-        b[0].get<std::int64_t>() <= 0 || b[1].get<std::int64_t>() <= 0)
-      fail(
-          "Invalid DeepSeek model quantization config: weight_block_size must be a tuple of two "
-          "integers, got {}",
-          b.dump());
-    def.weight_block_size = {{b[0].get<std::int64_t>(), b[1].get<std::int64_t>()}};
-  }
+  if (!j.contains("quantization_config")) return std::nullopt;
+  const auto& q = j["quantization_config"];
+  const bool fp8_blocks = q.is_object() && q.value("activation_scheme", "") == "dynamic" &&
+                          q.value("fmt", "") == "e4m3" && q.value("quant_method", "") == "fp8" &&
+                          q.contains("weight_block_size");
+  if (!fp8_blocks)
+    fail("Invalid DeepSeek model quantization config: unrecognized quantization config: {}",
+         q.dump());
+  const auto& b = q["weight_block_size"];
+  if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || !b[1].is_number_integer() ||
+      b[0].get<std::int64_t>() <= 0 || b[1].get<std::int64_t>() <= 0)
+    fail(
+        "Invalid DeepSeek model quantization config: weight_block_size must be a tuple of two "
+        "integers, got {}",
+        b.dump());
+  return std::array{b[0].get<std::int64_t>(), b[1].get<std::int64_t>()};
 }
 
 }  // namespace weightcast

@@ -12,7 +12,8 @@ ModelDef build(const ModelConfig& c) {
              "moe_layer_freq", "first_k_dense_replace", "hidden_act", "norm_topk_prob",
              "attention_bias", "rms_norm_eps", "use_cache", "bos_token_id", "eos_token_id"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, true, true);
+  const auto dims =
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   if (dims.shards > 1)
     fail<NotImplementedError>(
         "deepseek cannot be pre-sharded: MLC divides its shared experts by the shard count twice "
@@ -35,12 +36,9 @@ ModelDef build(const ModelConfig& c) {
     // MLC maps only the weight; a bias would be read under its own MLC name.
     if (bias)
       def.add(a + "wqkv_pack.bias", {num(q + 2 * kv)}, ParamRole::kOther, {a + "wqkv_pack.bias"});
-    def.linear(a + "o_proj", hidden, q, {a + "o_proj"}, {}, bias);
+    def.linear(a + "o_proj", hidden, q, {a + "o_proj"}, {.bias = bias});
     if (n >= first_dense && n % freq == 0) {
-      RoutedExperts moe;
-      moe.count = experts;
-      moe.intermediate = moe_inter;
-      add_routed_experts(def, l, moe, hidden, 1);
+      add_routed_experts(def, l, l, {.count = experts, .intermediate = moe_inter}, hidden, 1);
       if (shared > 0) {
         const auto s = m + "shared_experts.";
         const auto si = moe_inter * shared;
@@ -62,7 +60,6 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kDeepseekMoe{
-    "deepseek", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kDeepseekMoe{"deepseek", kStandardKinds, build};
 
 }  // namespace weightcast

@@ -33,21 +33,20 @@ ModelDef build(const ModelConfig& c) {
           {"transformer.wpe.weight"});
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto h = fmt::format("transformer.h.{}.", n);
-    def.norm(h + "ln_1", hidden, true);
-    def.linear(h + "attn.c_attn", hidden + 2 * d, hidden, {h + "attn.c_attn"}, {}, true);
-    def.linear(h + "attn.c_proj", hidden, hidden, {h + "attn.c_proj"}, {}, true);
-    def.norm(h + "ln_2", hidden, true);
-    def.linear(h + "mlp.c_fc", inner, hidden, {h + "mlp.c_fc"}, {}, true);
-    def.linear(h + "mlp.c_proj", hidden, inner, {h + "mlp.c_proj"}, {}, true);
+    def.norm(h + "ln_1", hidden, {.bias = true});
+    def.linear(h + "attn.c_attn", hidden + 2 * d, hidden, {h + "attn.c_attn"}, {.bias = true});
+    def.linear(h + "attn.c_proj", hidden, hidden, {h + "attn.c_proj"}, {.bias = true});
+    def.norm(h + "ln_2", hidden, {.bias = true});
+    def.linear(h + "mlp.c_fc", inner, hidden, {h + "mlp.c_fc"}, {.bias = true});
+    def.linear(h + "mlp.c_proj", hidden, inner, {h + "mlp.c_proj"}, {.bias = true});
   }
-  def.norm("transformer.ln_f", hidden, true);
+  def.norm("transformer.ln_f", hidden, {.bias = true});
   def.final_fc("lm_head", vocab, hidden);
   return def;
 }
 
 }  // namespace
 
-extern const Architecture kGptBigCode{
-    "gpt_bigcode", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kGptBigCode{"gpt_bigcode", kStandardKinds, build};
 
 }  // namespace weightcast

@@ -22,23 +22,18 @@ ModelDef build(const ModelConfig& c) {
   c.require_context_window();
   const auto hidden = require_positive(c, "hidden_size");
   const auto inter = require_positive(c, "intermediate_size");
-  const auto heads = require_positive(c, "num_attention_heads");
+  const auto h = read_heads(c, hidden, {.kv = KvHeads::kNone, .fit = HeadFit::kCoversHidden});
   const auto layers = require_positive(c, "num_hidden_layers");
   require_positive(c, "vocab_size");
-  auto head_dim = c.get_int("head_dim", 0);
-  if (head_dim == 0) head_dim = hidden / heads;
-  if (head_dim * heads != hidden)
-    fail("{}: head_dim ({}) x num_attention_heads ({}) must equal hidden_size ({})",
-         c.path().string(), head_dim, heads, hidden);
   const auto ffn_out = c.get_string("ffn_out_dtype", "float32");
   const auto ffn_dtype = dtype_from_tvm_name(ffn_out);
   if (!ffn_dtype) fail("{}: unknown ffn_out_dtype \"{}\"", c.path().string(), ffn_out);
   const auto t = c.shards();
-  check_split(heads, t, "{} attention heads");
+  check_split(h.heads, t, "{} attention heads");
   check_split(inter, t, "MLP intermediate size {}");
-  const auto q = heads / t * head_dim, i = inter / t;
+  const auto q = h.q_rows(t), i = inter / t;
   // MLC's layout transform uses the whole model's heads (it runs before any split).
-  const auto regrouping = qkv_regrouping(heads, head_dim);
+  const auto regrouping = qkv_regrouping(h.heads, h.head_dim);
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
@@ -47,30 +42,33 @@ ModelDef build(const ModelConfig& c) {
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto l = fmt::format("gpt_neox.layers.{}.", n);
     const auto a = l + "attention.", m = l + "mlp.";
-    def.norm(l + "input_layernorm", hidden, true);
-    def.norm(l + "post_attention_layernorm", hidden, true);
+    def.norm(l + "input_layernorm", hidden, {.bias = true});
+    def.norm(l + "post_attention_layernorm", hidden, {.bias = true});
     def.linear(a + "query_key_value", 3 * q, hidden, {a + "query_key_value"},
-               ShardStrategy{0, {q, q, q}}, true);
+               {.shard = ShardStrategy::rows({q, q, q}), .bias = true});
     for (auto k : {def.params.size() - 2, def.params.size() - 1}) {
       def.params[k].combine = Combine::kPermuteRows;
       def.params[k].permutation = regrouping;
     }
-    def.linear(a + "dense", hidden, q, {a + "dense"}, ShardStrategy{1, {}}, true);
-    def.linear(m + "dense_h_to_4h", i, hidden, {m + "dense_h_to_4h"}, ShardStrategy{0, {}}, true);
-    def.params.back().dtype = *ffn_dtype;
-    def.linear(m + "dense_4h_to_h", hidden, i, {m + "dense_4h_to_h"}, ShardStrategy{1, {}}, true);
-    def.params.back().dtype = *ffn_dtype;
+    def.linear(a + "dense", hidden, q, {a + "dense"},
+               {.shard = ShardStrategy::cols(), .bias = true});
+    // Only the biases: the weights are quantized like any other Linear's.
+    def.linear(m + "dense_h_to_4h", i, hidden, {m + "dense_h_to_4h"},
+               {.shard = ShardStrategy::rows(), .bias = true})
+        .bias->dtype = *ffn_dtype;
+    def.linear(m + "dense_4h_to_h", hidden, i, {m + "dense_4h_to_h"},
+               {.shard = ShardStrategy::cols(), .bias = true})
+        .bias->dtype = *ffn_dtype;
     for (const char* unused : {"rotary_emb.inv_freq", "masked_bias", "bias"})
       def.unused_sources.push_back(a + unused);
   }
-  def.norm("gpt_neox.final_layer_norm", hidden, true);
+  def.norm("gpt_neox.final_layer_norm", hidden, {.bias = true});
   def.final_fc("embed_out", {0, "vocab_size"}, hidden);
   return def;
 }
 
 }  // namespace
 
-extern const Architecture kGptNeox{
-    "gpt_neox", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kGptNeox{"gpt_neox", kStandardKinds, build};
 
 }  // namespace weightcast

@@ -9,23 +9,22 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"rms_norm_eps", "bias", "use_cache", "pad_token_id", "bos_token_id", "eos_token_id"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, false, true);
+  const auto dims = read_standard_dims(c, {.fit = HeadFit::kCoversHidden});
   const bool bias = c.get_bool("bias", false);
   if (bias && dims.shards > 1)
     fail<NotImplementedError>(
         "internlm with bias cannot be pre-sharded: MLC splits the replicated o_proj bias across "
         "GPUs, which its own shape checks reject");
-  StandardLayout layout;
-  layout.qkv = "wqkv_pack";
-  layout.qkv_bias = layout.o_bias = bias;
-  layout.unused_rotary = true;
-  layout.lm_head = StandardLayout::LmHead::kAlways;
-  return build_standard(c, dims, layout);
+  return build_standard(c, dims,
+                        {.qkv = "wqkv_pack",
+                         .qkv_bias = bias,
+                         .o_bias = bias,
+                         .lm_head = StandardLayout::LmHead::kAlways,
+                         .unused_rotary = true});
 }
 
 }  // namespace
 
-extern const Architecture kInternLm{
-    "internlm", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kInternLm{"internlm", kStandardKinds, build};
 
 }  // namespace weightcast

@@ -28,7 +28,8 @@ ModelDef build(const ModelConfig& c) {
   c.require_context_window();
   const bool bias = c.get_bool("bias", false);
   check_split(c.require_int("num_attention_heads"), c.shards(), "{} attention heads");
-  const auto [hidden, inter, layers, vocab, t, h] = read_standard_dims(c, true, true);
+  const auto [hidden, inter, layers, vocab, t, h] =
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   const auto q = h.q_rows(t), kv = h.kv_rows(t), i = inter / t;
   // MLC's layout conversion uses hidden_size / num_attention_heads as the head size.
   const auto regrouping = wqkv_regrouping(h.heads, h.kv_heads, hidden / h.heads);
@@ -40,13 +41,15 @@ ModelDef build(const ModelConfig& c) {
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto l = fmt::format("model.layers.{}.", n);
     const auto a = l + "attention.", f = l + "feed_forward.";
-    def.linear(a + "wqkv", q + 2 * kv, hidden, {a + "wqkv"}, ShardStrategy{0, {q, kv, kv}}, bias);
+    def.linear(a + "wqkv", q + 2 * kv, hidden, {a + "wqkv"},
+               {.shard = ShardStrategy::rows({q, kv, kv}), .bias = bias});
     auto& wqkv = def.params[def.params.size() - (bias ? 2 : 1)];
     wqkv.combine = Combine::kPermuteRows;
     wqkv.permutation = regrouping;
-    def.linear(a + "wo", hidden, q, {a + "wo"}, ShardStrategy{1, {}}, bias);
-    def.linear(f + "gate_up_proj", 2 * i, hidden, {f + "w1", f + "w3"}, ShardStrategy{0, {i, i}});
-    def.linear(f + "w2", hidden, i, {f + "w2"}, ShardStrategy{1, {}});
+    def.linear(a + "wo", hidden, q, {a + "wo"}, {.shard = ShardStrategy::cols(), .bias = bias});
+    def.linear(f + "gate_up_proj", 2 * i, hidden, {f + "w1", f + "w3"},
+               {.shard = ShardStrategy::rows({i, i})});
+    def.linear(f + "w2", hidden, i, {f + "w2"}, {.shard = ShardStrategy::cols()});
     def.norm(l + "attention_norm", hidden);
     def.norm(l + "ffn_norm", hidden);
   }
@@ -57,7 +60,6 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kInternLm2{
-    "internlm2", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kInternLm2{"internlm2", kStandardKinds, build};
 
 }  // namespace weightcast

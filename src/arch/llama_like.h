@@ -1,4 +1,4 @@
-// The Llama parameter layout, shared by the model types that reuse it.
+// The Llama config reading and layout, shared by the model types that reuse it.
 #pragma once
 
 #include "arch/architecture.h"

@@ -10,8 +10,7 @@ ModelDef build(const ModelConfig& config) {
 }
 }  // namespace
 
-// MLC registers an awq source for mistral but no awq quantization (spec 8): not offered here.
-extern const Architecture kMistral{
-    "mistral", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+// MLC registers an awq source for mistral but no awq quantization: not offered here.
+extern const Architecture kMistral{"mistral", kStandardKinds, build};
 
 }  // namespace weightcast

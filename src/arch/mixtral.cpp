@@ -10,30 +10,25 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"rms_norm_eps"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, false);
-  RoutedExperts moe;
-  moe.count = c.get_int("num_local_experts", 0);
-  if (moe.count <= 0)
-    fail("{}: num_local_experts must be positive, got {}", c.path().string(), moe.count);
-  moe.intermediate = dims.intermediate;
-  moe.mlc = "moe.";
-  moe.hf = "block_sparse_moe.";
-  moe.gate_up = "e1_e3";
-  moe.down = "e2";
-  moe.hf_names = {"w1", "w3", "w2"};
-  StandardLayout layout;
-  layout.experts = moe;
-  layout.symbolic_vocab = true;
-  layout.unused_rotary = true;
-  return build_standard(c, dims, layout);
+  const auto dims = read_standard_dims(c);
+  const auto experts = c.get_int("num_local_experts", 0);
+  if (experts <= 0)
+    fail("{}: num_local_experts must be positive, got {}", c.path().string(), experts);
+  return build_standard(c, dims,
+                        {.experts = RoutedExperts{.count = experts,
+                                                  .intermediate = dims.intermediate,
+                                                  .mlc = "moe.",
+                                                  .hf = "block_sparse_moe.",
+                                                  .gate_up = "e1_e3",
+                                                  .down = "e2",
+                                                  .hf_names = {"w1", "w3", "w2"}},
+                         .symbolic_vocab = true,
+                         .unused_rotary = true});
 }
 
 }  // namespace
 
 // MLC registers an awq quantization for mixtral that raises NotImplementedError: not offered.
-extern const Architecture kMixtral{
-    "mixtral",
-    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kPerTensor},
-    build};
+extern const Architecture kMixtral{"mixtral", kStandardKinds | QuantKind::kPerTensor, build};
 
 }  // namespace weightcast

@@ -9,26 +9,23 @@ namespace {
 
 ModelDef build(const ModelConfig& c) {
   c.require({"max_position_embeddings", "num_key_value_heads"});
-  const auto dims = read_standard_dims(c, true, true);
+  const auto dims =
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   if (dims.shards > 1)
     fail<NotImplementedError>(
         "nemotron cannot be pre-sharded: MLC neither divides its MLP by the shard count nor "
         "splits up_proj along its outputs");
-  StandardLayout layout;
-  layout.mlp = StandardLayout::Mlp::kUpOnly;
-  layout.mlp_bias = c.get_bool("mlp_bias", false);
-  layout.norm_bias = true;
-  layout.symbolic_vocab = true;
-  layout.unused_rotary = true;
-  return build_standard(c, dims, layout);
+  return build_standard(c, dims,
+                        {.mlp = StandardLayout::Mlp::kUpOnly,
+                         .mlp_bias = c.get_bool("mlp_bias", false),
+                         .norm_bias = true,
+                         .symbolic_vocab = true,
+                         .unused_rotary = true});
 }
 
 }  // namespace
 
 // MLC lists awq for nemotron without an awq source, so q4f16_autoawq cannot load: not offered.
-extern const Architecture kNemotron{
-    "nemotron",
-    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kPerTensor},
-    build};
+extern const Architecture kNemotron{"nemotron", kStandardKinds | QuantKind::kPerTensor, build};
 
 }  // namespace weightcast

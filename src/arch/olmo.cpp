@@ -11,19 +11,13 @@ ModelDef build(const ModelConfig& c) {
   c.require_context_window();
   if (c.has("clip_qkv") && c.require_number("clip_qkv") <= 0)
     fail("'clip_qkv'({}) should be non-negative", c.json()["clip_qkv"].dump());
-  const auto dims = read_standard_dims(c, false);
-  StandardLayout layout;
-  layout.norms = {};
-  layout.final_norm = false;
-  layout.unused_rotary = true;
-  return build_standard(c, dims, layout);
+  return build_standard(c, read_standard_dims(c),
+                        {.norms = {}, .final_norm = false, .unused_rotary = true});
 }
 
 }  // namespace
 
-extern const Architecture kOlmo{"olmo",
-                                {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt,
-                                 QuantKind::kAwq, QuantKind::kPerTensor},
+extern const Architecture kOlmo{"olmo", kStandardKinds | QuantKind::kAwq | QuantKind::kPerTensor,
                                 build};
 
 }  // namespace weightcast

@@ -9,19 +9,14 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"hidden_act"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, false);
-  StandardLayout layout;
-  layout.norms = {"post_attention_layernorm", "post_feedforward_layernorm"};
-  layout.qk_norm = StandardLayout::QkNorm::kWhole;
-  layout.unused_rotary = true;
-  return build_standard(c, dims, layout);
+  return build_standard(c, read_standard_dims(c),
+                        {.qk_norm = StandardLayout::QkNorm::kWhole,
+                         .norms = {"post_attention_layernorm", "post_feedforward_layernorm"},
+                         .unused_rotary = true});
 }
 
 }  // namespace
 
-extern const Architecture kOlmo2{
-    "olmo2",
-    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kPerTensor},
-    build};
+extern const Architecture kOlmo2{"olmo2", kStandardKinds | QuantKind::kPerTensor, build};
 
 }  // namespace weightcast

@@ -40,19 +40,22 @@ ModelDef build(const ModelConfig& c) {
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
-  def.final_fc("lm_head.linear", Dim{0, "vocab_size"}, hidden, "lm_head", true);
-  def.norm("lm_head.ln", hidden, true, false, "model.final_layernorm");
+  def.final_fc("lm_head.linear", Dim{0, "vocab_size"}, hidden, {.source = "lm_head", .bias = true});
+  def.norm("lm_head.ln", hidden, {.bias = true, .source = "model.final_layernorm"});
   def.add("transformer.embd.weight", {num(vocab), num(hidden)}, ParamRole::kEmbedding,
           {"model.embed_tokens.weight"});
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto hf = fmt::format("model.layers.{}.", n), mlc = fmt::format("transformer.h.{}.", n);
     const auto a = hf + "self_attn.";
-    def.norm(mlc + "ln", hidden, true, false, hf + "input_layernorm");
+    def.norm(mlc + "ln", hidden, {.bias = true, .source = hf + "input_layernorm"});
     def.linear(mlc + "mixer.Wqkv", q + 2 * kv, hidden, {a + "q_proj", a + "k_proj", a + "v_proj"},
-               ShardStrategy{0, {q, kv, kv}}, true);
-    def.linear(mlc + "mixer.out_proj", hidden, q, {a + "dense"}, ShardStrategy{1, {}}, true);
-    def.linear(mlc + "mlp.fc1", i, hidden, {hf + "mlp.fc1"}, ShardStrategy{0, {}}, true);
-    def.linear(mlc + "mlp.fc2", hidden, i, {hf + "mlp.fc2"}, ShardStrategy{1, {}}, true);
+               {.shard = ShardStrategy::rows({q, kv, kv}), .bias = true});
+    def.linear(mlc + "mixer.out_proj", hidden, q, {a + "dense"},
+               {.shard = ShardStrategy::cols(), .bias = true});
+    def.linear(mlc + "mlp.fc1", i, hidden, {hf + "mlp.fc1"},
+               {.shard = ShardStrategy::rows(), .bias = true});
+    def.linear(mlc + "mlp.fc2", hidden, i, {hf + "mlp.fc2"},
+               {.shard = ShardStrategy::cols(), .bias = true});
     def.unused_sources.push_back(hf + "mixer.rotary_emb.inv_freq");
   }
   return def;
@@ -60,7 +63,6 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kPhi{
-    "phi", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kPhi{"phi", kStandardKinds, build};
 
 }  // namespace weightcast

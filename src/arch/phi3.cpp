@@ -9,7 +9,8 @@ namespace {
 
 ModelDef build(const ModelConfig& c) {
   c.require({"model_type", "rms_norm_eps", "num_key_value_heads", "max_position_embeddings"});
-  const auto [hidden, inter, layers, vocab, t, h] = read_standard_dims(c, false, true);
+  const auto [hidden, inter, layers, vocab, t, h] =
+      read_standard_dims(c, {.fit = HeadFit::kCoversHidden});
   const auto& j = c.json();
   if (j.contains("rope_scaling") && j["rope_scaling"].is_object() &&
       j["rope_scaling"].contains("type")) {
@@ -25,17 +26,18 @@ ModelDef build(const ModelConfig& c) {
           {"model.embed_tokens.weight"});
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto hf = fmt::format("model.layers.{}.", n), mlc = fmt::format("transformer.h.{}.", n);
-    def.norm(mlc + "ln", hidden, false, false, hf + "input_layernorm");
+    def.norm(mlc + "ln", hidden, {.source = hf + "input_layernorm"});
     def.linear(mlc + "mixer.qkv_proj", q + 2 * kv, hidden, {hf + "self_attn.qkv_proj"},
-               ShardStrategy{0, {q, kv, kv}});
-    def.linear(mlc + "mixer.out_proj", hidden, q, {hf + "self_attn.o_proj"}, ShardStrategy{1, {}});
+               {.shard = ShardStrategy::rows({q, kv, kv})});
+    def.linear(mlc + "mixer.out_proj", hidden, q, {hf + "self_attn.o_proj"},
+               {.shard = ShardStrategy::cols()});
     def.linear(mlc + "mlp.gate_up_proj", 2 * i, hidden, {hf + "mlp.gate_up_proj"},
-               ShardStrategy{0, {i, i}});
-    def.linear(mlc + "mlp.down_proj", hidden, i, {hf + "mlp.down_proj"}, ShardStrategy{1, {}});
-    def.norm(mlc + "post_attention_layernorm", hidden, false, false,
-             hf + "post_attention_layernorm");
+               {.shard = ShardStrategy::rows({i, i})});
+    def.linear(mlc + "mlp.down_proj", hidden, i, {hf + "mlp.down_proj"},
+               {.shard = ShardStrategy::cols()});
+    def.norm(mlc + "post_attention_layernorm", hidden, {.source = hf + "post_attention_layernorm"});
   }
-  def.norm("transformer.norm", hidden, false, false, "model.norm");
+  def.norm("transformer.norm", hidden, {.source = "model.norm"});
   if (!c.get_bool("tie_word_embeddings", false))
     def.final_fc("lm_head", Dim{0, "vocab_size"}, hidden);
   return def;
@@ -43,7 +45,6 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kPhi3{
-    "phi3", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kPhi3{"phi3", kStandardKinds, build};
 
 }  // namespace weightcast

@@ -9,16 +9,13 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"hidden_act", "rms_norm_eps", "rope_theta", "num_key_value_heads"});
   c.require_context_window();
-  StandardLayout layout;
-  layout.qkv = "c_attn";
-  layout.qkv_bias = true;
-  layout.unused_rotary = true;
-  return build_standard(c, read_standard_dims(c, true, true), layout);
+  return build_standard(
+      c, read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden}),
+      {.qkv = "c_attn", .qkv_bias = true, .unused_rotary = true});
 }
 
 }  // namespace
 
-extern const Architecture kQwen2{
-    "qwen2", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kQwen2{"qwen2", kStandardKinds, build};
 
 }  // namespace weightcast

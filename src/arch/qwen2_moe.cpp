@@ -9,23 +9,24 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"hidden_act", "rms_norm_eps", "rope_theta", "num_key_value_heads"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, true, true);
+  const auto dims =
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   const auto experts = read_routed_experts(c, "num_experts", dims.shards);
   const auto shared = c.get_int("shared_expert_intermediate_size", 0);
   if (shared <= 0)
     fail("{}: shared_expert_intermediate_size must be positive, got {}", c.path().string(), shared);
-  StandardLayout layout;
-  layout.qkv = "c_attn";
-  layout.qkv_bias = true;
-  layout.experts = experts;
-  layout.lm_head = StandardLayout::LmHead::kAlways;
-  ModelDef def = build_standard(c, dims, layout);
+  ModelDef def = build_standard(c, dims,
+                                {.qkv = "c_attn",
+                                 .qkv_bias = true,
+                                 .experts = experts,
+                                 .lm_head = StandardLayout::LmHead::kAlways});
   const auto si = shared / dims.shards;
   for (std::int64_t n = 0; n < dims.layers; ++n) {
     const auto m = fmt::format("model.layers.{}.mlp.", n), s = m + "shared_expert.";
     def.linear(s + "gate_up_proj", 2 * si, dims.hidden, {s + "gate_proj", s + "up_proj"},
-               ShardStrategy{0, {si, si}});
-    def.linear(s + "down_proj", dims.hidden, si, {s + "down_proj"}, ShardStrategy{1, {}});
+               {.shard = ShardStrategy::rows({si, si})});
+    def.linear(s + "down_proj", dims.hidden, si, {s + "down_proj"},
+               {.shard = ShardStrategy::cols()});
     def.linear(m + "shared_expert_gate", 1, dims.hidden, {m + "shared_expert_gate"});
   }
   return def;
@@ -33,7 +34,6 @@ ModelDef build(const ModelConfig& c) {
 
 }  // namespace
 
-extern const Architecture kQwen2Moe{
-    "qwen2_moe", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kQwen2Moe{"qwen2_moe", kStandardKinds, build};
 
 }  // namespace weightcast

@@ -10,24 +10,21 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"hidden_act", "attention_bias", "rope_theta", "rms_norm_eps", "num_key_value_heads"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, true);
+  const auto dims = read_standard_dims(c, {.kv = KvHeads::kRequired});
   const bool bias = c.get_bool("attention_bias", false);
-  StandardLayout layout;
-  layout.qkv = "c_attn";
-  layout.qkv_bias = layout.o_bias = bias;
-  layout.qk_norm = StandardLayout::QkNorm::kPerHead;
-  layout.experts = read_routed_experts(c, "num_experts", dims.shards);
-  layout.lm_head = StandardLayout::LmHead::kAlways;
-  ModelDef def = build_standard(c, dims, layout);
-  read_weight_block_size(c, def);
+  ModelDef def = build_standard(c, dims,
+                                {.qkv = "c_attn",
+                                 .qkv_bias = bias,
+                                 .o_bias = bias,
+                                 .qk_norm = StandardLayout::QkNorm::kPerHead,
+                                 .experts = read_routed_experts(c, "num_experts", dims.shards),
+                                 .lm_head = StandardLayout::LmHead::kAlways});
+  def.weight_block_size = read_weight_block_size(c);
   return def;
 }
 
 }  // namespace
 
-extern const Architecture kQwen3Moe{
-    "qwen3_moe",
-    {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt, QuantKind::kBlockScale},
-    build};
+extern const Architecture kQwen3Moe{"qwen3_moe", kStandardKinds | QuantKind::kBlockScale, build};
 
 }  // namespace weightcast

@@ -9,17 +9,16 @@ namespace {
 ModelDef build(const ModelConfig& c) {
   c.require({"num_key_value_heads", "layer_norm_eps", "partial_rotary_factor", "rope_theta"});
   c.require_context_window();
-  const auto dims = read_standard_dims(c, true, true);
-  StandardLayout layout;
-  layout.qkv_bias = c.get_bool("use_qkv_bias", false);
-  layout.norm_bias = true;
-  layout.lm_head = StandardLayout::LmHead::kAlways;
-  return build_standard(c, dims, layout);
+  const auto dims =
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
+  return build_standard(c, dims,
+                        {.qkv_bias = c.get_bool("use_qkv_bias", false),
+                         .norm_bias = true,
+                         .lm_head = StandardLayout::LmHead::kAlways});
 }
 
 }  // namespace
 
-extern const Architecture kStableLm{
-    "stablelm", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kStableLm{"stablelm", kStandardKinds, build};
 
 }  // namespace weightcast

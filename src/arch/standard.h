@@ -1,10 +1,12 @@
 // The HF Llama-style decoder under MLC's names, as MLC's make_standard_hf_loader maps it:
 // q/k/v fused into one Linear, o, gate|up fused (or kept apart) and down, or routed experts in
-// place of the MLP, and per-layer norms. The architectures that only rename, add or drop pieces
-// of it describe themselves with a StandardLayout.
+// place of the MLP, and per-layer norms. Every architecture of that family describes itself
+// with a StandardLayout, named options over Llama's defaults:
+//   build_standard(c, dims, {.qkv = "c_attn", .qkv_bias = true, .unused_rotary = true});
 #pragma once
 
 #include <array>
+#include <optional>
 
 #include "arch/common.h"
 
@@ -19,22 +21,29 @@ struct RoutedExperts {
   std::array<std::string, 3> hf_names = {"gate_proj", "up_proj", "down_proj"};
 };
 
-// Adds the router and the two stacked expert tensors of layer prefix `layer` ("model.layers.N.").
-void add_routed_experts(ModelDef& def, const std::string& layer, const RoutedExperts& moe,
-                        std::int64_t hidden, std::int64_t shards);
+// Adds the router and the two stacked expert tensors of a layer, whose module prefix is `layer`
+// in MLC and `hf_layer` in the source ("model.layers.N." both, usually).
+void add_routed_experts(ModelDef& def, const std::string& layer, const std::string& hf_layer,
+                        const RoutedExperts& moe, std::int64_t hidden, std::int64_t shards);
 
+// Llama's layout by default; the fields in the order of a layer's parameters.
 struct StandardLayout {
+  // Module prefixes of the decoder (embedding, layers, final norm): MLC's and the source's.
+  std::string mlc_prefix = "model.", hf_prefix = "model.";
+  bool fused_qkv = true;         // false: q_proj, k_proj and v_proj kept apart (Gemma 3)
   std::string qkv = "qkv_proj";  // MLC name of the fused q|k|v Linear
-  bool qkv_bias = false, o_bias = false;
+  bool qkv_bias = false;
   std::string o = "o_proj";  // MLC name of the output projection (HF: o_proj)
+  bool o_bias = false;
+  enum class QkNorm { kNone, kPerHead, kWhole } qk_norm = QkNorm::kNone;  // Qwen3 / OLMo2
   // The dense MLP: gate|up fused into gate_up_proj, gate_proj and up_proj apart (Cohere), or
   // up_proj alone (Nemotron's squared ReLU); then down_proj.
   enum class Mlp { kFusedGateUp, kGateAndUp, kUpOnly } mlp = Mlp::kFusedGateUp;
   bool mlp_bias = false;
-  std::optional<RoutedExperts> experts;  // in place of the dense MLP
+  std::optional<RoutedExperts> experts = std::nullopt;  // in place of the dense MLP
   std::vector<std::string> norms = {"input_layernorm", "post_attention_layernorm"};
-  bool norm_bias = false;                                                 // LayerNorm with a bias
-  enum class QkNorm { kNone, kPerHead, kWhole } qk_norm = QkNorm::kNone;  // Qwen3 / OLMo2
+  bool norm_bias = false;     // LayerNorm with a bias
+  bool norm_add_one = false;  // Gemma: every norm weight stored + 1
   bool final_norm = true;
   enum class LmHead { kUnlessTied, kAlways, kNever } lm_head = LmHead::kUnlessTied;
   bool symbolic_vocab = false;  // vocab_size as a tirx.Var rather than a number
@@ -46,10 +55,9 @@ struct StandardDims {
   Heads heads;
 };
 
-// hidden_size, intermediate_size, num_hidden_layers, vocab_size and the heads, checked; with
-// `head_dim_covers_hidden`, MLC's assert head_dim * num_attention_heads == hidden_size.
-StandardDims read_standard_dims(const ModelConfig& c, bool kv_heads_required,
-                                bool head_dim_covers_hidden = false);
+// hidden_size, intermediate_size, num_hidden_layers, vocab_size and the heads (read by `heads`,
+// over tensor_parallel_shards), all checked.
+StandardDims read_standard_dims(const ModelConfig& c, HeadRules heads = {});
 
 ModelDef build_standard(const ModelConfig& c, const StandardDims& dims,
                         const StandardLayout& layout);

@@ -12,7 +12,8 @@ ModelDef build(const ModelConfig& c) {
   c.require_context_window();
   const bool bias = c.get_bool("use_bias", false);
   check_split(c.require_int("num_attention_heads"), c.shards(), "{} attention heads");
-  const auto [hidden, inter, layers, vocab, t, h] = read_standard_dims(c, true, true);
+  const auto [hidden, inter, layers, vocab, t, h] =
+      read_standard_dims(c, {.kv = KvHeads::kRequired, .fit = HeadFit::kCoversHidden});
   if (bias && t > 1)
     fail<NotImplementedError>(
         "starcoder2 with use_bias cannot be pre-sharded: MLC splits the replicated mlp.c_proj "
@@ -22,27 +23,28 @@ ModelDef build(const ModelConfig& c) {
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
   // First in MLC's mapping, so it is loaded (and written) before the embedding it shares.
-  def.final_fc("lm_head", num(vocab), hidden, "model.embed_tokens");
+  def.final_fc("lm_head", num(vocab), hidden, {.source = "model.embed_tokens"});
   def.add("model.embed_tokens.weight", {num(vocab), num(hidden)}, ParamRole::kEmbedding,
           {"model.embed_tokens.weight"});
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto l = fmt::format("model.layers.{}.", n);
     const auto a = l + "self_attn.", m = l + "mlp.";
     def.linear(a + "wqkv_pack", q + 2 * kv, hidden, {a + "q_proj", a + "k_proj", a + "v_proj"},
-               ShardStrategy{0, {q, kv, kv}}, bias);
-    def.linear(a + "o_proj", hidden, q, {a + "o_proj"}, ShardStrategy{1, {}}, bias);
-    def.linear(m + "c_fc", i, hidden, {m + "c_fc"}, ShardStrategy{0, {}}, bias);
-    def.linear(m + "c_proj", hidden, i, {m + "c_proj"}, ShardStrategy{1, {}}, bias);
-    def.norm(l + "input_layernorm", hidden, true);
-    def.norm(l + "post_attention_layernorm", hidden, true);
+               {.shard = ShardStrategy::rows({q, kv, kv}), .bias = bias});
+    def.linear(a + "o_proj", hidden, q, {a + "o_proj"},
+               {.shard = ShardStrategy::cols(), .bias = bias});
+    def.linear(m + "c_fc", i, hidden, {m + "c_fc"}, {.shard = ShardStrategy::rows(), .bias = bias});
+    def.linear(m + "c_proj", hidden, i, {m + "c_proj"},
+               {.shard = ShardStrategy::cols(), .bias = bias});
+    def.norm(l + "input_layernorm", hidden, {.bias = true});
+    def.norm(l + "post_attention_layernorm", hidden, {.bias = true});
   }
-  def.norm("model.norm", hidden, true);
+  def.norm("model.norm", hidden, {.bias = true});
   return def;
 }
 
 }  // namespace
 
-extern const Architecture kStarcoder2{
-    "starcoder2", {QuantKind::kNoQuant, QuantKind::kGroupQuant, QuantKind::kFt}, build};
+extern const Architecture kStarcoder2{"starcoder2", kStandardKinds, build};
 
 }  // namespace weightcast

@@ -46,9 +46,6 @@ bool is_moe_gate(const ParamDef& p) {
 }
 
 namespace {
-Dim num(std::int64_t v) {
-  return Dim{v, {}};
-}
 const std::string& or_default(const std::string& s, const std::string& fallback) {
   return s.empty() ? fallback : s;
 }
@@ -63,41 +60,53 @@ void ModelDef::check_size(std::size_t new_sources) {
         kMaxParams, kMaxSources);
 }
 
-void ModelDef::linear(const std::string& name, std::int64_t out, std::int64_t in,
-                      const std::vector<std::string>& sources, std::optional<ShardStrategy> shard,
-                      bool bias) {
+AddedParams ModelDef::added_since(std::size_t first) {
+  return {&params[first], params.size() > first + 1 ? &params[first + 1] : nullptr};
+}
+
+AddedParams ModelDef::linear(const std::string& name, std::int64_t out, std::int64_t in,
+                             const std::vector<std::string>& sources,
+                             const LinearOptions& options) {
+  const auto first = params.size();
+  const auto& shard = options.shard;
   std::vector<std::string> weights, biases;
   for (const auto& s : sources) weights.push_back(s + ".weight"), biases.push_back(s + ".bias");
   add(name + ".weight", {num(out), num(in)}, ParamRole::kLinearWeight, weights, shard);
-  if (bias) {
+  if (options.bias) {
     std::optional<ShardStrategy> bias_shard;
     if (shard && shard->dim == 0) bias_shard = shard;
     add(name + ".bias", {num(out)}, ParamRole::kOther, biases, bias_shard);
   }
+  return added_since(first);
 }
 
-void ModelDef::norm(const std::string& name, std::int64_t dim, bool bias, bool add_one,
-                    const std::string& source) {
-  const auto& src = or_default(source, name);
+AddedParams ModelDef::norm(const std::string& name, std::int64_t dim, const NormOptions& options) {
+  const auto first = params.size();
+  const auto& src = or_default(options.source, name);
+  const bool add_one = options.add_one;
   add(name + ".weight", {num(dim)}, ParamRole::kOther, {src + ".weight"}).add_one = add_one;
-  if (bias) add(name + ".bias", {num(dim)}, ParamRole::kOther, {src + ".bias"});
+  if (options.bias) add(name + ".bias", {num(dim)}, ParamRole::kOther, {src + ".bias"});
+  return added_since(first);
 }
 
-void ModelDef::experts(const std::string& name, std::int64_t experts, std::int64_t out,
-                       std::int64_t in, std::vector<std::string> sources,
-                       std::optional<ShardStrategy> shard) {
+ParamDef& ModelDef::experts(const std::string& name, std::int64_t experts, std::int64_t out,
+                            std::int64_t in, std::vector<std::string> sources,
+                            std::optional<ShardStrategy> shard) {
   auto& p = add(name + ".weight", {num(experts), num(out), num(in)}, ParamRole::kExperts,
                 std::move(sources), std::move(shard));
   p.combine = Combine::kStack;
   p.stack = experts;
+  return p;
 }
 
-void ModelDef::final_fc(const std::string& name, Dim vocab, std::int64_t hidden,
-                        const std::string& source, bool bias) {
-  const auto& src = or_default(source, name);
+AddedParams ModelDef::final_fc(const std::string& name, Dim vocab, std::int64_t hidden,
+                               const FinalFcOptions& options) {
+  const auto first = params.size();
+  const auto& src = or_default(options.source, name);
   add(name + ".weight", {vocab, num(hidden)}, ParamRole::kLinearWeight, {src + ".weight"})
       .final_fc = true;
-  if (bias) add(name + ".bias", {vocab}, ParamRole::kOther, {src + ".bias"});
+  if (options.bias) add(name + ".bias", {vocab}, ParamRole::kOther, {src + ".bias"});
+  return added_since(first);
 }
 
 }  // namespace weightcast

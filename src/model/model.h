@@ -29,6 +29,11 @@ class QuantKinds {
     for (auto k : kinds) bits_ |= bit(k);
   }
   constexpr bool contains(QuantKind k) const { return (bits_ & bit(k)) != 0; }
+  constexpr QuantKinds operator|(QuantKind k) const {
+    QuantKinds out = *this;
+    out.bits_ |= bit(k);
+    return out;
+  }
 
  private:
   static constexpr unsigned bit(QuantKind k) { return 1u << static_cast<unsigned>(k); }
@@ -42,6 +47,9 @@ struct Dim {
   std::string symbol;
   bool symbolic() const { return !symbol.empty(); }
 };
+inline Dim num(std::int64_t v) {
+  return Dim{v, {}};
+}
 using ExpectedShape = std::vector<Dim>;
 std::string expected_shape_str(const ExpectedShape& shape);
 ExpectedShape concrete(const Shape& shape);
@@ -83,6 +91,10 @@ struct HeadSlice {
 struct ShardStrategy {
   int dim = 0;
   std::vector<std::int64_t> segs;
+  // Along the outputs (rows of a Linear weight), in segments when `segs` is given.
+  static ShardStrategy rows(std::vector<std::int64_t> segs = {}) { return {0, std::move(segs)}; }
+  // Along the inputs (columns of a Linear weight).
+  static ShardStrategy cols() { return {1, {}}; }
 };
 
 struct ParamDef {
@@ -103,6 +115,27 @@ struct ParamDef {
 
 // MLC's is_moe_gate: a Linear named "...gate" with at most 256 outputs stays unquantized.
 bool is_moe_gate(const ParamDef& p);
+
+// The options of ModelDef's builders, named at the call site ({.bias = true}).
+struct LinearOptions {
+  std::optional<ShardStrategy> shard = std::nullopt;
+  bool bias = false;
+};
+struct NormOptions {
+  bool bias = false;
+  bool add_one = false;     // Gemma's norms: the stored weight is 1 + w
+  std::string source = {};  // the source module when not the MLC name
+};
+struct FinalFcOptions {
+  std::string source = {};  // the source module when not the MLC name
+  bool bias = false;
+};
+// What a builder added: the weight and, when asked for, the bias (null otherwise). The pointers
+// stay valid until the next parameter is added.
+struct AddedParams {
+  ParamDef* weight = nullptr;
+  ParamDef* bias = nullptr;
+};
 
 struct ModelDef {
   int tensor_parallel_shards = 1;
@@ -132,19 +165,21 @@ struct ModelDef {
   // An nn.Linear: "<name>.weight" [out, in] from "<src>.weight" of each source (concatenated
   // along axis 0), and "<name>.bias" [out] from "<src>.bias" when `bias` (split like the weight
   // when the weight splits along its outputs, replicated otherwise).
-  void linear(const std::string& name, std::int64_t out, std::int64_t in,
-              const std::vector<std::string>& sources, std::optional<ShardStrategy> shard = {},
-              bool bias = false);
+  AddedParams linear(const std::string& name, std::int64_t out, std::int64_t in,
+                     const std::vector<std::string>& sources, const LinearOptions& options = {});
   // A norm (or other 1-D per-channel weight): "<name>.weight" and, with `bias`, "<name>.bias".
-  void norm(const std::string& name, std::int64_t dim, bool bias = false, bool add_one = false,
-            const std::string& source = {});
+  AddedParams norm(const std::string& name, std::int64_t dim, const NormOptions& options = {});
   // MixtralExperts "<name>.weight" [experts, out, in]: `sources` hold one equal group per
   // expert (e.g. its gate and up projections), in expert order.
-  void experts(const std::string& name, std::int64_t experts, std::int64_t out, std::int64_t in,
-               std::vector<std::string> sources, std::optional<ShardStrategy> shard = {});
-  // The final projection (lm_head & co), left unquantized by some schemes.
-  void final_fc(const std::string& name, Dim vocab, std::int64_t hidden,
-                const std::string& source = {}, bool bias = false);
+  ParamDef& experts(const std::string& name, std::int64_t experts, std::int64_t out,
+                    std::int64_t in, std::vector<std::string> sources,
+                    std::optional<ShardStrategy> shard = {});
+  // The final projection (lm_head & co) [vocab, hidden], left unquantized by some schemes.
+  AddedParams final_fc(const std::string& name, Dim vocab, std::int64_t hidden,
+                       const FinalFcOptions& options = {});
+
+ private:
+  AddedParams added_since(std::size_t first);
 };
 
 }  // namespace weightcast
