@@ -2,6 +2,7 @@
 // ...), Conv1D weights stored [in, out] and transposed, biases everywhere, learned position
 // embeddings, and an lm_head read from wte.
 #include "arch/common.h"
+#include "map/mapping.h"
 
 namespace weightcast {
 
@@ -42,7 +43,7 @@ ModelDef build(const ModelConfig& c) {
   const auto conv1d = [&](const std::string& name, std::int64_t out, std::int64_t in,
                           ShardStrategy shard) {
     def.linear("transformer." + name, out, in, {name}, shard, true);
-    def.params[def.params.size() - 2].combine = Combine::kTranspose;
+    def.params[def.params.size() - 2].mapping = map::transpose();
   };
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto h = fmt::format("h.{}.", n);

@@ -30,6 +30,12 @@ inline constexpr const char* kStagingDirName = ".weightcast-staging";
 // The bytes tvmjs stores for a tensor: float32 becomes bfloat16 (spec 7.4), the rest is raw.
 // Returns the tensor itself when no encoding applies.
 Tensor encode_for_cache(Tensor tensor, ThreadPool& pool);
+// The same encoding for `n` float32 values, into 2 bytes each.
+void encode_f32_for_cache(const float* in, std::size_t n, std::byte* out);
+// Bytes per element as stored: 2 for float32, dtype_size otherwise.
+inline std::size_t cache_element_size(DType dtype) {
+  return dtype == DType::kF32 ? 2 : dtype_size(dtype);
+}
 
 class TensorCacheWriter {
  public:

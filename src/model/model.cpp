@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include "map/mapping.h"
 #include "util/error.h"
 
 namespace weightcast {
@@ -63,6 +64,19 @@ void ModelDef::check_size(std::size_t new_sources) {
         kMaxParams, kMaxSources);
 }
 
+ParamDef& ModelDef::add(std::string name, ExpectedShape shape, ParamRole role,
+                        std::vector<std::string> sources, std::optional<ShardStrategy> shard) {
+  check_size(sources.size());
+  ParamDef p;
+  p.name = std::move(name);
+  p.shape = std::move(shape);
+  p.role = role;
+  if (sources.size() > 1) p.mapping = map::concat(0);
+  p.sources = std::move(sources);
+  p.shard = std::move(shard);
+  return params.emplace_back(std::move(p));
+}
+
 void ModelDef::linear(const std::string& name, std::int64_t out, std::int64_t in,
                       const std::vector<std::string>& sources, std::optional<ShardStrategy> shard,
                       bool bias) {
@@ -79,7 +93,8 @@ void ModelDef::linear(const std::string& name, std::int64_t out, std::int64_t in
 void ModelDef::norm(const std::string& name, std::int64_t dim, bool bias, bool add_one,
                     const std::string& source) {
   const auto& src = or_default(source, name);
-  add(name + ".weight", {num(dim)}, ParamRole::kOther, {src + ".weight"}).add_one = add_one;
+  add(name + ".weight", {num(dim)}, ParamRole::kOther, {src + ".weight"}).mapping =
+      add_one ? map::add_one() : nullptr;
   if (bias) add(name + ".bias", {num(dim)}, ParamRole::kOther, {src + ".bias"});
 }
 
@@ -88,8 +103,7 @@ void ModelDef::experts(const std::string& name, std::int64_t experts, std::int64
                        std::optional<ShardStrategy> shard) {
   auto& p = add(name + ".weight", {num(experts), num(out), num(in)}, ParamRole::kExperts,
                 std::move(sources), std::move(shard));
-  p.combine = Combine::kStack;
-  p.stack = experts;
+  p.mapping = map::stack(experts);
 }
 
 void ModelDef::final_fc(const std::string& name, Dim vocab, std::int64_t hidden,

@@ -12,11 +12,9 @@ namespace weightcast {
 class AwqQuantize final : public StoreAsIs {
  public:
   static constexpr int kGroupSize = 128;
-  std::string_view name() const override { return "q4f16_autoawq"; }
-  QuantKind kind() const override { return QuantKind::kAwq; }
-  DType model_dtype() const override { return DType::kF16; }
+  AwqQuantize() : StoreAsIs("q4f16_autoawq", QuantKind::kAwq, DType::kF16) {}
   ModelDef adapt(ModelDef model) const override;
-  void check_mapped(const ParamDef& param, const Shape& mapped) const override;
+  void check(const ParamDef& param, const Shape& mapped, int shards) const override;
 };
 
 }  // namespace weightcast

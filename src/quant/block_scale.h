@@ -13,14 +13,11 @@ namespace weightcast {
 class BlockScaleQuantize final : public StoreAsIs {
  public:
   BlockScaleQuantize(std::string name, bool static_activation)
-      : name_(std::move(name)), static_activation_(static_activation) {}
-  std::string_view name() const override { return name_; }
-  QuantKind kind() const override { return QuantKind::kBlockScale; }
-  DType model_dtype() const override { return DType::kBF16; }
+      : StoreAsIs(std::move(name), QuantKind::kBlockScale, DType::kBF16),
+        static_activation_(static_activation) {}
   ModelDef adapt(ModelDef model) const override;
 
  private:
-  std::string name_;
   bool static_activation_;
 };
 

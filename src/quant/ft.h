@@ -13,9 +13,7 @@ namespace weightcast {
 
 class FtQuantize final : public Scheme {
  public:
-  std::string_view name() const override { return "q4f16_ft"; }
-  QuantKind kind() const override { return QuantKind::kFt; }
-  DType model_dtype() const override { return DType::kF16; }
+  FtQuantize() : Scheme("q4f16_ft", QuantKind::kFt, DType::kF16) {}
   ModelDef adapt(ModelDef) const override {
     fail<NotImplementedError>(
         "q4f16_ft is not supported: its weights need CUTLASS's ft_preprocess_weight "
