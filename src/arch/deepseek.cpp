@@ -4,7 +4,7 @@
 // first_k_dense_replace layers, then routed experts stacked per layer, shared experts, a float32
 // router output and (topk_method noaux_tc, V3) a float32 e_score_correction_bias.
 #include "arch/standard.h"
-#include "map/mapping.h"
+#include "map/kinds.h"
 
 namespace weightcast {
 

@@ -2,7 +2,7 @@
 // ...), Conv1D weights stored [in, out] and transposed, biases everywhere, learned position
 // embeddings, and an lm_head read from wte.
 #include "arch/common.h"
-#include "map/mapping.h"
+#include "map/kinds.h"
 
 namespace weightcast {
 

@@ -2,7 +2,7 @@
 // MLC regroups its rows (weight and bias) as all q, all k, all v; the MLP biases stay float32
 // (the Linear's out_dtype, ffn_out_dtype); the head is embed_out.
 #include "arch/common.h"
-#include "map/mapping.h"
+#include "map/kinds.h"
 
 namespace weightcast {
 

@@ -3,7 +3,7 @@
 // MLC does). w1|w3 fuse into gate_up_proj; the head is `output`, which MLC does not treat as a
 // final FC (so it is quantized by every scheme).
 #include "arch/standard.h"
-#include "map/mapping.h"
+#include "map/kinds.h"
 
 namespace weightcast {
 

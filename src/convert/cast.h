@@ -1,4 +1,5 @@
-// The ExternMapping's `.astype(model_dtype)` (spec 3.5), with numpy's and ml_dtypes' rounding.
+// The ExternMapping's `.astype(model_dtype)` (docs/mlc-format.md#source-dtype-cast), with numpy's
+// and ml_dtypes' rounding.
 #pragma once
 
 #include <cstddef>

@@ -24,9 +24,9 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// MLC's ShardSingleDim split (spec 6): shard i takes, from every segment j (of length
-// segs[j] * shards along `dim`), the slice [i * segs[j], (i + 1) * segs[j]); without segments, the
-// i-th contiguous 1/shards slice. A pure copy.
+// MLC's ShardSingleDim split (docs/mlc-format.md#pre-sharding): shard i takes, from every segment j
+// (of length segs[j] * shards along `dim`), the slice [i * segs[j], (i + 1) * segs[j]); without
+// segments, the i-th contiguous 1/shards slice. A pure copy.
 std::vector<Tensor> split_shards(const Tensor& t, const ShardStrategy& s, int shards) {
   const auto dim = static_cast<std::size_t>(s.dim);
   const auto len = t.shape.at(dim);

@@ -77,7 +77,8 @@ Shape values(const ExpectedShape& shape) {
   return out;
 }
 
-// MLC's _check_param, run ahead of time on the planned shapes (spec 2.4).
+// MLC's _check_param, run ahead of time on the planned shapes
+// (docs/mlc-format.md#parameter-checks).
 void check_output(const OutputDef& actual, const OutputDef& expected) {
   bool ok = actual.shape.size() == expected.shape.size();
   for (std::size_t i = 0; ok && i < expected.shape.size(); ++i)

@@ -30,9 +30,10 @@ struct PlannedParam {
 };
 
 struct Plan {
-  std::vector<PlannedParam> params;  // loading order (spec 3.4)
+  std::vector<PlannedParam> params;  // loading order (docs/mlc-format.md#loading-order)
   std::vector<std::string> unused;   // source tensors nothing uses (sorted, for the warning)
-  std::int64_t total_params = 0;     // MLC's Stats.total_param_num (spec 3.5)
+  // MLC's Stats.total_param_num (docs/mlc-format.md#parameter-count).
+  std::int64_t total_params = 0;
 };
 
 // `stream_from`: the first record of a parameter produced as is or row block by row block is

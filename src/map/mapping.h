@@ -1,6 +1,7 @@
 // The mapping room: how the source tensors of one MLC parameter become that parameter (MLC's
-// ExternMapping functions), before the cast to the model dtype. Each kind keeps its shape rule
-// and its row filler side by side in mapping.cpp; a new kind is a class there and a factory here.
+// ExternMapping functions), before the cast to the model dtype. This is the interface the planner,
+// the row source and the schemes use; the kinds themselves, each with its shape rule and row
+// filler side by side, and their factories are in map/kinds.h (a new kind is one class there).
 #pragma once
 
 #include <cstddef>
@@ -73,33 +74,7 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   virtual bool slices_heads() const { return false; }
 };
 
-// The identity when `mapping` is null (a parameter with one source, taken as is).
+// The identity (map::identity()) when `mapping` is null: one source, taken as is.
 const Mapping& mapping_or_identity(const MappingPtr& mapping);
-
-namespace map {
-
-// One source, as is.
-MappingPtr identity();
-// The sources concatenated along `axis` (0: fused q/k/v, gate/up; 1: AWQ's packed columns).
-MappingPtr concat(int axis);
-// `groups` equal groups of consecutive sources, each concatenated along axis 0, stacked along a
-// new axis 0 (MoE experts: gate and up of each expert side by side).
-MappingPtr stack(std::int64_t groups);
-// One 2-D source, transposed (GPT-2's Conv1D weights).
-MappingPtr transpose();
-// One source of `rows` rows, reordered: row r is source row `source_row(r)`, a bijection on
-// [0, rows) (InternLM2's wqkv, GPT-NeoX's query_key_value). A 1-D source reorders its elements.
-MappingPtr permute_rows(std::int64_t rows, std::function<std::int64_t(std::int64_t)> source_row);
-// One source seen as [heads, rows_per_head, cols]: rows [begin, end) of each head, optionally
-// with the last two axes swapped (DeepSeek's w_uk / w_uv from kv_b_proj).
-struct HeadSlice {
-  std::int64_t heads = 0, rows_per_head = 0, begin = 0, end = 0;
-  bool transpose = false;
-};
-MappingPtr head_slice(HeadSlice slice);
-// One source plus 1, added in the source's numpy dtype before the cast (Gemma's norms).
-MappingPtr add_one();
-
-}  // namespace map
 
 }  // namespace weightcast

@@ -2,7 +2,7 @@
 
 #include <fmt/ranges.h>
 
-#include "map/mapping.h"
+#include "map/kinds.h"
 #include "util/error.h"
 
 namespace weightcast {

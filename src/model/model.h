@@ -50,7 +50,7 @@ ExpectedShape concrete(const Shape& shape);
 // nn.Linear, nn.Embedding, MixtralExperts ([experts, out, in]) or anything else.
 enum class ParamRole { kLinearWeight, kEmbedding, kExperts, kOther };
 
-// How the source tensors become the MLC tensor (src/map/mapping.h).
+// How the source tensors become the MLC tensor (src/map/mapping.h; the kinds in src/map/kinds.h).
 class Mapping;
 
 // How a parameter splits across tensor-parallel shards (MLC's tp.ShardSingleDim): along `dim`,

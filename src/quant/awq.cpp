@@ -1,6 +1,6 @@
 #include "quant/awq.h"
 
-#include "map/mapping.h"
+#include "map/kinds.h"
 #include "quant/targets.h"
 #include "util/error.h"
 

@@ -1,4 +1,4 @@
-// q4f16_ft (spec 5.5) is refused. Its linear weights go through CUTLASS's
+// q4f16_ft (docs/mlc-format.md#ft-quantization) is refused. Its linear weights go through CUTLASS's
 // ft_preprocess_weight, a FasterTransformer interleaving that depends on the target GPU's
 // architecture (sm) and that MLC itself can run only on a CUDA machine with CUTLASS. Reproducing
 // it needs that kernel's exact row permutation, column interleave and bias-add per sm, checked

@@ -83,7 +83,8 @@ void GroupQuantize::check(const ParamDef& param, const Shape&, int shards) const
   const auto& shape = param.shape;  // per shard
   if (shards <= 1 || !quantizes(param) || shape.back().symbolic()) return;
   const std::int64_t k = shape.back().value, t = shards, gs = config_.group_size;
-  // GroupQuantizeLinear's own check, on the per-shard in_features (spec 5.2.2).
+  // GroupQuantizeLinear's own check, on the per-shard in_features
+  // (docs/mlc-format.md#group-quantization-limits).
   if (param.role == ParamRole::kLinearWeight && (k * t / gs) % t != 0)
     fail(
         "The linear dimension {} has {} groups under group size {}. The groups cannot be evenly "

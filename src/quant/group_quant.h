@@ -1,5 +1,5 @@
 // group-quant (q3f16_*, q4f16_*, q4bf16_*, q4f32_1): symmetric per-group integer quantization
-// along the last axis, packed LSB-first into uint32 words (spec 5.2).
+// along the last axis, packed LSB-first into uint32 words (docs/mlc-format.md#group-quantization).
 #pragma once
 
 #include "quant/kernels/group_kernel.h"

@@ -12,7 +12,8 @@ std::vector<OutputDef> PerTensorQuantize::outputs(const ParamDef& param,
   if (!quantizes(param)) return {{param.name, shape, param.dtype.value_or(DType::kF16)}};
   std::vector<OutputDef> out = {{module_part(param.name, "q_weight"), shape, config_.weight_dtype}};
   if (config_.use_scale) {
-    // One number for the whole tensor, stored once under pre-sharding (spec 5.4).
+    // One number for the whole tensor, stored once under pre-sharding
+    // (docs/mlc-format.md#per-tensor-fp8).
     out.push_back({module_part(param.name, "q_scale"), {{1, {}}}, DType::kF32, false});
     if (config_.calibration_inference)
       out.push_back(

@@ -1,9 +1,9 @@
-// Per-tensor FP8 (spec 5.4): e4m3_e4m3_f16, e4m3_e4m3_f16_max_calibrate, e5m2_e5m2_f16. Every
-// non-final linear weight becomes q_weight (float8) with, when the scheme scales, one float32
-// q_scale = f32(max(f16(max|W| / max_fp8), f16(1 / (max_fp8 * 512)))) and, in "inference"
-// calibration mode, a q_calibration_scale placeholder. MLC leaves that placeholder uninitialised;
-// weightcast writes 0.0 so the output is reproducible (MLC's calibration flow fills it later).
-// Embeddings and lm_head stay float16.
+// Per-tensor FP8 (docs/mlc-format.md#per-tensor-fp8): e4m3_e4m3_f16, e4m3_e4m3_f16_max_calibrate,
+// e5m2_e5m2_f16. Every non-final linear weight becomes q_weight (float8) with, when the scheme
+// scales, one float32 q_scale = f32(max(f16(max|W| / max_fp8), f16(1 / (max_fp8 * 512)))) and, in
+// "inference" calibration mode, a q_calibration_scale placeholder. MLC leaves that placeholder
+// uninitialised; weightcast writes 0.0 so the output is reproducible (MLC's calibration flow fills
+// it later). Embeddings and lm_head stay float16.
 #pragma once
 
 #include "quant/scheme.h"

@@ -1,4 +1,6 @@
-// The scheme registry, in MLC-LLM's QUANTIZATION order (spec 5.1). A new scheme is one line.
+// The scheme registry, in MLC-LLM's QUANTIZATION order
+// (docs/mlc-format.md#quantization-schemes). A new scheme is one instance and one list entry here;
+// a new family also includes its header (quant/<family>.h).
 #include "quant/awq.h"
 #include "quant/block_scale.h"
 #include "quant/ft.h"
@@ -8,7 +10,7 @@
 namespace weightcast {
 
 namespace {
-// no-quant: the parameter in the model dtype, unchanged (spec 5.3).
+// no-quant: the parameter in the model dtype, unchanged (docs/mlc-format.md#no-quantization).
 const StoreAsIs q0f16("q0f16", QuantKind::kNoQuant, DType::kF16);
 const StoreAsIs q0bf16("q0bf16", QuantKind::kNoQuant, DType::kBF16);
 const StoreAsIs q0f32("q0f32", QuantKind::kNoQuant, DType::kF32);
