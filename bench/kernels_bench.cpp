@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cache/md5_multi.h"
-#include "convert/cast.h"
+#include "map/cast.h"
 #include "quant/kernels/group_kernel.h"
 #include "util/float_bits.h"
 

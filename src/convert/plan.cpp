@@ -8,7 +8,7 @@
 #include <unordered_set>
 
 #include "cache/tensor_cache_writer.h"
-#include "convert/cast.h"
+#include "map/cast.h"
 #include "map/mapping.h"
 #include "util/error.h"
 

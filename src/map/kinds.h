@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "convert/cast.h"
+#include "map/cast.h"
 #include "map/mapping.h"
 #include "util/error.h"
 

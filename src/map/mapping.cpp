@@ -1,6 +1,6 @@
 #include "map/mapping.h"
 
-#include "convert/cast.h"
+#include "map/cast.h"
 #include "map/kinds.h"
 #include "util/error.h"
 
