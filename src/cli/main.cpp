@@ -45,9 +45,11 @@ std::string list(const std::vector<std::string>& v) {
   return fmt::format("{}", fmt::join(v, ", "));
 }
 
+// The `convert` subcommand's arguments, as CLI11 fills them.
 struct ConvertArgs {
-  std::string config, quantization, model_type = "auto", device = "auto", source = "auto",
-                                    source_format = "auto", output, round_mode = "ties-even";
+  std::string config, quantization, output;
+  std::string model_type = "auto", device = "auto", source = "auto", source_format = "auto";
+  std::string round_mode = "ties-even";
   unsigned threads = 0, tp_shards = 0;
   std::size_t stream_mib = 256;
   bool quiet = false, dry_run = false;
