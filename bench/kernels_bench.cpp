@@ -5,10 +5,10 @@
 #include <random>
 #include <vector>
 
-#include "convert/cast.h"
+#include "cache/md5_multi.h"
+#include "map/cast.h"
 #include "quant/kernels/group_kernel.h"
 #include "util/float_bits.h"
-#include "util/md5_multi.h"
 
 namespace weightcast {
 namespace {

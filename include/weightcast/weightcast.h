@@ -42,8 +42,9 @@ class Interrupted : public Error {
   const char* kind() const noexcept override { return "Interrupted"; }
 };
 
-// How `round()` resolves exact halves in the group-quantization kernel (spec 5.2.4):
-// TVM since 2026-04 (and every CUDA f16 build) rounds ties to even; older CPU builds away from 0.
+// How `round()` resolves exact halves in the group-quantization kernel
+// (docs/mlc-format.md#rounding): TVM since 2026-04 (and every CUDA f16 build) rounds ties to even;
+// older CPU builds away from 0.
 enum class RoundMode { kTiesEven, kTiesAway };
 
 struct Progress {
@@ -60,8 +61,9 @@ struct ConvertOptions {
   // Called with each log line MLC-LLM would print (warnings, the statistics).
   std::function<void(std::string_view)> on_log;
   std::function<void(const Progress&)> on_progress;
-  // Print (through on_log) the planned records as JSON and stop: no tensor data is read and
-  // nothing is written.
+  // Print (through on_log) one line on how each parameter will be produced (as mapped, by row
+  // blocks or whole; streamed or not), then the planned records as JSON, and stop: no tensor
+  // data is read and nothing is written.
   bool dry_run = false;
   // When set and true, the run stops between parameters and throws Interrupted; the output
   // directory is left without a new manifest.

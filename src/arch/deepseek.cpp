@@ -4,6 +4,7 @@
 // first_k_dense_replace layers, then routed experts stacked per layer, shared experts, a float32
 // router output and (topk_method noaux_tc, V3) a float32 e_score_correction_bias.
 #include "arch/standard.h"
+#include "map/kinds.h"
 
 namespace weightcast {
 
@@ -78,12 +79,13 @@ void add_layers(ModelDef& def, const Sizes& sizes) {
                {.bias = bias});
     def.norm(a + "kv_a_layernorm", rank);
     for (const bool uk : {true, false}) {
-      auto& p = def.add(a + (uk ? "w_uk" : "w_uv"),
-                        uk ? ExpectedShape{num(h), num(rank), num(nope)}
-                           : ExpectedShape{num(h), num(v_dim), num(rank)},
-                        ParamRole::kOther, {a + "kv_b_proj.weight"}, rows);
-      p.combine = Combine::kHeadSlice;
-      p.head_slice = {kv_heads, nope + v_dim, uk ? 0 : nope, uk ? nope : nope + v_dim, uk};
+      const map::HeadSlice slice{kv_heads, nope + v_dim, uk ? 0 : nope, uk ? nope : nope + v_dim,
+                                 uk};
+      def.add(a + (uk ? "w_uk" : "w_uv"),
+              uk ? ExpectedShape{num(h), num(rank), num(nope)}
+                 : ExpectedShape{num(h), num(v_dim), num(rank)},
+              ParamRole::kOther, {a + "kv_b_proj.weight"}, rows)
+          .mapping = map::head_slice(slice);
     }
     def.linear(a + "o_proj", hidden, h * v_dim, {a + "o_proj"}, {.shard = cols, .bias = bias});
     if (n >= first_dense && n % freq == 0) {

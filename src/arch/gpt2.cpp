@@ -2,6 +2,7 @@
 // ...), Conv1D weights stored [in, out] and transposed, biases everywhere, learned position
 // embeddings, and an lm_head read from wte.
 #include "arch/common.h"
+#include "map/kinds.h"
 
 namespace weightcast {
 
@@ -40,8 +41,8 @@ ModelDef build(const ModelConfig& c) {
   def.add("transformer.wpe.weight", {num(ctx), num(hidden)}, ParamRole::kEmbedding, {"wpe.weight"});
   const auto conv1d = [&](const std::string& name, std::int64_t out, std::int64_t in,
                           ShardStrategy shard) {
-    def.linear("transformer." + name, out, in, {name}, {.shard = shard, .bias = true});
-    def.params[def.params.size() - 2].combine = Combine::kTranspose;
+    def.linear("transformer." + name, out, in, {name}, {.shard = shard, .bias = true})
+        .weight->mapping = map::transpose();
   };
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto l = fmt::format("h.{}.", n);

@@ -2,6 +2,7 @@
 // MLC regroups its rows (weight and bias) as all q, all k, all v; the MLP biases stay float32
 // (the Linear's out_dtype, ffn_out_dtype); the head is embed_out.
 #include "arch/common.h"
+#include "map/kinds.h"
 
 namespace weightcast {
 
@@ -9,12 +10,12 @@ namespace {
 
 // HF rows run head by head as [q, k, v] of head_dim each; MLC's run part by part (all q heads,
 // then all k, then all v). Row r of MLC's tensor is this row of HF's.
-RowPermutation qkv_regrouping(std::int64_t heads, std::int64_t head_dim) {
+MappingPtr qkv_regrouping(std::int64_t heads, std::int64_t head_dim) {
   const auto part_rows = heads * head_dim;
-  return {3 * part_rows, [=](std::int64_t r) {
-            const auto part = r / part_rows, head = r % part_rows / head_dim;
-            return head * 3 * head_dim + part * head_dim + r % head_dim;
-          }};
+  return map::permute_rows(3 * part_rows, [=](std::int64_t r) {
+    const auto part = r / part_rows, head = r % part_rows / head_dim;
+    return head * 3 * head_dim + part * head_dim + r % head_dim;
+  });
 }
 
 ModelDef build(const ModelConfig& c) {
@@ -44,12 +45,9 @@ ModelDef build(const ModelConfig& c) {
     const auto a = l + "attention.", m = l + "mlp.";
     def.norm(l + "input_layernorm", hidden, {.bias = true});
     def.norm(l + "post_attention_layernorm", hidden, {.bias = true});
-    def.linear(a + "query_key_value", 3 * q, hidden, {a + "query_key_value"},
-               {.shard = ShardStrategy::rows({q, q, q}), .bias = true});
-    for (auto k : {def.params.size() - 2, def.params.size() - 1}) {
-      def.params[k].combine = Combine::kPermuteRows;
-      def.params[k].permutation = regrouping;
-    }
+    const auto qkv = def.linear(a + "query_key_value", 3 * q, hidden, {a + "query_key_value"},
+                                {.shard = ShardStrategy::rows({q, q, q}), .bias = true});
+    qkv.weight->mapping = qkv.bias->mapping = regrouping;
     def.linear(a + "dense", hidden, q, {a + "dense"},
                {.shard = ShardStrategy::cols(), .bias = true});
     // Only the biases: the weights are quantized like any other Linear's.

@@ -3,6 +3,7 @@
 // MLC does). w1|w3 fuse into gate_up_proj; the head is `output`, which MLC does not treat as a
 // final FC (so it is quantized by every scheme).
 #include "arch/standard.h"
+#include "map/kinds.h"
 
 namespace weightcast {
 
@@ -10,16 +11,16 @@ namespace {
 
 // HF's wqkv runs key-value head by key-value head as blocks [its `groups` q heads, k, v];
 // MLC's rows are all q heads, then all k, then all v. Row r of MLC's tensor is this row of HF's.
-RowPermutation wqkv_regrouping(std::int64_t heads, std::int64_t kv_heads, std::int64_t head_dim) {
+MappingPtr wqkv_regrouping(std::int64_t heads, std::int64_t kv_heads, std::int64_t head_dim) {
   const auto groups = heads / kv_heads, block = (groups + 2) * head_dim;
   const auto q_rows = heads * head_dim, kv_rows = kv_heads * head_dim;
-  return {q_rows + 2 * kv_rows, [=](std::int64_t r) {
-            if (r < q_rows) return r / (groups * head_dim) * block + r % (groups * head_dim);
-            r -= q_rows;
-            const auto first = r < kv_rows ? groups : groups + 1;  // k, then v
-            r %= kv_rows;
-            return r / head_dim * block + first * head_dim + r % head_dim;
-          }};
+  return map::permute_rows(q_rows + 2 * kv_rows, [=](std::int64_t r) {
+    if (r < q_rows) return r / (groups * head_dim) * block + r % (groups * head_dim);
+    r -= q_rows;
+    const auto first = r < kv_rows ? groups : groups + 1;  // k, then v
+    r %= kv_rows;
+    return r / head_dim * block + first * head_dim + r % head_dim;
+  });
 }
 
 ModelDef build(const ModelConfig& c) {
@@ -42,10 +43,8 @@ ModelDef build(const ModelConfig& c) {
     const auto l = fmt::format("model.layers.{}.", n);
     const auto a = l + "attention.", f = l + "feed_forward.";
     def.linear(a + "wqkv", q + 2 * kv, hidden, {a + "wqkv"},
-               {.shard = ShardStrategy::rows({q, kv, kv}), .bias = bias});
-    auto& wqkv = def.params[def.params.size() - (bias ? 2 : 1)];
-    wqkv.combine = Combine::kPermuteRows;
-    wqkv.permutation = regrouping;
+               {.shard = ShardStrategy::rows({q, kv, kv}), .bias = bias})
+        .weight->mapping = regrouping;
     def.linear(a + "wo", hidden, q, {a + "wo"}, {.shard = ShardStrategy::cols(), .bias = bias});
     def.linear(f + "gate_up_proj", 2 * i, hidden, {f + "w1", f + "w3"},
                {.shard = ShardStrategy::rows({i, i})});

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <memory>
 
+#include "cache/md5_multi.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
-#include "util/md5_multi.h"
 
 namespace weightcast {
 

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <regex>
 
+#include "cache/py_json.h"
 #include "util/error.h"
 #include "util/float_bits.h"
-#include "util/py_json.h"
 
 namespace fs = std::filesystem;
 
@@ -22,11 +22,15 @@ Tensor encode_for_cache(Tensor tensor, ThreadPool& pool) {
   Tensor out{tensor.name, DType::kF32, tensor.shape,
              std::make_unique_for_overwrite<std::byte[]>(n * 2), n * 2};
   const float* in = tensor.as<float>();
-  auto* o = out.as<std::uint16_t>();
   pool.parallel_for(n, 1 << 16, [&](std::size_t b, std::size_t e) {
-    for (std::size_t i = b; i < e; ++i) o[i] = f32_to_bf16_cache_encoding(in[i]);
+    encode_f32_for_cache(in + b, e - b, out.buffer.get() + 2 * b);
   });
   return out;
+}
+
+void encode_f32_for_cache(const float* in, std::size_t n, std::byte* out) {
+  auto* o = reinterpret_cast<std::uint16_t*>(out);
+  for (std::size_t i = 0; i < n; ++i) o[i] = f32_to_bf16_cache_encoding(in[i]);
 }
 
 namespace {

@@ -1,5 +1,6 @@
-// Writes an MLC/TVM tensor cache (spec 7): params_shard_N.bin files packed by tvmjs' 32 MiB rule,
-// md5 per shard, and tensor-cache.json (+ tensor-cache-b16.json when float32 is present).
+// Writes an MLC/TVM tensor cache (docs/tensor-cache.md): params_shard_N.bin files packed by tvmjs'
+// 32 MiB rule, md5 per shard, and tensor-cache.json (+ tensor-cache-b16.json when float32 is
+// present).
 //
 // Nothing appears under the final names until commit(): shards are staged in a hidden folder of
 // the output directory, the old manifests are removed before any shard is replaced, and the new
@@ -27,9 +28,16 @@ inline constexpr const char* kManifestName = "tensor-cache.json";
 inline constexpr const char* kB16ManifestName = "tensor-cache-b16.json";
 inline constexpr const char* kStagingDirName = ".weightcast-staging";
 
-// The bytes tvmjs stores for a tensor: float32 becomes bfloat16 (spec 7.4), the rest is raw.
-// Returns the tensor itself when no encoding applies.
+// The bytes tvmjs stores for a tensor: float32 becomes bfloat16
+// (docs/tensor-cache.md#float32-as-bfloat16), the rest is raw. Returns the tensor itself when no
+// encoding applies.
 Tensor encode_for_cache(Tensor tensor, ThreadPool& pool);
+// The same encoding for `n` float32 values, into 2 bytes each.
+void encode_f32_for_cache(const float* in, std::size_t n, std::byte* out);
+// Bytes per element as stored: 2 for float32, dtype_size otherwise.
+inline std::size_t cache_element_size(DType dtype) {
+  return dtype == DType::kF32 ? 2 : dtype_size(dtype);
+}
 
 class TensorCacheWriter {
  public:

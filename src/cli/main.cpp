@@ -45,15 +45,17 @@ std::string list(const std::vector<std::string>& v) {
   return fmt::format("{}", fmt::join(v, ", "));
 }
 
-}  // namespace
+// The `convert` subcommand's arguments, as CLI11 fills them.
+struct ConvertArgs {
+  std::string config, quantization, output;
+  std::string model_type = "auto", device = "auto", source = "auto", source_format = "auto";
+  std::string round_mode = "ties-even";
+  unsigned threads = 0, tp_shards = 0;
+  std::size_t stream_mib = 256;
+  bool quiet = false, dry_run = false;
+};
 
-int main(int argc, char** argv) {
-  CLI::App app{
-      "weightcast: convert LLM checkpoints into MLC-LLM weight packs (params_shard_*.bin + "
-      "tensor-cache.json), byte-identical to `mlc_llm convert_weight`."};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "weightcast 0.1.0");
-
+CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
   auto* convert = app.add_subcommand(
       "convert", "Convert a checkpoint into a quantized MLC weight pack (mlc_llm convert_weight).");
   convert->alias("convert_weight");
@@ -63,69 +65,124 @@ int main(int argc, char** argv) {
       "The output directory receives params_shard_*.bin, tensor-cache.json and, when float32\n"
       "tensors are present, tensor-cache-b16.json. Nothing replaces an earlier output there until\n"
       "the new one is complete.");
-  std::string config, quantization, model_type = "auto", device = "auto", source = "auto",
-                                    source_format = "auto", output, round_mode = "ties-even";
-  unsigned threads = 0;
-  bool quiet = false;
-  convert->add_option("config", config, "A directory holding config.json, or a JSON config file")
+  convert->add_option("config", a.config, "A directory holding config.json, or a JSON config file")
       ->required();
   convert
-      ->add_option("--quantization", quantization,
+      ->add_option("--quantization", a.quantization,
                    "Quantization scheme, one of: " + list(weightcast::quantization_names()))
       ->required()
       ->check(CLI::IsMember(weightcast::quantization_names()));
   std::vector<std::string> model_choices = {"auto"};
   for (const auto& m : weightcast::model_types()) model_choices.push_back(m);
   convert
-      ->add_option("--model-type", model_type,
+      ->add_option("--model-type", a.model_type,
                    "Model architecture, 'auto' reads model_type from config.json. One of: " +
                        list(model_choices))
       ->capture_default_str();
   convert
-      ->add_option("--device", device,
+      ->add_option("--device", a.device,
                    "Where to quantize: auto or cpu (every device writes the same bytes)")
       ->capture_default_str();
   convert
-      ->add_option("--source", source,
+      ->add_option("--source", a.source,
                    "Weights to read: 'auto' (the config's directory), a directory, a weights file "
                    "or an *.index.json")
       ->capture_default_str();
   std::vector<std::string> format_choices = {"auto"};
   for (const auto& f : weightcast::source_formats()) format_choices.push_back(f);
   convert
-      ->add_option("--source-format", source_format,
+      ->add_option("--source-format", a.source_format,
                    "Source format, one of: " + list(format_choices) +
                        " (auto picks the format from the files, preferring .bin over "
                        ".safetensors as MLC does)")
       ->capture_default_str();
-  convert->add_option("-o,--output", output, "Output directory (created if missing)")->required();
+  convert->add_option("-o,--output", a.output, "Output directory (created if missing)")->required();
   convert
-      ->add_option("--round-mode", round_mode,
+      ->add_option("--round-mode", a.round_mode,
                    "How group quantization rounds exact halves: ties-even (TVM since 2026-04, "
                    "mlc-llm HEAD) or ties-away (older CPU builds)")
       ->check(CLI::IsMember({"ties-even", "ties-away"}))
       ->capture_default_str();
-  convert->add_option("--threads", threads, "Worker threads (0: all cores)")->capture_default_str();
-  unsigned tp_shards = 0;
+  convert->add_option("--threads", a.threads, "Worker threads (0: all cores)")
+      ->capture_default_str();
   convert
-      ->add_option("--tensor-parallel-shards", tp_shards,
+      ->add_option("--tensor-parallel-shards", a.tp_shards,
                    "Pre-shard for N-way tensor parallelism, as MLC_INTERNAL_PRESHARD_NUM=N does "
                    "(records named <param>_shard-<i>); 0 reads that variable")
       ->capture_default_str();
-  std::size_t stream_mib = 256;
   convert
-      ->add_option("--stream-mib", stream_mib,
+      ->add_option("--stream-mib", a.stream_mib,
                    "Records stored unquantized of at least this many MiB (giant embeddings, "
                    "stacked MoE experts, FP8 block checkpoints) are cast and written block by "
                    "block instead of held whole; at least 32")
       ->check(CLI::Range(std::size_t{32}, std::size_t{1} << 30))
       ->capture_default_str();
-  convert->add_flag("-q,--quiet", quiet, "Print only errors");
-  bool dry_run = false;
-  convert->add_flag("--dry-run", dry_run,
-                    "Print the planned records (name, shape, dtype, source tensors) as JSON, in "
-                    "MLC's order, without reading weights or writing anything");
+  convert->add_flag("-q,--quiet", a.quiet, "Print only errors");
+  convert->add_flag("--dry-run", a.dry_run,
+                    "Print how each parameter will be produced (one line), then the planned "
+                    "records (name, shape, dtype, source tensors) as JSON, in MLC's order, "
+                    "without reading weights or writing anything");
 
+  return convert;
+}
+
+int run_inspect(const std::string& path) {
+  try {
+    fmt::print("{}", weightcast::inspect(path));
+  } catch (const weightcast::Error& e) {
+    fmt::print(stderr, "weightcast: error: {}: {}\n", e.kind(), one_line(e.what()));
+    return 1;
+  }
+  return 0;
+}
+
+int run_convert(ConvertArgs a) {
+  weightcast::ConvertOptions options;
+  options.round_mode = a.round_mode == "ties-away" ? weightcast::RoundMode::kTiesAway
+                                                   : weightcast::RoundMode::kTiesEven;
+  options.threads = a.threads;
+  options.tensor_parallel_shards = a.tp_shards;
+  options.dry_run = a.dry_run;
+  options.stream_records_from = a.stream_mib << 20;
+  if (a.dry_run) a.quiet = false;
+  options.cancel = &g_cancel;
+  const bool tty = ::isatty(STDERR_FILENO);
+  if (!a.quiet) {
+    options.on_log = [&](std::string_view line) {
+      if (tty) std::fputs("\r\033[K", stderr);
+      fmt::print("{}\n", line);
+      std::fflush(stdout);
+    };
+    if (tty)
+      options.on_progress = [](const weightcast::Progress& p) {
+        fmt::print(stderr, "\r\033[K[{}/{}] {}", p.done, p.total, p.name);
+      };
+  }
+  install_signal_handlers();
+  try {
+    weightcast::convert_weight(a.config, a.quantization, a.model_type, a.device, a.source,
+                               a.source_format, a.output, options);
+  } catch (const weightcast::Error& e) {
+    if (tty && !a.quiet) std::fputs("\r\033[K", stderr);
+    fmt::print(stderr, "weightcast: error: {}: {}\n", e.kind(), one_line(e.what()));
+    return g_cancel.load() ? 130 : 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "weightcast: error: {}\n", one_line(e.what()));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "weightcast: convert LLM checkpoints into MLC-LLM weight packs (params_shard_*.bin + "
+      "tensor-cache.json), byte-identical to `mlc_llm convert_weight`."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "weightcast 0.1.0");
+  ConvertArgs args;
+  add_convert(app, args);
   auto* inspect = app.add_subcommand(
       "inspect",
       "Print what a checkpoint file holds: GGUF metadata and tensors, or the tensor table "
@@ -139,49 +196,6 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-
-  if (inspect->parsed()) {
-    try {
-      fmt::print("{}", weightcast::inspect(inspect_path));
-    } catch (const weightcast::Error& e) {
-      fmt::print(stderr, "weightcast: error: {}: {}\n", e.kind(), one_line(e.what()));
-      return 1;
-    }
-    return 0;
-  }
-
-  weightcast::ConvertOptions options;
-  options.round_mode = round_mode == "ties-away" ? weightcast::RoundMode::kTiesAway
-                                                 : weightcast::RoundMode::kTiesEven;
-  options.threads = threads;
-  options.tensor_parallel_shards = tp_shards;
-  options.dry_run = dry_run;
-  options.stream_records_from = stream_mib << 20;
-  if (dry_run) quiet = false;
-  options.cancel = &g_cancel;
-  const bool tty = ::isatty(STDERR_FILENO);
-  if (!quiet) {
-    options.on_log = [&](std::string_view line) {
-      if (tty) std::fputs("\r\033[K", stderr);
-      fmt::print("{}\n", line);
-      std::fflush(stdout);
-    };
-    if (tty)
-      options.on_progress = [](const weightcast::Progress& p) {
-        fmt::print(stderr, "\r\033[K[{}/{}] {}", p.done, p.total, p.name);
-      };
-  }
-  install_signal_handlers();
-  try {
-    weightcast::convert_weight(config, quantization, model_type, device, source, source_format,
-                               output, options);
-  } catch (const weightcast::Error& e) {
-    if (tty && !quiet) std::fputs("\r\033[K", stderr);
-    fmt::print(stderr, "weightcast: error: {}: {}\n", e.kind(), one_line(e.what()));
-    return g_cancel.load() ? 130 : 1;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "weightcast: error: {}\n", one_line(e.what()));
-    return 1;
-  }
-  return 0;
+  if (inspect->parsed()) return run_inspect(inspect_path);
+  return run_convert(std::move(args));
 }

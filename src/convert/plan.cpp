@@ -7,7 +7,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "convert/cast.h"
+#include "cache/tensor_cache_writer.h"
+#include "map/cast.h"
+#include "map/mapping.h"
 #include "util/error.h"
 
 namespace weightcast {
@@ -61,148 +63,112 @@ std::vector<const ParamDef*> loading_order(const ModelDef& model, const Checkpoi
 
 Shape mapped_shape(const ParamDef& def, const std::vector<TensorLocation>& sources,
                    const Checkpoint& ckpt) {
-  const auto& first = ckpt.info(sources.front());
-  if (def.combine == Combine::kTranspose) {
-    if (first.shape.size() != 2)
-      fail("Parameter {}: {} has shape {}, but a 2-D tensor is needed to transpose it", def.name,
-           first.name, shape_str(first.shape));
-    return {first.shape[1], first.shape[0]};
+  std::vector<SourceShape> shapes;
+  for (const auto& loc : sources) {
+    const auto& info = ckpt.info(loc);
+    shapes.push_back({info.name, info.shape});
   }
-  if (def.combine == Combine::kHeadSlice) {
-    const auto& hs = def.head_slice;
-    if (first.shape.size() != 2 || first.shape[0] != hs.heads * hs.rows_per_head)
-      fail("Parameter {}: {} has shape {}, but [{} x {}, *] is needed to split it per head",
-           def.name, first.name, shape_str(first.shape), hs.heads, hs.rows_per_head);
-    const auto rows = hs.end - hs.begin, cols = first.shape[1];
-    return hs.transpose ? Shape{hs.heads, cols, rows} : Shape{hs.heads, rows, cols};
-  }
-  if (def.combine == Combine::kPermuteRows) {
-    if (first.shape.empty() || first.shape[0] != def.permutation.rows)
-      fail("Parameter {}: {} has shape {}, but {} rows are needed to reorder them", def.name,
-           first.name, shape_str(first.shape), def.permutation.rows);
-    return first.shape;
-  }
-  if (def.combine == Combine::kIdentity || (sources.size() == 1 && def.combine != Combine::kStack))
-    return first.shape;
-  const std::size_t axis = def.combine == Combine::kConcatAxis1 ? 1 : 0;
-  Shape out = first.shape;
-  if (out.size() <= axis)
-    fail("Parameter {}: cannot concatenate {} along axis {}", def.name, first.name, axis);
-  std::vector<std::int64_t> rows{first.shape[axis]};
-  for (std::size_t i = 1; i < sources.size(); ++i) {
-    const auto& s = ckpt.info(sources[i]);
-    bool same = s.shape.size() == out.size();
-    for (std::size_t d = 0; same && d < out.size(); ++d) same = d == axis || s.shape[d] == out[d];
-    if (!same)
-      fail("Parameter {}: cannot concatenate {} {} with {} {} along axis {}", def.name, first.name,
-           shape_str(first.shape), s.name, shape_str(s.shape), axis);
-    out[axis] += s.shape[axis];
-    rows.push_back(s.shape[axis]);
-  }
-  if (def.combine != Combine::kStack) return out;
-  // Every group (expert) must contribute the same rows, or np.stack fails.
-  const auto groups = static_cast<std::size_t>(def.stack);
-  if (groups == 0 || sources.size() % groups != 0)
-    fail("Parameter {}: {} sources do not form {} equal groups", def.name, sources.size(), groups);
-  const std::size_t per = sources.size() / groups;
-  for (std::size_t g = 1; g < groups; ++g)
-    for (std::size_t k = 0; k < per; ++k)
-      if (rows[g * per + k] != rows[k])
-        fail("Parameter {}: cannot stack {} {} with {} {}", def.name, first.name,
-             shape_str(first.shape), ckpt.info(sources[g * per + k]).name,
-             shape_str(ckpt.info(sources[g * per + k]).shape));
-  out[0] /= static_cast<std::int64_t>(groups);
-  out.insert(out.begin(), static_cast<std::int64_t>(groups));
+  return mapping_or_identity(def.mapping).shape(def.name, shapes);
+}
+
+Shape values(const ExpectedShape& shape) {
+  Shape out;
+  for (const auto& d : shape) out.push_back(d.value);
   return out;
 }
 
-// MLC's _check_param, run ahead of time on the planned shapes (spec 2.4).
-void check_output(const OutputDef& actual, const OutputDef& expected, const Shape& actual_shape) {
+// MLC's _check_param, run ahead of time on the planned shapes
+// (docs/mlc-format.md#parameter-checks).
+void check_output(const OutputDef& actual, const OutputDef& expected) {
   bool ok = actual.shape.size() == expected.shape.size();
   for (std::size_t i = 0; ok && i < expected.shape.size(); ++i)
     ok = expected.shape[i].symbolic() || expected.shape[i].value == actual.shape[i].value;
   if (!ok)
-    fail("Parameter {} has shape {}, but expected {}", actual.name, shape_str(actual_shape),
+    fail("Parameter {} has shape {}, but expected {}", actual.name, shape_str(values(actual.shape)),
          expected_shape_str(expected.shape));
   if (actual.dtype != expected.dtype)
     fail("Parameter {} has dtype {}, but expected {}", actual.name, tvm_name(actual.dtype),
          tvm_name(expected.dtype));
 }
 
-}  // namespace
-
-Plan make_plan(const ModelDef& model, const Checkpoint& ckpt, const Scheme& scheme) {
-  Plan plan;
-  plan.unused = check_usage(model, ckpt);
-  for (const auto* def : loading_order(model, ckpt)) {
-    PlannedParam p;
-    p.def = def;
-    for (const auto& s : def->sources) {
-      p.sources.push_back(*ckpt.find(s));
-      const auto& info = ckpt.info(p.sources.back());
-      const DType target = def->dtype.value_or(scheme.model_dtype());
-      if (!can_cast(info.dtype, target))
-        fail<NotImplementedError>(
-            "Parameter {}: source {} has dtype {}, which cannot be cast to {}", def->name, s,
-            tvm_name(info.dtype), tvm_name(target));
+// The records of a parameter pre-sharded `t` ways, each checked against the expected ones.
+std::vector<OutputDef> shard_outputs(const ParamDef& def, const std::vector<OutputDef>& full,
+                                     const std::vector<OutputDef>& expected, int t) {
+  std::vector<OutputDef> out;
+  for (std::size_t i = 0; i < full.size(); ++i) {
+    if (!full[i].split) {  // stored once, whole
+      check_output(full[i], expected[i]);
+      out.push_back(full[i]);
+      continue;
     }
-    p.shape = mapped_shape(*def, p.sources, ckpt);
-    scheme.check_mapped(*def, p.shape);
-    const int t = model.tensor_parallel_shards;
-    const auto full_outputs = scheme.outputs(*def, concrete(p.shape));
-    const auto expected = scheme.outputs(*def, def->shape);
-    if (t > 1) scheme.check_sharding(*def, def->shape, t);
-    if (t > 1 && def->shard) {
-      // The loader produces the whole tensor; each output is split after quantization.
-      p.shard = def->shard;
-      p.shards = t;
-      for (std::size_t i = 0; i < full_outputs.size(); ++i) {
-        if (!scheme.splits_output(i)) {  // stored once, whole
-          Shape actual_shape;
-          for (const auto& dim : full_outputs[i].shape) actual_shape.push_back(dim.value);
-          check_output(full_outputs[i], expected[i], actual_shape);
-          p.outputs.push_back(full_outputs[i]);
-          continue;
-        }
-        auto piece = full_outputs[i];
-        auto& d = piece.shape.at(static_cast<std::size_t>(def->shard->dim)).value;
-        if (d % t != 0)
-          fail("Parameter {} has shape {}, which does not split into {} shards along axis {}",
-               piece.name, expected_shape_str(piece.shape), t, def->shard->dim);
-        d /= t;
-        for (int k = 0; k < t; ++k) {
-          auto shard_out = piece;
-          shard_out.name = fmt::format("{}_shard-{}", piece.name, k);
-          auto shard_expected = expected[i];
-          shard_expected.name = shard_out.name;
-          Shape actual_shape;
-          for (const auto& dim : shard_out.shape) actual_shape.push_back(dim.value);
-          check_output(shard_out, shard_expected, actual_shape);
-          p.outputs.push_back(std::move(shard_out));
-        }
-      }
-    } else {
-      p.outputs = full_outputs;
-      // Replicated under pre-sharding: compare against the whole expected shape.
-      for (std::size_t i = 0; i < expected.size(); ++i) {
-        Shape actual_shape;
-        for (const auto& d : p.outputs[i].shape) actual_shape.push_back(d.value);
-        check_output(p.outputs[i], expected[i], actual_shape);
-      }
+    auto piece = full[i];
+    auto& d = piece.shape.at(static_cast<std::size_t>(def.shard->dim)).value;
+    if (d % t != 0)
+      fail("Parameter {} has shape {}, which does not split into {} shards along axis {}",
+           piece.name, expected_shape_str(piece.shape), t, def.shard->dim);
+    d /= t;
+    for (int k = 0; k < t; ++k) {
+      auto shard_out = piece;
+      shard_out.name = fmt::format("{}_shard-{}", piece.name, k);
+      auto shard_expected = expected[i];
+      shard_expected.name = shard_out.name;
+      check_output(shard_out, shard_expected);
+      out.push_back(std::move(shard_out));
     }
-    plan.params.push_back(std::move(p));
   }
-  if (plan.params.size() != model.params.size()) {
-    std::vector<std::string> never;
-    for (const auto& p : model.params)
-      if (std::none_of(plan.params.begin(), plan.params.end(),
-                       [&](auto& q) { return q.def == &p; }))
-        never.push_back(p.name);
-    fail("Parameter not found in source: {}", fmt::join(never, ", "));
-  }
+  return out;
+}
 
-  // Stats.total_param_num: a file is counted each time it is (re)loaded, every tensor of it
-  // except those declared unused.
+// Whether the first record is streamed: a single piece, produced as is or by row blocks, that
+// would be large enough to be worth never holding whole.
+bool streams(const PlannedParam& p, std::size_t stream_from) {
+  const bool as_is = p.production == Production::kAsIs && p.outputs.size() == 1;
+  if (p.shards != 1 || !(as_is || p.production == Production::kRowBlocks)) return false;
+  const auto& first = p.outputs.front();
+  if (p.shape.empty() || first.shape.empty()) return false;
+  const auto row_size = static_cast<std::size_t>(p.shape.back());
+  const std::size_t rows = row_size == 0 ? 0 : static_cast<std::size_t>(numel(p.shape)) / row_size;
+  const auto row_bytes =
+      static_cast<std::size_t>(first.shape.back().value) * cache_element_size(first.dtype);
+  return rows * row_bytes >= std::max(stream_from, kShardCapBytes);
+}
+
+PlannedParam plan_param(const ParamDef& def, const Checkpoint& ckpt, const Scheme& scheme, int t,
+                        std::size_t stream_from) {
+  PlannedParam p;
+  p.def = &def;
+  for (const auto& s : def.sources) {
+    p.sources.push_back(*ckpt.find(s));
+    const auto& info = ckpt.info(p.sources.back());
+    const DType target = def.dtype.value_or(scheme.model_dtype());
+    if (!can_cast(info.dtype, target))
+      fail<NotImplementedError>("Parameter {}: source {} has dtype {}, which cannot be cast to {}",
+                                def.name, s, tvm_name(info.dtype), tvm_name(target));
+  }
+  p.shape = mapped_shape(def, p.sources, ckpt);
+  const auto full_outputs = scheme.outputs(def, concrete(p.shape));
+  const auto expected = scheme.outputs(def, def.shape);
+  scheme.check(def, p.shape, t);
+  for (const auto& o : full_outputs) p.splits.push_back(o.split);
+  if (t > 1 && def.shard) {
+    // The loader produces the whole tensor; each record is split after quantization.
+    p.shard = def.shard;
+    p.shards = t;
+    p.outputs = shard_outputs(def, full_outputs, expected, t);
+  } else {
+    p.outputs = full_outputs;
+    // Replicated under pre-sharding: compare against the whole expected shape.
+    for (std::size_t i = 0; i < expected.size(); ++i) check_output(p.outputs[i], expected[i]);
+  }
+  p.production = scheme.production(def);
+  p.streamed = streams(p, stream_from);
+  return p;
+}
+
+// Stats.total_param_num: a file is counted each time it is (re)loaded, every tensor of it
+// except those declared unused.
+std::int64_t count_params(const Plan& plan, const ModelDef& model, const Checkpoint& ckpt) {
+  std::int64_t total = 0;
   const std::unordered_set<std::string> declared_unused(model.unused_sources.begin(),
                                                         model.unused_sources.end());
   std::vector<std::int64_t> file_params(ckpt.files().size(), 0);
@@ -216,8 +182,29 @@ Plan make_plan(const ModelDef& model, const Checkpoint& ckpt, const Scheme& sche
     if (std::includes(loaded.begin(), loaded.end(), required.begin(), required.end())) continue;
     std::erase_if(loaded, [&](std::size_t f) { return !required.count(f); });
     for (auto f : required)
-      if (loaded.insert(f).second) plan.total_params += file_params[f];
+      if (loaded.insert(f).second) total += file_params[f];
   }
+  return total;
+}
+
+}  // namespace
+
+Plan make_plan(const ModelDef& model, const Checkpoint& ckpt, const Scheme& scheme,
+               std::size_t stream_from) {
+  Plan plan;
+  plan.unused = check_usage(model, ckpt);
+  for (const auto* def : loading_order(model, ckpt))
+    plan.params.push_back(
+        plan_param(*def, ckpt, scheme, model.tensor_parallel_shards, stream_from));
+  if (plan.params.size() != model.params.size()) {
+    std::vector<std::string> never;
+    for (const auto& p : model.params)
+      if (std::none_of(plan.params.begin(), plan.params.end(),
+                       [&](auto& q) { return q.def == &p; }))
+        never.push_back(p.name);
+    fail("Parameter not found in source: {}", fmt::join(never, ", "));
+  }
+  plan.total_params = count_params(plan, model, ckpt);
   return plan;
 }
 

@@ -1,5 +1,6 @@
-// The Plan: every output record, in MLC's loading order, with its sources and checks done —
-// built from config.json and the source headers alone, before any tensor data is read.
+// The Plan: every output record, in MLC's loading order, with its sources, its checks done and
+// how it will be produced — built from config.json and the source headers alone, before any
+// tensor data is read (what --dry-run shows).
 #pragma once
 
 #include <cstdint>
@@ -7,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "arch/architecture.h"
 #include "formats/checkpoint.h"
+#include "model/model.h"
 #include "quant/scheme.h"
 
 namespace weightcast {
@@ -18,18 +19,26 @@ struct PlannedParam {
   std::vector<TensorLocation> sources;  // in the mapping's order
   Shape shape;                          // after the mapping (e.g. q, k, v concatenated)
   std::vector<OutputDef> outputs;       // the records it becomes, with actual shapes
-  // Pre-sharding: each computed output splits into `shards` records "<name>_shard-<i>", which
-  // `outputs` lists in that order.
+  // Pre-sharding: each computed record that splits becomes `shards` records
+  // "<name>_shard-<i>", which `outputs` lists in that order.
   std::optional<ShardStrategy> shard;
   int shards = 1;
+  std::vector<bool> splits;                    // per computed record, under pre-sharding
+  Production production = Production::kWhole;  // the scheme's policy for it
+  // Its first record is produced and written block by block, never held whole (too large).
+  bool streamed = false;
 };
 
 struct Plan {
-  std::vector<PlannedParam> params;  // loading order (spec 3.4)
+  std::vector<PlannedParam> params;  // loading order (docs/mlc-format.md#loading-order)
   std::vector<std::string> unused;   // source tensors nothing uses (sorted, for the warning)
-  std::int64_t total_params = 0;     // MLC's Stats.total_param_num (spec 3.5)
+  // MLC's Stats.total_param_num (docs/mlc-format.md#parameter-count).
+  std::int64_t total_params = 0;
 };
 
-Plan make_plan(const ModelDef& model, const Checkpoint& checkpoint, const Scheme& scheme);
+// `stream_from`: the first record of a parameter produced as is or row block by row block is
+// streamed when it holds at least this many bytes in the cache (and 32 MiB, a shard of its own).
+Plan make_plan(const ModelDef& model, const Checkpoint& checkpoint, const Scheme& scheme,
+               std::size_t stream_from);
 
 }  // namespace weightcast

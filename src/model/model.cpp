@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include "map/kinds.h"
 #include "util/error.h"
 
 namespace weightcast {
@@ -60,6 +61,19 @@ void ModelDef::check_size(std::size_t new_sources) {
         kMaxParams, kMaxSources);
 }
 
+ParamDef& ModelDef::add(std::string name, ExpectedShape shape, ParamRole role,
+                        std::vector<std::string> sources, std::optional<ShardStrategy> shard) {
+  check_size(sources.size());
+  ParamDef p;
+  p.name = std::move(name);
+  p.shape = std::move(shape);
+  p.role = role;
+  if (sources.size() > 1) p.mapping = map::concat(0);
+  p.sources = std::move(sources);
+  p.shard = std::move(shard);
+  return params.emplace_back(std::move(p));
+}
+
 AddedParams ModelDef::added_since(std::size_t first) {
   return {&params[first], params.size() > first + 1 ? &params[first + 1] : nullptr};
 }
@@ -83,8 +97,8 @@ AddedParams ModelDef::linear(const std::string& name, std::int64_t out, std::int
 AddedParams ModelDef::norm(const std::string& name, std::int64_t dim, const NormOptions& options) {
   const auto first = params.size();
   const auto& src = or_default(options.source, name);
-  const bool add_one = options.add_one;
-  add(name + ".weight", {num(dim)}, ParamRole::kOther, {src + ".weight"}).add_one = add_one;
+  add(name + ".weight", {num(dim)}, ParamRole::kOther, {src + ".weight"}).mapping =
+      options.add_one ? map::add_one() : nullptr;
   if (options.bias) add(name + ".bias", {num(dim)}, ParamRole::kOther, {src + ".bias"});
   return added_since(first);
 }
@@ -94,8 +108,7 @@ ParamDef& ModelDef::experts(const std::string& name, std::int64_t experts, std::
                             std::optional<ShardStrategy> shard) {
   auto& p = add(name + ".weight", {num(experts), num(out), num(in)}, ParamRole::kExperts,
                 std::move(sources), std::move(shard));
-  p.combine = Combine::kStack;
-  p.stack = experts;
+  p.mapping = map::stack(experts);
   return p;
 }
 

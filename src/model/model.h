@@ -5,8 +5,8 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,33 +58,8 @@ ExpectedShape concrete(const Shape& shape);
 // nn.Linear, nn.Embedding, MixtralExperts ([experts, out, in]) or anything else.
 enum class ParamRole { kLinearWeight, kEmbedding, kExperts, kOther };
 
-// How the source tensors become the MLC tensor, before the cast to the model dtype.
-// kStack: `ParamDef::stack` equal groups of consecutive sources, each group concatenated along
-// axis 0, stacked along a new axis 0 (MoE experts; gate and up of each expert side by side).
-// kTranspose: one 2-D source, transposed (GPT-2's Conv1D weights).
-// kPermuteRows: one source of `RowPermutation::rows` rows, reordered: row r is taken from
-// source row `RowPermutation::source(r)` (InternLM2's wqkv, GPT-NeoX's query_key_value).
-// kHeadSlice: one source seen as [heads, rows per head, cols], rows [begin, end) of each head,
-// optionally with the last two axes swapped (DeepSeek's w_uk / w_uv from kv_b_proj).
-enum class Combine {
-  kIdentity,
-  kConcatAxis0,
-  kConcatAxis1,
-  kStack,
-  kTranspose,
-  kPermuteRows,
-  kHeadSlice
-};
-
-struct RowPermutation {
-  std::int64_t rows = 0;
-  std::function<std::int64_t(std::int64_t)> source;  // a bijection on [0, rows)
-};
-
-struct HeadSlice {
-  std::int64_t heads = 0, rows_per_head = 0, begin = 0, end = 0;
-  bool transpose = false;
-};
+// How the source tensors become the MLC tensor (src/map/mapping.h; the kinds in src/map/kinds.h).
+class Mapping;
 
 // How a parameter splits across tensor-parallel shards (MLC's tp.ShardSingleDim): along `dim`,
 // optionally in segments (`segs`, per-shard lengths, e.g. q, k, v of a fused qkv_proj).
@@ -103,14 +78,9 @@ struct ParamDef {
   ParamRole role = ParamRole::kOther;
   bool final_fc = false;  // lm_head & co: some schemes leave it unquantized
   std::vector<std::string> sources;
-  Combine combine = Combine::kIdentity;
+  std::shared_ptr<const Mapping> mapping;  // null: the one source as is
   std::optional<ShardStrategy> shard;
   std::optional<DType> dtype;  // when not the model dtype (e.g. AWQ's packed uint32 tensors)
-  std::int64_t stack = 0;      // Combine::kStack: the number of groups (experts)
-  RowPermutation permutation;  // Combine::kPermuteRows
-  HeadSlice head_slice;        // Combine::kHeadSlice
-  // Gemma's norms: the loader adds 1 in the source's numpy dtype before the cast.
-  bool add_one = false;
 };
 
 // MLC's is_moe_gate: a Linear named "...gate" with at most 256 outputs stays unquantized.
@@ -147,17 +117,7 @@ struct ModelDef {
 
   // Appends a parameter; several sources are concatenated along axis 0 (fused q/k/v, gate/up).
   ParamDef& add(std::string name, ExpectedShape shape, ParamRole role,
-                std::vector<std::string> sources, std::optional<ShardStrategy> shard = {}) {
-    check_size(sources.size());
-    ParamDef p;
-    p.name = std::move(name);
-    p.shape = std::move(shape);
-    p.role = role;
-    p.combine = sources.size() > 1 ? Combine::kConcatAxis0 : Combine::kIdentity;
-    p.sources = std::move(sources);
-    p.shard = std::move(shard);
-    return params.emplace_back(std::move(p));
-  }
+                std::vector<std::string> sources, std::optional<ShardStrategy> shard = {});
   // A lying config.json (a billion layers) fails here, long before memory runs out.
   static constexpr std::size_t kMaxParams = 1 << 17, kMaxSources = 1 << 22;
   void check_size(std::size_t new_sources);

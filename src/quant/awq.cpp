@@ -1,5 +1,7 @@
 #include "quant/awq.h"
 
+#include "map/kinds.h"
+#include "quant/targets.h"
 #include "util/error.h"
 
 namespace weightcast {
@@ -9,8 +11,7 @@ ModelDef AwqQuantize::adapt(ModelDef model) const {
     fail<NotImplementedError>("q4f16_autoawq cannot be pre-sharded for tensor parallelism");
   std::vector<ParamDef> params;
   for (auto& p : model.params) {
-    if (p.role != ParamRole::kLinearWeight || p.final_fc || is_moe_gate(p) ||
-        !p.name.ends_with(".weight")) {
+    if (!quantizes_linear(p)) {
       params.push_back(std::move(p));
       continue;
     }
@@ -20,7 +21,6 @@ ModelDef AwqQuantize::adapt(ModelDef model) const {
     if (out % 8 != 0 || in % kGroupSize != 0)
       fail("{}: AWQ needs out_features divisible by 8 and in_features by {} (got {} x {})", p.name,
            kGroupSize, out, in);
-    const auto base = p.name.substr(0, p.name.size() - 7);
     struct Part {
       const char* suffix;
       Dim rows, cols;
@@ -31,12 +31,11 @@ ModelDef AwqQuantize::adapt(ModelDef model) const {
                           {"scales", {in / kGroupSize, {}}, {out, {}}, DType::kF16}};
     for (const auto& part : parts) {
       ParamDef q;
-      q.name = base + "." + part.suffix;
+      q.name = module_part(p.name, part.suffix);
       q.shape = {part.rows, part.cols};
       q.dtype = part.dtype;
-      for (const auto& src : p.sources)
-        q.sources.push_back(src.substr(0, src.size() - 7) + "." + part.suffix);
-      q.combine = q.sources.size() > 1 ? Combine::kConcatAxis1 : Combine::kIdentity;
+      for (const auto& src : p.sources) q.sources.push_back(module_part(src, part.suffix));
+      if (q.sources.size() > 1) q.mapping = map::concat(1);
       params.push_back(std::move(q));
     }
   }
@@ -44,7 +43,7 @@ ModelDef AwqQuantize::adapt(ModelDef model) const {
   return model;
 }
 
-void AwqQuantize::check_mapped(const ParamDef& param, const Shape& mapped) const {
+void AwqQuantize::check(const ParamDef& param, const Shape& mapped, int) const {
   if (!(param.name.ends_with(".qzeros") || param.name.ends_with(".scales")) || mapped.empty())
     return;
   const std::int64_t expected_rows = param.shape[0].value;

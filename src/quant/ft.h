@@ -1,4 +1,4 @@
-// q4f16_ft (spec 5.5) is refused. Its linear weights go through CUTLASS's
+// q4f16_ft (docs/mlc-format.md#ft-quantization) is refused. Its linear weights go through CUTLASS's
 // ft_preprocess_weight, a FasterTransformer interleaving that depends on the target GPU's
 // architecture (sm) and that MLC itself can run only on a CUDA machine with CUTLASS. Reproducing
 // it needs that kernel's exact row permutation, column interleave and bias-add per sm, checked
@@ -13,9 +13,7 @@ namespace weightcast {
 
 class FtQuantize final : public Scheme {
  public:
-  std::string_view name() const override { return "q4f16_ft"; }
-  QuantKind kind() const override { return QuantKind::kFt; }
-  DType model_dtype() const override { return DType::kF16; }
+  FtQuantize() : Scheme("q4f16_ft", QuantKind::kFt, DType::kF16) {}
   ModelDef adapt(ModelDef) const override {
     fail<NotImplementedError>(
         "q4f16_ft is not supported: its weights need CUTLASS's ft_preprocess_weight "

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "quant/targets.h"
 #include "util/error.h"
 #include "util/transpose.h"
 
@@ -12,13 +13,6 @@ namespace weightcast {
 namespace {
 
 constexpr int kStorageBits = 32;
-
-std::string strip_weight_suffix(const std::string& name) {
-  constexpr std::string_view suffix = ".weight";
-  if (name.size() > suffix.size() && name.ends_with(suffix))
-    return name.substr(0, name.size() - suffix.size());
-  return name;
-}
 
 Tensor transposed(const Tensor& t, ThreadPool& pool) {
   const auto rows = static_cast<std::size_t>(t.shape[0]);
@@ -41,7 +35,8 @@ Tensor transposed(const Tensor& t, ThreadPool& pool) {
 
 }  // namespace
 
-GroupQuantize::GroupQuantize(GroupQuantConfig config) : config_(std::move(config)) {
+GroupQuantize::GroupQuantize(GroupQuantConfig config)
+    : Scheme(config.name, QuantKind::kGroupQuant, config.model_dtype), config_(std::move(config)) {
   if (config_.bits > kStorageBits)
     fail("Storage unit should be greater or equal to quantized element");
   elems_per_word_ = kStorageBits / config_.bits;
@@ -51,8 +46,7 @@ GroupQuantize::GroupQuantize(GroupQuantConfig config) : config_(std::move(config
 }
 
 bool GroupQuantize::quantizes(const ParamDef& p) const {
-  if (p.role == ParamRole::kLinearWeight)
-    return (!p.final_fc || config_.quantize_final_fc) && !is_moe_gate(p);
+  if (p.role == ParamRole::kLinearWeight) return quantizes_linear(p, config_.quantize_final_fc);
   if (p.role == ParamRole::kEmbedding) return config_.quantize_embedding;
   if (p.role == ParamRole::kExperts) {
     if (config_.layout == Layout::kKN)
@@ -81,16 +75,16 @@ std::vector<OutputDef> GroupQuantize::outputs(const ParamDef& param,
     std::swap(weight[0], weight[1]);
     std::swap(scale[0], scale[1]);
   }
-  const auto base = strip_weight_suffix(param.name);
-  return {{base + ".q_weight", weight, DType::kU32},
-          {base + ".q_scale", scale, config_.model_dtype}};
+  return {{module_part(param.name, "q_weight"), weight, DType::kU32},
+          {module_part(param.name, "q_scale"), scale, config_.model_dtype}};
 }
 
-void GroupQuantize::check_sharding(const ParamDef& param, const ExpectedShape& shape,
-                                   int shards) const {
-  if (!quantizes(param) || shape.back().symbolic()) return;
+void GroupQuantize::check(const ParamDef& param, const Shape&, int shards) const {
+  const auto& shape = param.shape;  // per shard
+  if (shards <= 1 || !quantizes(param) || shape.back().symbolic()) return;
   const std::int64_t k = shape.back().value, t = shards, gs = config_.group_size;
-  // GroupQuantizeLinear's own check, on the per-shard in_features (spec 5.2.2).
+  // GroupQuantizeLinear's own check, on the per-shard in_features
+  // (docs/mlc-format.md#group-quantization-limits).
   if (param.role == ParamRole::kLinearWeight && (k * t / gs) % t != 0)
     fail(
         "The linear dimension {} has {} groups under group size {}. The groups cannot be evenly "

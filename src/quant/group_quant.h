@@ -1,5 +1,5 @@
 // group-quant (q3f16_*, q4f16_*, q4bf16_*, q4f32_1): symmetric per-group integer quantization
-// along the last axis, packed LSB-first into uint32 words (spec 5.2).
+// along the last axis, packed LSB-first into uint32 words (docs/mlc-format.md#group-quantization).
 #pragma once
 
 #include "quant/kernels/group_kernel.h"
@@ -22,21 +22,19 @@ struct GroupQuantConfig {
 class GroupQuantize final : public Scheme {
  public:
   explicit GroupQuantize(GroupQuantConfig config);
-  std::string_view name() const override { return config_.name; }
-  QuantKind kind() const override { return QuantKind::kGroupQuant; }
-  DType model_dtype() const override { return config_.model_dtype; }
-  bool stores_as_is(const ParamDef& p) const override { return !quantizes(p); }
   std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override;
   std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
                               const KernelOptions& options) const override;
-  void check_sharding(const ParamDef& param, const ExpectedShape& shape, int shards) const override;
-  // NK layouts only: KN transposes the whole q_weight.
-  bool computes_rows(const ParamDef& p) const override { return quantizes(p) && !transposes(p); }
+  void check(const ParamDef& param, const Shape& mapped, int shards) const override;
+  // Row blocks in NK layouts only: KN transposes the whole q_weight.
+  Production production(const ParamDef& p) const override {
+    if (!quantizes(p)) return Production::kAsIs;
+    return transposes(p) ? Production::kWhole : Production::kRowBlocks;
+  }
   std::vector<Tensor> start_rows(const ParamDef& param, const ParamRows& input) const override;
   void compute_rows(const ParamDef& param, const ParamRows& input, std::size_t begin,
                     std::size_t end, std::byte* first, std::vector<Tensor>& rest, ThreadPool& pool,
                     const KernelOptions& options) const override;
-  const GroupQuantConfig& config() const { return config_; }
 
  private:
   bool quantizes(const ParamDef& param) const;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "quant/targets.h"
 #include "util/float_bits.h"
 
 namespace weightcast {
@@ -9,12 +10,14 @@ namespace weightcast {
 std::vector<OutputDef> PerTensorQuantize::outputs(const ParamDef& param,
                                                   const ExpectedShape& shape) const {
   if (!quantizes(param)) return {{param.name, shape, param.dtype.value_or(DType::kF16)}};
-  const auto base = param.name.substr(0, param.name.size() - 7);
-  std::vector<OutputDef> out = {{base + ".q_weight", shape, config_.weight_dtype}};
+  std::vector<OutputDef> out = {{module_part(param.name, "q_weight"), shape, config_.weight_dtype}};
   if (config_.use_scale) {
-    out.push_back({base + ".q_scale", {{1, {}}}, DType::kF32});
+    // One number for the whole tensor, stored once under pre-sharding
+    // (docs/mlc-format.md#per-tensor-fp8).
+    out.push_back({module_part(param.name, "q_scale"), {{1, {}}}, DType::kF32, false});
     if (config_.calibration_inference)
-      out.push_back({base + ".q_calibration_scale", {{1, {}}}, DType::kF32});
+      out.push_back(
+          {module_part(param.name, "q_calibration_scale"), {{1, {}}}, DType::kF32, false});
   }
   return out;
 }

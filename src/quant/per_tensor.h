@@ -1,12 +1,13 @@
-// Per-tensor FP8 (spec 5.4): e4m3_e4m3_f16, e4m3_e4m3_f16_max_calibrate, e5m2_e5m2_f16. Every
-// non-final linear weight becomes q_weight (float8) with, when the scheme scales, one float32
-// q_scale = f32(max(f16(max|W| / max_fp8), f16(1 / (max_fp8 * 512)))) and, in "inference"
-// calibration mode, a q_calibration_scale placeholder. MLC leaves that placeholder uninitialised;
-// weightcast writes 0.0 so the output is reproducible (MLC's calibration flow fills it later).
-// Embeddings and lm_head stay float16.
+// Per-tensor FP8 (docs/mlc-format.md#per-tensor-fp8): e4m3_e4m3_f16, e4m3_e4m3_f16_max_calibrate,
+// e5m2_e5m2_f16. Every non-final linear weight becomes q_weight (float8) with, when the scheme
+// scales, one float32 q_scale = f32(max(f16(max|W| / max_fp8), f16(1 / (max_fp8 * 512)))) and, in
+// "inference" calibration mode, a q_calibration_scale placeholder. MLC leaves that placeholder
+// uninitialised; weightcast writes 0.0 so the output is reproducible (MLC's calibration flow fills
+// it later). Embeddings and lm_head stay float16.
 #pragma once
 
 #include "quant/scheme.h"
+#include "quant/targets.h"
 #include "util/error.h"
 
 namespace weightcast {
@@ -20,22 +21,17 @@ struct PerTensorConfig {
 
 class PerTensorQuantize final : public Scheme {
  public:
-  explicit PerTensorQuantize(PerTensorConfig config) : config_(std::move(config)) {}
-  std::string_view name() const override { return config_.name; }
-  QuantKind kind() const override { return QuantKind::kPerTensor; }
-  DType model_dtype() const override { return DType::kF16; }
+  explicit PerTensorQuantize(PerTensorConfig config)
+      : Scheme(config.name, QuantKind::kPerTensor, DType::kF16), config_(std::move(config)) {}
   std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override;
   std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
                               const KernelOptions& options) const override;
-  // Only q_weight is split; the scales are one number for the whole tensor (spec 5.4).
-  bool splits_output(std::size_t index) const override { return index == 0; }
 
  private:
   bool quantizes(const ParamDef& p) const {
     // MixtralExperts: one scale over all experts (FP8PerTensorQuantizeMixtralExperts).
     if (p.role == ParamRole::kExperts) return true;
-    return p.role == ParamRole::kLinearWeight && !p.final_fc && !is_moe_gate(p) &&
-           p.name.ends_with(".weight");
+    return quantizes_linear(p);
   }
   PerTensorConfig config_;
 };

@@ -1,17 +1,19 @@
-// The scheme registry, in MLC-LLM's QUANTIZATION order (spec 5.1). A new scheme is one line.
+// The scheme registry, in MLC-LLM's QUANTIZATION order
+// (docs/mlc-format.md#quantization-schemes). A new scheme is one instance and one list entry here;
+// a new family also includes its header (quant/<family>.h).
 #include "quant/awq.h"
 #include "quant/block_scale.h"
 #include "quant/ft.h"
 #include "quant/group_quant.h"
-#include "quant/no_quant.h"
 #include "quant/per_tensor.h"
 
 namespace weightcast {
 
 namespace {
-const NoQuantize q0f16("q0f16", DType::kF16);
-const NoQuantize q0bf16("q0bf16", DType::kBF16);
-const NoQuantize q0f32("q0f32", DType::kF32);
+// no-quant: the parameter in the model dtype, unchanged (docs/mlc-format.md#no-quantization).
+const StoreAsIs q0f16("q0f16", QuantKind::kNoQuant, DType::kF16);
+const StoreAsIs q0bf16("q0bf16", QuantKind::kNoQuant, DType::kBF16);
+const StoreAsIs q0f32("q0f32", QuantKind::kNoQuant, DType::kF32);
 // name, bits, group size, model dtype, layout, quantize embedding, quantize final fc
 const GroupQuantize q3f16_0({"q3f16_0", 3, 40, DType::kF16, Layout::kKN, true, true});
 const GroupQuantize q3f16_1({"q3f16_1", 3, 40, DType::kF16, Layout::kNK, true, true});

@@ -18,6 +18,9 @@ struct OutputDef {
   std::string name;
   ExpectedShape shape;
   DType dtype;
+  // Under pre-sharding: split along the parameter's shard axis like the parameter (true), or
+  // stored once for all shards (per-tensor scales).
+  bool split = true;
 };
 
 struct KernelOptions {
@@ -48,53 +51,65 @@ class ParamRows {
 // Materialises the whole parameter (for schemes that keep it as is).
 Tensor materialize(const std::string& name, const ParamRows& rows, ThreadPool& pool);
 
+// How the pipeline may produce a parameter's records; the plan records it.
+enum class Production {
+  kWhole,  // compute() on the whole mapped parameter
+  // One record, the mapped parameter itself (same name, no kernel): may be cast from the sources
+  // and written block by block instead of held whole.
+  kAsIs,
+  // The first record has one row per input row and may be computed row block by row block
+  // (start_rows, then compute_rows), the other records following whole.
+  kRowBlocks,
+};
+
+// A quantization scheme. A new family is its file (a subclass) plus its registry lines.
 class Scheme {
  public:
+  Scheme(std::string name, QuantKind kind, DType model_dtype)
+      : name_(std::move(name)), kind_(kind), model_dtype_(model_dtype) {}
   virtual ~Scheme() = default;
-  virtual std::string_view name() const = 0;
-  virtual QuantKind kind() const = 0;
-  virtual DType model_dtype() const = 0;
+  std::string_view name() const { return name_; }
+  QuantKind kind() const { return kind_; }
+  DType model_dtype() const { return model_dtype_; }
+
   // The records `param` becomes, for a parameter of shape `shape` (expected or actual).
   virtual std::vector<OutputDef> outputs(const ParamDef& param,
                                          const ExpectedShape& shape) const = 0;
-  // Schemes that change the model itself (AWQ's packed tensors) rewrite its definition.
+  // Schemes that change the model itself (AWQ's packed tensors, FP8 scales) rewrite it.
   virtual ModelDef adapt(ModelDef model) const { return model; }
-  // Checks a parameter's shape after the source mapping, before the generic shape check.
-  virtual void check_mapped(const ParamDef&, const Shape&) const {}
-  // Refuses pre-sharding `param` into `shards` pieces where MLC's own rules would break
-  // (`shape` is the per-shard expected shape).
-  virtual void check_sharding(const ParamDef&, const ExpectedShape&, int) const {}
-  // Whether `param` becomes exactly its mapped input (one record, same name, no kernel), so the
-  // pipeline may stream it from the source instead of materialising it.
-  virtual bool stores_as_is(const ParamDef&) const { return false; }
-  // Row-block computation, for records too large to hold: when computes_rows(param), the first
-  // output record has one row per input row. start_rows allocates the other outputs;
-  // compute_rows writes rows [begin, end) of the first output to `first` and their part of the
-  // others into `rest`. The bytes equal compute()'s.
-  virtual bool computes_rows(const ParamDef&) const { return false; }
+  // Plan-time checks of a parameter whose mapped shape is `mapped`, pre-sharded into `shards`
+  // pieces (param.shape is then per shard), where MLC's own rules would break.
+  virtual void check(const ParamDef&, const Shape& /*mapped*/, int /*shards*/) const {}
+  virtual Production production(const ParamDef&) const { return Production::kWhole; }
+  // Production::kRowBlocks: start_rows allocates the records after the first; compute_rows
+  // writes rows [begin, end) of the first record to `first` and their part of the others into
+  // `rest`. The bytes equal compute()'s.
   virtual std::vector<Tensor> start_rows(const ParamDef&, const ParamRows&) const { return {}; }
   virtual void compute_rows(const ParamDef&, const ParamRows&, std::size_t /*begin*/,
                             std::size_t /*end*/, std::byte* /*first*/,
                             std::vector<Tensor>& /*rest*/, ThreadPool&,
                             const KernelOptions&) const {}
-  // Under pre-sharding, whether output `index` of a sharded parameter is split (true) or stored
-  // once for all shards (per-tensor scales).
-  virtual bool splits_output(std::size_t) const { return true; }
-  // Computes those records, in that order.
+  // Computes the records outputs() lists, in that order.
   virtual std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input,
                                       ThreadPool& pool, const KernelOptions& options) const = 0;
+
+ private:
+  std::string name_;
+  QuantKind kind_;
+  DType model_dtype_;
 };
 
 // Schemes with no kernel: every parameter is stored as the source mapping produced it, in the
 // model dtype or its own (no-quant, and the pre-quantized AWQ and block-scale checkpoints).
 class StoreAsIs : public Scheme {
  public:
+  using Scheme::Scheme;
   std::vector<OutputDef> outputs(const ParamDef& param, const ExpectedShape& shape) const override {
     return {{param.name, shape, param.dtype.value_or(model_dtype())}};
   }
   std::vector<Tensor> compute(const ParamDef& param, const ParamRows& input, ThreadPool& pool,
                               const KernelOptions&) const override;
-  bool stores_as_is(const ParamDef&) const override { return true; }
+  Production production(const ParamDef&) const override { return Production::kAsIs; }
 };
 
 const std::vector<const Scheme*>& schemes();

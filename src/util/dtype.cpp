@@ -69,10 +69,6 @@ std::optional<DType> dtype_from_tvm_name(std::string_view s) {
   return std::nullopt;
 }
 
-bool is_float(DType t) {
-  return t >= DType::kF16;
-}
-
 std::optional<std::int64_t> checked_numel(const Shape& shape) {
   std::int64_t n = 1;
   for (auto d : shape) {

@@ -43,7 +43,6 @@ std::size_t dtype_bits(DType t);
 std::string_view tvm_name(DType t);
 std::optional<DType> dtype_from_safetensors(std::string_view s);
 std::optional<DType> dtype_from_tvm_name(std::string_view s);  // "float16" -> kF16
-bool is_float(DType t);
 
 using Shape = std::vector<std::int64_t>;
 

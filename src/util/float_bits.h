@@ -66,7 +66,8 @@ inline std::uint16_t f32_to_bf16_tvm_storage(float f) {
   return static_cast<std::uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
 }
 
-// tvmjs._convert_f32_to_bf16 (spec 7.4): RNE strictly inside +-0x7F7F0000, else truncation.
+// tvmjs._convert_f32_to_bf16 (docs/tensor-cache.md#float32-as-bfloat16): RNE strictly inside
+// +-0x7F7F0000, else truncation.
 inline std::uint16_t f32_to_bf16_cache_encoding(float f) {
   const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
   const float limit = std::bit_cast<float>(0x7F7F0000u);

@@ -23,8 +23,4 @@ SimdLevel simd_level() {
   return level;
 }
 
-const char* simd_level_name(SimdLevel level) {
-  return level == SimdLevel::kAvx2 ? "avx2+f16c" : "scalar";
-}
-
 }  // namespace weightcast

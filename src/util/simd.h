@@ -9,6 +9,5 @@ namespace weightcast {
 enum class SimdLevel { kScalar, kAvx2 };
 
 SimdLevel simd_level();
-const char* simd_level_name(SimdLevel level);
 
 }  // namespace weightcast

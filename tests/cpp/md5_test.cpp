@@ -1,4 +1,4 @@
-#include "util/md5_multi.h"
+#include "cache/md5_multi.h"
 
 #include <gtest/gtest.h>
 

@@ -19,8 +19,9 @@ namespace {
 
 constexpr int kStorageBits = 32;
 
-// TVM lowers max/min to selects: NaN falls through to the second operand (spec 5.2.3). x86's
-// MAXPS/MINPS have exactly these semantics, so the SIMD path uses them directly.
+// TVM lowers max/min to selects: NaN falls through to the second operand
+// (docs/mlc-format.md#group-quantization-kernel). x86's MAXPS/MINPS have exactly these semantics,
+// so the SIMD path uses them directly.
 inline float select_max(float a, float b) {
   return a > b ? a : b;
 }

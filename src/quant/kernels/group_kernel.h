@@ -1,5 +1,6 @@
-// The group-quantization kernel (spec 5.2.3), on a block of rows. A portable version and an
-// AVX2+F16C one that writes the same bytes; group_quantize_rows picks one at run time.
+// The group-quantization kernel (docs/mlc-format.md#group-quantization-kernel), on a block of rows.
+// A portable version and an AVX2+F16C one that writes the same bytes; group_quantize_rows picks one
+// at run time.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +14,8 @@ namespace weightcast {
 
 // `rows` x `k` elements of `dtype` in; `rows` x words uint32 codes and `rows` x groups scales (in
 // `dtype`) out. `rounded_scale` selects whether the codes use the scale as stored (NK layout,
-// embeddings) or, for bfloat16 KN linear layers, the unrounded float32 one (spec 5.2.4).
+// embeddings) or, for bfloat16 KN linear layers, the unrounded float32 one
+// (docs/mlc-format.md#rounding).
 struct GroupKernelArgs {
   DType dtype;
   int bits;

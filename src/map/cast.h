@@ -1,4 +1,5 @@
-// The ExternMapping's `.astype(model_dtype)` (spec 3.5), with numpy's and ml_dtypes' rounding.
+// The ExternMapping's `.astype(model_dtype)` (docs/mlc-format.md#source-dtype-cast), with numpy's
+// and ml_dtypes' rounding.
 #pragma once
 
 #include <cstddef>
@@ -14,9 +15,5 @@ bool can_cast(DType from, DType to);
 // The converter for a dtype pair (throws for pairs can_cast rejects). `in` and `out` must not
 // overlap. The SIMD variants write the same bytes as the portable ones.
 CastFn cast_function(DType from, DType to, SimdLevel level = simd_level());
-inline void cast_elements(DType from, const std::byte* in, DType to, std::byte* out,
-                          std::size_t n) {
-  cast_function(from, to)(in, out, n);
-}
 
 }  // namespace weightcast

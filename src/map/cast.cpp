@@ -1,4 +1,4 @@
-#include "convert/cast.h"
+#include "map/cast.h"
 
 #include <immintrin.h>
 

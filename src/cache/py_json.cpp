@@ -1,4 +1,4 @@
-#include "util/py_json.h"
+#include "cache/py_json.h"
 
 #include <algorithm>
 #include <charconv>

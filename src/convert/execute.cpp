@@ -1,0 +1,255 @@
+// Stage 3 of convert_weight(): every planned parameter streamed through map -> quantize ->
+// encode on all cores, while a writer thread packs the finished records in plan order.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <thread>
+
+#include "cache/tensor_cache_writer.h"
+#include "convert/bounded_queue.h"
+#include "convert/pipeline.h"
+#include "convert/source_rows.h"
+#include "util/error.h"
+
+namespace weightcast {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// MLC's ShardSingleDim split (docs/mlc-format.md#pre-sharding): shard i takes, from every segment j
+// (of length segs[j] * shards along `dim`), the slice [i * segs[j], (i + 1) * segs[j]); without
+// segments, the i-th contiguous 1/shards slice. A pure copy.
+std::vector<Tensor> split_shards(const Tensor& t, const ShardStrategy& s, int shards) {
+  const auto dim = static_cast<std::size_t>(s.dim);
+  const auto len = t.shape.at(dim);
+  std::vector<std::int64_t> segs = s.segs;
+  if (segs.empty()) segs = {len / shards};
+  std::int64_t outer = 1, inner = static_cast<std::int64_t>(dtype_size(t.dtype));
+  for (std::size_t d = 0; d < dim; ++d) outer *= t.shape[d];
+  for (std::size_t d = dim + 1; d < t.shape.size(); ++d) inner *= t.shape[d];
+  std::vector<Tensor> out;
+  for (int i = 0; i < shards; ++i) {
+    Shape shape = t.shape;
+    shape[dim] = len / shards;
+    Tensor piece = Tensor::allocate(fmt::format("{}_shard-{}", t.name, i), t.dtype, shape);
+    std::byte* dst = piece.buffer.get();
+    for (std::int64_t o = 0; o < outer; ++o) {
+      std::int64_t segment_start = 0;
+      for (auto seg : segs) {
+        const std::int64_t from = segment_start + i * seg;
+        const auto bytes = static_cast<std::size_t>(seg * inner);
+        std::memcpy(dst, t.buffer.get() + static_cast<std::size_t>((o * len + from) * inner),
+                    bytes);
+        dst += bytes;
+        segment_start += seg * shards;
+      }
+    }
+    out.push_back(std::move(piece));
+  }
+  return out;
+}
+
+struct Finished {
+  std::vector<std::unique_ptr<const Tensor>> records;  // encoded for the cache
+  std::vector<DType> dtypes;                           // declared dtypes
+  // A block of a record too large to hold, written before `records`: the record's header and
+  // total size on its first block, `stream_end` on its last.
+  std::optional<OutputDef> stream_begin;
+  std::size_t stream_bytes = 0;
+  std::vector<std::byte> chunk;
+  bool stream_end = false;
+};
+
+void write_finished(TensorCacheWriter& writer, const Finished& item) {
+  if (item.stream_begin) {
+    Shape shape;
+    for (const auto& d : item.stream_begin->shape) shape.push_back(d.value);
+    writer.begin_streamed(item.stream_begin->name, item.stream_begin->dtype, shape,
+                          item.stream_bytes);
+  }
+  if (!item.chunk.empty()) writer.write_streamed(item.chunk);
+  if (item.stream_end) writer.end_streamed();
+  for (std::size_t i = 0; i < item.records.size(); ++i) {
+    const auto& r = item.records[i];
+    writer.append(r->name, item.dtypes[i], r->shape, r->bytes());
+  }
+}
+
+// Produces each planned parameter and hands its records to the writer's queue.
+class Producer {
+ public:
+  Producer(const Resolved& r, const ConvertOptions& options, BoundedQueue<Finished>& queue,
+           ConvertStats& stats)
+      : ckpt_(*r.checkpoint),
+        scheme_(*r.scheme),
+        pool_(options.threads),
+        kernel_{options.round_mode},
+        queue_(queue),
+        stats_(stats) {}
+
+  // False when the writer failed (its error is rethrown by the caller).
+  bool produce(const PlannedParam& p) {
+    const auto start = Clock::now();
+    const SourceRows rows(p, ckpt_, p.def->dtype.value_or(scheme_.model_dtype()));
+    std::span<const OutputDef> planned = p.outputs;
+    std::vector<Tensor> records;
+    if (p.streamed) {
+      if (p.production == Production::kRowBlocks) records = scheme_.start_rows(*p.def, rows);
+      if (!stream_first(p, rows, records)) return false;
+      planned = planned.subspan(1);
+    } else {
+      records = compute_whole(p, rows);
+    }
+    Finished item = encode(std::move(records), planned);
+    stats_.compute_seconds += seconds_since(start);
+    return item.records.empty() || queue_.push(std::move(item));
+  }
+
+ private:
+  void release_sources(const PlannedParam& p) {
+    for (const auto& loc : p.sources) ckpt_.files()[loc.file]->release(loc.index);
+  }
+
+  // The scheme's records of the whole parameter, split into shards where the plan says so.
+  std::vector<Tensor> compute_whole(const PlannedParam& p, const SourceRows& rows) {
+    auto outputs = scheme_.compute(*p.def, rows, pool_, kernel_);
+    release_sources(p);
+    if (p.shards == 1) return outputs;
+    std::vector<Tensor> pieces;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      if (!p.splits.at(i)) {
+        pieces.push_back(std::move(outputs[i]));
+        continue;
+      }
+      for (auto& piece : split_shards(outputs[i], *p.shard, p.shards))
+        pieces.push_back(std::move(piece));
+    }
+    return pieces;
+  }
+
+  // Writes rows [begin, end) of the first record, encoded for the cache, to `dst`.
+  void first_rows(const PlannedParam& p, const SourceRows& rows, std::size_t begin, std::size_t end,
+                  std::byte* dst, std::vector<Tensor>& rest) {
+    if (p.production == Production::kRowBlocks)
+      return scheme_.compute_rows(*p.def, rows, begin, end, dst, rest, pool_, kernel_);
+    const auto& first = p.outputs.front();
+    const bool encode = first.dtype == DType::kF32;  // tvmjs stores float32 as bf16
+    const auto row_elems = static_cast<std::size_t>(first.shape.back().value);
+    const std::size_t row_bytes = row_elems * cache_element_size(first.dtype);
+    pool_.parallel_for(end - begin, 64, [&](std::size_t b, std::size_t e) {
+      std::byte* out = dst + b * row_bytes;
+      if (!encode) return rows.fill(begin + b, begin + e, out);
+      thread_local std::vector<float> block;
+      block.resize((e - b) * row_elems);
+      rows.fill(begin + b, begin + e, reinterpret_cast<std::byte*>(block.data()));
+      encode_f32_for_cache(block.data(), block.size(), out);
+    });
+  }
+
+  // The first record, produced and queued 8 MiB at a time; false when the writer failed.
+  bool stream_first(const PlannedParam& p, const SourceRows& rows, std::vector<Tensor>& rest) {
+    const auto& first = p.outputs.front();
+    const auto row_elems = static_cast<std::size_t>(first.shape.back().value);
+    const std::size_t row_bytes = row_elems * cache_element_size(first.dtype);
+    const std::size_t block_rows = std::max<std::size_t>(1, (8u << 20) / row_bytes);
+    for (std::size_t b = 0; b < rows.rows(); b += block_rows) {
+      const std::size_t e = std::min(rows.rows(), b + block_rows);
+      Finished block;
+      if (b == 0) block.stream_begin = first, block.stream_bytes = rows.rows() * row_bytes;
+      block.chunk.resize((e - b) * row_bytes);
+      first_rows(p, rows, b, e, block.chunk.data(), rest);
+      block.stream_end = e == rows.rows();
+      if (!queue_.push(std::move(block))) return false;
+    }
+    release_sources(p);
+    stats_.param_bytes += static_cast<double>(rows.rows() * row_elems * dtype_size(first.dtype));
+    ++stats_.param_count;
+    return true;
+  }
+
+  // Checks computed records against the plan, counts them and encodes them for the cache.
+  Finished encode(std::vector<Tensor> records, std::span<const OutputDef> planned) {
+    Finished item;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      auto& o = records[i];
+      if (i >= planned.size() || o.shape.size() != planned[i].shape.size() ||
+          o.name != planned[i].name)
+        fail("internal error: {} does not match its plan", o.name);
+      stats_.param_bytes +=
+          static_cast<double>(numel(o.shape)) * static_cast<double>(dtype_size(o.dtype));
+      ++stats_.param_count;
+      item.dtypes.push_back(o.dtype);
+      item.records.push_back(std::make_unique<const Tensor>(encode_for_cache(std::move(o), pool_)));
+    }
+    return item;
+  }
+
+  const Checkpoint& ckpt_;
+  const Scheme& scheme_;
+  ThreadPool pool_;
+  KernelOptions kernel_;
+  BoundedQueue<Finished>& queue_;
+  ConvertStats& stats_;
+};
+
+}  // namespace
+
+ConvertStats execute(const Plan& plan, const Resolved& resolved,
+                     const std::filesystem::path& output, const ConvertOptions& options) {
+  ConvertStats stats;
+  TensorCacheWriter writer(output);
+  BoundedQueue<Finished> queue(2);  // bounds memory: at most a few parameters in flight
+  std::exception_ptr writer_error;
+  std::thread writer_thread([&] {
+    try {
+      while (auto item = queue.pop()) {
+        const auto t = Clock::now();
+        write_finished(writer, *item);
+        stats.write_seconds += seconds_since(t);
+      }
+    } catch (...) {
+      writer_error = std::current_exception();
+      queue.close();
+    }
+  });
+  auto stop_writer = [&] {
+    queue.close();
+    if (writer_thread.joinable()) writer_thread.join();
+  };
+  try {
+    Producer producer(resolved, options, queue, stats);
+    std::size_t done = 0;
+    for (const auto& p : plan.params) {
+      if (options.cancel && options.cancel->load())
+        fail<Interrupted>("interrupted; {} was left without a new manifest", output.string());
+      if (!producer.produce(p)) break;  // the writer failed
+      if (options.on_progress) options.on_progress({++done, plan.params.size(), p.def->name});
+    }
+  } catch (...) {
+    stop_writer();
+    throw;
+  }
+  stop_writer();
+  if (writer_error) std::rethrow_exception(writer_error);
+
+  stats.total_params = plan.total_params;
+  stats.bits_per_param = stats.param_bytes * 8.0 / static_cast<double>(stats.total_params);
+  nlohmann::ordered_json metadata;
+  metadata["ParamSize"] = stats.param_count;
+  metadata["ParamBytes"] = stats.param_bytes;
+  metadata["BitsPerParam"] = stats.bits_per_param;
+  const auto t = Clock::now();
+  stats.shard_count = writer.commit(metadata);
+  stats.write_seconds += seconds_since(t);
+  return stats;
+}
+
+}  // namespace weightcast

@@ -1,0 +1,110 @@
+// Stage 1 of convert_weight(): the inputs resolved as MLC resolves them, and checked against
+// each other, before any plan is made.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <optional>
+
+#include "arch/architecture.h"
+#include "arch/gguf/view.h"
+#include "convert/pipeline.h"
+#include "formats/detect.h"
+#include "formats/gguf.h"
+#include "util/error.h"
+
+namespace weightcast {
+
+namespace {
+
+const Scheme& find_scheme_or_fail(std::string_view quantization) {
+  if (const auto* s = find_scheme(quantization)) return *s;
+  fail("Unknown quantization: {}. Available ones: ['{}']", quantization,
+       fmt::join(quantization_names(), "', '"));
+}
+
+void check_device(std::string_view device) {
+  const auto type = device.substr(0, device.find(':'));
+  if (device == "auto" || type == "cpu" || type == "llvm") return;
+  for (std::string_view gpu : {"cuda", "rocm", "metal", "vulkan", "opencl"})
+    if (type == gpu)
+      fail<NotImplementedError>(
+          "--device {}: this build quantizes on the CPU only (use --device cpu or auto; the "
+          "output bytes are the same)",
+          device);
+  fail("Invalid device name: {}", device);
+}
+
+struct ConfigInputs {
+  std::optional<ModelConfig> config;
+  std::filesystem::path path;  // config.json, or where it would be beside a GGUF file
+  std::string weights;         // the --source argument, or the GGUF file itself
+};
+
+// CONFIG may be a GGUF file: a config.json beside it wins, else its metadata make one.
+ConfigInputs load_config(const ConvertRequest& request) {
+  ConfigInputs in;
+  in.weights = request.source;
+  const auto& config = request.config;
+  if (is_gguf_path(config) && std::filesystem::is_regular_file(config)) {
+    in.path = config.parent_path() / "config.json";
+    if (std::filesystem::is_regular_file(in.path))
+      in.config = ModelConfig::load(in.path);
+    else
+      in.config.emplace(gguf_config(config), config);
+    if (in.weights == "auto") in.weights = config.string();
+  } else {
+    in.path = detect_config(config);
+    in.config = ModelConfig::load(in.path);
+  }
+  return in;
+}
+
+// AWQ exports are read with the awq mapping; auto-detection alone cannot tell them apart.
+std::string_view source_format(const Scheme& scheme, std::string_view format) {
+  const bool awq = scheme.kind() == QuantKind::kAwq;
+  if (awq && format == "auto") return "awq";
+  if (format == "awq" && !awq)
+    fail(
+        "--source-format awq holds pre-quantized AutoAWQ weights: use --quantization "
+        "q4f16_autoawq");
+  if (awq && format != "awq")
+    fail("--quantization q4f16_autoawq reads AutoAWQ exports: use --source-format awq (or auto)");
+  return format;
+}
+
+ModelDef build_model(const Architecture& arch, const Scheme& scheme, const ModelConfig& config) {
+  // MLC's KeyError for a kind the model does not register, as a sentence.
+  if (!arch.quant_kinds.contains(scheme.kind()))
+    fail("{}: quantization kind '{}' ({}) is not available for model type {}", scheme.name(),
+         quant_kind_name(scheme.kind()), scheme.name(), arch.name);
+  ModelDef built = arch.build(config);
+  if (built.weight_block_size && scheme.kind() != QuantKind::kBlockScale)
+    fail("The input {} model is fp8 block quantized. Please use BlockScaleQuantize for the model.",
+         arch.name);
+  return scheme.adapt(std::move(built));
+}
+
+}  // namespace
+
+Resolved resolve(const ConvertRequest& request, const Log& log) {
+  Resolved r;
+  r.scheme = &find_scheme_or_fail(request.quantization);
+  check_device(request.device);
+  auto in = load_config(request);
+  const auto& arch = detect_architecture(request.model, *in.config);
+  const auto format = source_format(*r.scheme, request.source_format);
+  const auto weights = detect_weight(in.weights, in.path, format);
+  r.weights = weights.path;
+  r.checkpoint = open_checkpoint(weights, open_gguf_checkpoint);
+  for (const auto& w : r.checkpoint->warnings) log(w);
+  // MLC checks config.json's own value, before the pre-shard override.
+  if (r.scheme->kind() == QuantKind::kFt && in.config->get_int("tensor_parallel_shards", 1) > 1)
+    fail<NotImplementedError>(
+        "q4f16_ft does not support tensor_parallel_shards > 1 in config.json "
+        "(MLC raises a bare NotImplementedError here)");
+  if (request.preshard > 0) in.config->set("tensor_parallel_shards", request.preshard);
+  r.model = build_model(arch, *r.scheme, *in.config);
+  return r;
+}
+
+}  // namespace weightcast

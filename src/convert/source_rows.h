@@ -1,0 +1,24 @@
+// A planned parameter's source tensors, read from the checkpoint, mapped by the parameter's
+// mapping and cast to its dtype on demand, row block by row block (the ExternMapping).
+#pragma once
+
+#include <vector>
+
+#include "convert/plan.h"
+#include "map/mapping.h"
+#include "quant/scheme.h"
+
+namespace weightcast {
+
+class SourceRows final : public ParamRows {
+ public:
+  SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype);
+  void fill(std::size_t begin, std::size_t end, std::byte* out) const override;
+
+ private:
+  const Mapping& mapping_;
+  std::vector<SourcePart> parts_;
+  std::size_t out_size_;
+};
+
+}  // namespace weightcast
