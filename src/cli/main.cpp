@@ -81,7 +81,11 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
       ->capture_default_str();
   convert
       ->add_option("--device", a.device,
-                   "Where to quantize: auto or cpu (every device writes the same bytes)")
+                   "The device MLC would quantize on: auto, cpu, cuda[:N], rocm, metal, vulkan, "
+                   "opencl. weightcast computes on the CPU and writes the same bytes for all, "
+                   "except per-tensor FP8 codes: cpu (and auto without a GPU) writes TVM's CPU "
+                   "cast, whose codes of subnormal results decode wrongly; a GPU device writes "
+                   "nearest-even codes, the correct values")
       ->capture_default_str();
   convert
       ->add_option("--source", a.source,

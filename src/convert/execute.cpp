@@ -91,7 +91,7 @@ class Producer {
       : ckpt_(*r.checkpoint),
         scheme_(*r.scheme),
         pool_(options.threads),
-        kernel_{options.round_mode},
+        kernel_{options.round_mode, r.fp8_cast},
         queue_(queue),
         stats_(stats) {}
 

@@ -34,7 +34,8 @@ struct Resolved {
   const Scheme* scheme = nullptr;
   std::filesystem::path weights;  // the weights file or index opened
   std::unique_ptr<Checkpoint> checkpoint;
-  ModelDef model;  // after the scheme's adapt()
+  ModelDef model;                       // after the scheme's adapt()
+  Fp8Cast fp8_cast = Fp8Cast::kTvmCpu;  // from the device: the one output that depends on it
 };
 Resolved resolve(const ConvertRequest& request, const Log& log);
 

@@ -22,15 +22,44 @@ const Scheme& find_scheme_or_fail(std::string_view quantization) {
        fmt::join(quantization_names(), "', '"));
 }
 
-void check_device(std::string_view device) {
-  const auto type = device.substr(0, device.find(':'));
-  if (device == "auto" || type == "cpu" || type == "llvm") return;
-  for (std::string_view gpu : {"cuda", "rocm", "metal", "vulkan", "opencl"})
-    if (type == gpu)
-      fail<NotImplementedError>(
-          "--device {}: this build quantizes on the CPU only (use --device cpu or auto; the "
-          "output bytes are the same)",
-          device);
+// A GPU MLC could use here: what `--device auto` picks before the CPU, as MLC does.
+std::string_view detect_gpu() {
+  std::error_code ec;
+  const std::filesystem::path nvidia = "/proc/driver/nvidia/gpus";
+  if (std::filesystem::is_directory(nvidia, ec) &&
+      std::filesystem::directory_iterator(nvidia, ec) != std::filesystem::directory_iterator())
+    return "cuda";
+  if (std::filesystem::exists("/dev/kfd", ec)) return "rocm";
+  return {};
+}
+
+// MLC's --device: "auto", or a TVM device name with an optional ":index". weightcast always
+// computes on the CPU and writes the same bytes for every device, except the per-tensor FP8
+// codes, which follow the cast of the device MLC would have quantized on
+// (docs/mlc-format.md#per-tensor-fp8).
+Fp8Cast resolve_device(std::string_view device, const Log& log) {
+  const auto colon = device.find(':');
+  auto type = device.substr(0, colon);
+  if (colon != std::string_view::npos) {
+    const auto index = device.substr(colon + 1);
+    if (index.empty() || index.find_first_not_of("0123456789") != std::string_view::npos)
+      fail("Invalid device name: {}", device);
+  }
+  if (device == "auto") {
+    type = detect_gpu();
+    if (type.empty()) return Fp8Cast::kTvmCpu;
+  }
+  if (type == "cpu" || type == "llvm") return Fp8Cast::kTvmCpu;
+  if (type == "gpu" || type == "nvptx") type = "cuda";
+  if (type == "cl") type = "opencl";
+  for (std::string_view gpu : {"cuda", "rocm", "metal", "vulkan", "opencl", "webgpu"})
+    if (type == gpu) {
+      log(fmt::format(
+          "Device {}: weightcast computes on the CPU and writes {}'s bytes (per-tensor FP8 codes "
+          "rounded as a GPU rounds them)",
+          device == "auto" ? std::string(type) + " (auto)" : std::string(device), type));
+      return Fp8Cast::kNearestEven;
+    }
   fail("Invalid device name: {}", device);
 }
 
@@ -89,7 +118,7 @@ ModelDef build_model(const Architecture& arch, const Scheme& scheme, const Model
 Resolved resolve(const ConvertRequest& request, const Log& log) {
   Resolved r;
   r.scheme = &find_scheme_or_fail(request.quantization);
-  check_device(request.device);
+  r.fp8_cast = resolve_device(request.device, log);
   auto in = load_config(request);
   const auto& arch = detect_architecture(request.model, *in.config);
   const auto format = source_format(*r.scheme, request.source_format);

@@ -23,7 +23,8 @@ std::vector<OutputDef> PerTensorQuantize::outputs(const ParamDef& param,
 }
 
 std::vector<Tensor> PerTensorQuantize::compute(const ParamDef& param, const ParamRows& input,
-                                               ThreadPool& pool, const KernelOptions&) const {
+                                               ThreadPool& pool,
+                                               const KernelOptions& options) const {
   std::vector<Tensor> out;
   Tensor w = materialize(param.name, input, pool);
   if (!quantizes(param)) {
@@ -52,7 +53,7 @@ std::vector<Tensor> PerTensorQuantize::compute(const ParamDef& param, const Para
   pool.parallel_for(n, 1 << 16, [&](std::size_t b, std::size_t e) {
     for (std::size_t i = b; i < e; ++i) {
       const float x = config_.use_scale ? f16_to_f32(h[i]) / scale : f16_to_f32(h[i]);
-      qb[i] = e4m3 ? f32_to_fp8_e4m3fn(x) : f32_to_fp8_e5m2(x);
+      qb[i] = e4m3 ? f32_to_fp8_e4m3fn(x, options.fp8_cast) : f32_to_fp8_e5m2(x, options.fp8_cast);
     }
   });
   out.push_back(std::move(q));

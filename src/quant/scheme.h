@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "util/float_bits.h"
 #include "util/tensor.h"
 #include "util/thread_pool.h"
 #include "weightcast/weightcast.h"
@@ -25,6 +26,7 @@ struct OutputDef {
 
 struct KernelOptions {
   RoundMode round_mode = RoundMode::kTiesEven;
+  Fp8Cast fp8_cast = Fp8Cast::kTvmCpu;
 };
 
 // A parameter after the source mapping, in the model dtype, produced on demand one block of rows

@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from conftest import assert_error, convert, edit_config
+from conftest import assert_error, assert_same_files, convert, edit_config, run_cli
 from hf_checkpoint import rewrite_header
 
 
@@ -187,9 +187,21 @@ def test_read_only_output_directory(weightcast_bin, checkpoints):
         shutil.rmtree(base)
 
 
-def test_cuda_device_is_refused_clearly(weightcast_bin, src, tmp_path):
-    assert_error(convert(weightcast_bin, src, tmp_path / "out", "--device", "cuda"),
-                 "NotImplementedError: --device cuda: this build quantizes on the CPU only")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "gpu", "rocm:1", "metal", "vulkan", "opencl"])
+def test_gpu_devices_run_on_the_cpu_with_a_notice_and_the_same_bytes(weightcast_bin, src, tmp_path, device):
+    """MLC's device names are accepted; the work runs on the CPU and, outside per-tensor FP8, writes
+    the bytes every device writes."""
+    run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o", tmp_path / "cpu", "--device", "cpu")
+    proc = run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o", tmp_path / "gpu",
+                   "--device", device)
+    assert f"Device {device}: weightcast computes on the CPU" in proc.stdout
+    assert_same_files(tmp_path / "cpu", tmp_path / "gpu")
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "cuda:", "cpu:-1"])
+def test_unknown_devices_are_refused_as_mlc_refuses_them(weightcast_bin, src, tmp_path, device):
+    assert_error(convert(weightcast_bin, src, tmp_path / "out", "--device", device),
+                 f"ValueError: Invalid device name: {device}")
 
 
 def test_no_manifest_after_any_error(weightcast_bin, src, tmp_path):
