@@ -29,14 +29,10 @@ void call_python(nb::handle fn, nb::handle arg) {
   }
 }
 
-struct Interrupted {};
-
-nb::dict convert(const std::string& config, const std::string& quantization,
-                 const std::string& model, const std::string& device, const std::string& source,
-                 const std::string& source_format, const std::string& output,
-                 const std::string& round_mode, unsigned threads, unsigned tensor_parallel_shards,
-                 bool dry_run, std::size_t stream_mib, nb::object on_log, nb::object on_progress) {
-  std::atomic<bool> cancel{false};
+weightcast::ConvertOptions make_options(const std::string& round_mode, unsigned threads,
+                                        unsigned tensor_parallel_shards, bool dry_run,
+                                        std::size_t stream_mib, nb::handle on_log,
+                                        nb::handle on_progress) {
   weightcast::ConvertOptions options;
   if (round_mode == "ties-away")
     options.round_mode = weightcast::RoundMode::kTiesAway;
@@ -47,16 +43,15 @@ nb::dict convert(const std::string& config, const std::string& quantization,
   options.tensor_parallel_shards = tensor_parallel_shards;
   options.dry_run = dry_run;
   options.stream_records_from = stream_mib << 20;
-  options.cancel = &cancel;
+  // Non-owning handles: the library copies these functions on its threads, where touching a
+  // reference count without the GIL is not allowed; the caller's arguments keep them alive.
   if (!on_log.is_none())
-    // Non-owning handles: the library copies these functions on its threads, where touching a
-    // reference count without the GIL is not allowed; the caller's arguments keep them alive.
-    options.on_log = [fn = nb::handle(on_log)](std::string_view line) {
+    options.on_log = [fn = on_log](std::string_view line) {
       nb::gil_scoped_acquire gil;
       call_python(fn, nb::str(line.data(), line.size()));
     };
   if (!on_progress.is_none())
-    options.on_progress = [fn = nb::handle(on_progress)](const weightcast::Progress& p) {
+    options.on_progress = [fn = on_progress](const weightcast::Progress& p) {
       nb::gil_scoped_acquire gil;
       nb::dict d;
       d["done"] = p.done;
@@ -64,21 +59,24 @@ nb::dict convert(const std::string& config, const std::string& quantization,
       d["name"] = nb::str(p.name.data(), p.name.size());
       call_python(fn, d);
     };
+  return options;
+}
 
-  weightcast::ConvertStats stats;
+// Runs `work` on its own thread with the GIL released, while this thread looks for Ctrl-C
+// (Python runs signal handlers only on the main thread, between bytecodes) a few times a second
+// and, on one, sets `cancel` and raises KeyboardInterrupt once `work` has stopped.
+template <typename Work>
+void run_interruptibly(std::atomic<bool>& cancel, Work work) {
   std::exception_ptr error;
   bool interrupted = false;
   {
-    // The conversion runs on its own thread so that this one can look for Ctrl-C (Python runs
-    // signal handlers only on the main thread, between bytecodes) a few times a second.
     nb::gil_scoped_release release;
     std::mutex mutex;
     std::condition_variable finished_cv;
     bool finished = false;
     std::thread worker([&] {
       try {
-        stats = weightcast::convert_weight(config, quantization, model, device, source,
-                                           source_format, output, options);
+        work();
       } catch (...) {
         error = std::current_exception();
       }
@@ -107,6 +105,22 @@ nb::dict convert(const std::string& config, const std::string& quantization,
     throw nb::python_error();
   }
   if (error) std::rethrow_exception(error);
+}
+
+nb::dict convert(const std::string& config, const std::string& quantization,
+                 const std::string& model, const std::string& device, const std::string& source,
+                 const std::string& source_format, const std::string& output,
+                 const std::string& round_mode, unsigned threads, unsigned tensor_parallel_shards,
+                 bool dry_run, std::size_t stream_mib, nb::object on_log, nb::object on_progress) {
+  std::atomic<bool> cancel{false};
+  auto options = make_options(round_mode, threads, tensor_parallel_shards, dry_run, stream_mib,
+                              on_log, on_progress);
+  options.cancel = &cancel;
+  weightcast::ConvertStats stats;
+  run_interruptibly(cancel, [&] {
+    stats = weightcast::convert_weight(config, quantization, model, device, source, source_format,
+                                       output, options);
+  });
   nb::dict out;
   out["param_count"] = stats.param_count;
   out["param_bytes"] = stats.param_bytes;
