@@ -67,6 +67,8 @@ struct ConfigInputs {
   std::optional<ModelConfig> config;
   std::filesystem::path path;  // config.json, or where it would be beside a GGUF file
   std::string weights;         // the --source argument, or the GGUF file itself
+  // A GGUF file whose metadata made the config, opened and parsed once for the weights too.
+  std::shared_ptr<const GgufModel> gguf;
 };
 
 // CONFIG may be a GGUF file: a config.json beside it wins, else its metadata make one.
@@ -78,8 +80,10 @@ ConfigInputs load_config(const ConvertRequest& request) {
     in.path = config.parent_path() / "config.json";
     if (std::filesystem::is_regular_file(in.path))
       in.config = ModelConfig::load(in.path);
-    else
-      in.config.emplace(gguf_config(config), config);
+    else {
+      in.gguf = std::make_shared<const GgufModel>(config);
+      in.config.emplace(gguf_config(*in.gguf), config);
+    }
     if (in.weights == "auto") in.weights = config.string();
   } else {
     in.path = detect_config(config);
@@ -124,7 +128,11 @@ Resolved resolve(const ConvertRequest& request, const Log& log) {
   const auto format = source_format(*r.scheme, request.source_format);
   const auto weights = detect_weight(in.weights, in.path, format);
   r.weights = weights.path;
-  r.checkpoint = open_checkpoint(weights, open_gguf_checkpoint);
+  std::error_code ec;
+  const bool same_gguf = in.gguf && weights.format == "gguf" &&
+                         std::filesystem::equivalent(weights.path, request.config, ec);
+  r.checkpoint =
+      same_gguf ? open_gguf_checkpoint(in.gguf) : open_checkpoint(weights, open_gguf_checkpoint);
   for (const auto& w : r.checkpoint->warnings) log(w);
   // MLC checks config.json's own value, before the pre-shard override.
   if (r.scheme->kind() == QuantKind::kFt && in.config->get_int("tensor_parallel_shards", 1) > 1)
