@@ -51,6 +51,9 @@ struct Progress {
   std::size_t done = 0;   // MLC parameters finished
   std::size_t total = 0;  // MLC parameters planned
   std::string_view name;  // the parameter just finished
+  // Source bytes behind the parameters finished, and behind all of them: what a progress line
+  // shows as done / total, with a rate and an ETA.
+  std::uint64_t bytes_done = 0, bytes_total = 0;
 };
 
 struct ConvertOptions {

@@ -94,8 +94,8 @@ def _path_str(value: PathLike, what: str) -> str:
 
 
 class _ProgressLine:
-    """One line on stderr: parameters done of total, rate and an ETA, redrawn a few times a
-    second."""
+    """One line on stderr: parameters and source bytes done of total, the rate and an ETA,
+    redrawn at most five times a second."""
 
     def __init__(self) -> None:
         self.start = time.monotonic()
@@ -107,8 +107,10 @@ class _ProgressLine:
             return
         self.last = now
         elapsed = now - self.start
-        eta = elapsed / p["done"] * (p["total"] - p["done"]) if p["done"] else 0.0
-        sys.stderr.write(f"\r\033[K[{p['done']}/{p['total']}] {elapsed:.1f} s, ETA {eta:.1f} s  {p['name']}")
+        rate = p["bytes_done"] / elapsed if elapsed > 0 else 0.0
+        eta = f"{(p['bytes_total'] - p['bytes_done']) / rate:.0f} s" if rate > 0 else "?"
+        sys.stderr.write(f"\r\033[K[{p['done']}/{p['total']}] {p['bytes_done'] / 1e9:.2f} / "
+                         f"{p['bytes_total'] / 1e9:.2f} GB, {rate / 1e6:.0f} MB/s, ETA {eta}  {p['name']}")
         sys.stderr.flush()
 
     def close(self) -> None:

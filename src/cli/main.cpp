@@ -6,7 +6,9 @@
 #include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "weightcast/weightcast.h"
 
@@ -52,8 +54,47 @@ struct ConvertArgs {
   std::string round_mode = "ties-even";
   unsigned threads = 0, tp_shards = 0;
   std::size_t stream_mib = 256;
-  bool quiet = false, dry_run = false;
+  bool quiet = false, dry_run = false, json = false;
 };
+
+// One line on stderr: parameters and source bytes done of total, the rate and an ETA, redrawn at
+// most five times a second.
+class ProgressLine {
+ public:
+  void operator()(const weightcast::Progress& p) {
+    const auto now = Clock::now();
+    if (now - last_ < std::chrono::milliseconds(200) && p.done != p.total) return;
+    last_ = now;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(p.bytes_done) / seconds : 0;
+    const double left = static_cast<double>(p.bytes_total - p.bytes_done);
+    const std::string eta = rate > 0 ? fmt::format("{:.0f} s", left / rate) : "?";
+    fmt::print(stderr, "\r\033[K[{}/{}] {:.2f} / {:.2f} GB, {:.0f} MB/s, ETA {}  {}", p.done,
+               p.total, static_cast<double>(p.bytes_done) / 1e9,
+               static_cast<double>(p.bytes_total) / 1e9, rate / 1e6, eta, p.name);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start_ = Clock::now(), last_{};
+};
+
+// --json: the statistics as one JSON object on stdout, for scripts.
+void print_json_summary(const weightcast::ConvertStats& s, const std::string& output) {
+  nlohmann::ordered_json j;
+  j["output"] = output;
+  j["param_count"] = s.param_count;
+  j["param_bytes"] = static_cast<std::int64_t>(s.param_bytes);
+  j["size_gb"] = s.param_bytes / (1024.0 * 1024.0 * 1024.0);  // MLC's "GB" is 2^30 bytes
+  j["total_params"] = s.total_params;
+  j["bits_per_param"] = s.bits_per_param;
+  j["shard_count"] = s.shard_count;
+  j["seconds"] = {{"plan", s.plan_seconds},
+                  {"compute", s.compute_seconds},
+                  {"write", s.write_seconds},
+                  {"total", s.total_seconds}};
+  fmt::print("{}\n", j.dump());
+}
 
 CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
   auto* convert = app.add_subcommand(
@@ -122,6 +163,9 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
       ->check(CLI::Range(std::size_t{32}, std::size_t{1} << 30))
       ->capture_default_str();
   convert->add_flag("-q,--quiet", a.quiet, "Print only errors");
+  convert->add_flag("--json", a.json,
+                    "Print the statistics as one JSON object on stdout at the end (the log lines "
+                    "go to stderr)");
   convert->add_flag("--dry-run", a.dry_run,
                     "Print how each parameter will be produced (one line), then the planned "
                     "records (name, shape, dtype, source tensors) as JSON, in MLC's order, "
@@ -152,20 +196,20 @@ int run_convert(ConvertArgs a) {
   options.cancel = &g_cancel;
   const bool tty = ::isatty(STDERR_FILENO);
   if (!a.quiet) {
-    options.on_log = [&](std::string_view line) {
+    std::FILE* log_to = a.json ? stderr : stdout;
+    options.on_log = [tty, log_to](std::string_view line) {
       if (tty) std::fputs("\r\033[K", stderr);
-      fmt::print("{}\n", line);
-      std::fflush(stdout);
+      fmt::print(log_to, "{}\n", line);
+      std::fflush(log_to);
     };
-    if (tty)
-      options.on_progress = [](const weightcast::Progress& p) {
-        fmt::print(stderr, "\r\033[K[{}/{}] {}", p.done, p.total, p.name);
-      };
+    if (tty) options.on_progress = ProgressLine{};
   }
   install_signal_handlers();
   try {
-    weightcast::convert_weight(a.config, a.quantization, a.model_type, a.device, a.source,
-                               a.source_format, a.output, options);
+    const auto stats = weightcast::convert_weight(a.config, a.quantization, a.model_type, a.device,
+                                                  a.source, a.source_format, a.output, options);
+    if (tty && !a.quiet) std::fputs("\r\033[K", stderr);
+    if (a.json && !a.dry_run) print_json_summary(stats, a.output);
   } catch (const weightcast::Error& e) {
     if (tty && !a.quiet) std::fputs("\r\033[K", stderr);
     fmt::print(stderr, "weightcast: error: {}: {}\n", e.kind(), one_line(e.what()));

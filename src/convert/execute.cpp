@@ -57,6 +57,16 @@ std::vector<Tensor> split_shards(const Tensor& t, const ShardStrategy& s, int sh
   return out;
 }
 
+// The bytes a parameter reads from its sources (decoded size for GGUF's quantized blocks).
+std::uint64_t source_bytes(const PlannedParam& p, const Checkpoint& checkpoint) {
+  std::uint64_t n = 0;
+  for (const auto& loc : p.sources) {
+    const auto& info = checkpoint.info(loc);
+    n += static_cast<std::uint64_t>(numel(info.shape)) * dtype_size(info.dtype);
+  }
+  return n;
+}
+
 struct Finished {
   std::vector<std::unique_ptr<const Tensor>> records;  // encoded for the cache
   std::vector<DType> dtypes;                           // declared dtypes
@@ -226,12 +236,16 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
   };
   try {
     Producer producer(resolved, options, queue, stats);
-    std::size_t done = 0;
+    Progress progress{0, plan.params.size(), {}, 0, 0};
+    for (const auto& p : plan.params) progress.bytes_total += source_bytes(p, *resolved.checkpoint);
     for (const auto& p : plan.params) {
       if (options.cancel && options.cancel->load())
         fail<Interrupted>("interrupted; {} was left without a new manifest", output.string());
       if (!producer.produce(p)) break;  // the writer failed
-      if (options.on_progress) options.on_progress({++done, plan.params.size(), p.def->name});
+      ++progress.done;
+      progress.name = p.def->name;
+      progress.bytes_done += source_bytes(p, *resolved.checkpoint);
+      if (options.on_progress) options.on_progress(progress);
     }
   } catch (...) {
     stop_writer();

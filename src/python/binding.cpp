@@ -57,6 +57,8 @@ weightcast::ConvertOptions make_options(const std::string& round_mode, unsigned 
       d["done"] = p.done;
       d["total"] = p.total;
       d["name"] = nb::str(p.name.data(), p.name.size());
+      d["bytes_done"] = p.bytes_done;
+      d["bytes_total"] = p.bytes_total;
       call_python(fn, d);
     };
   return options;
