@@ -34,7 +34,8 @@
   X(kQwen3Embedding)                \
   X(kInternLm)                      \
   X(kNemotron)                      \
-  X(kDeepseekMoe)
+  X(kDeepseekMoe)                   \
+  X(kMinistral3)
 // clang-format on
 
 namespace weightcast {
