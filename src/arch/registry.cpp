@@ -35,7 +35,11 @@
   X(kInternLm)                      \
   X(kNemotron)                      \
   X(kDeepseekMoe)                   \
-  X(kMinistral3)
+  X(kMinistral3)                    \
+  X(kQwen)                          \
+  X(kOrion)                         \
+  X(kGptJ)                          \
+  X(kPhiMsft)
 // clang-format on
 
 namespace weightcast {
