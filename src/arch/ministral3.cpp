@@ -31,8 +31,12 @@ void check_quantization_config(const ModelConfig& c) {
   if (!q.is_object())
     fail("Invalid Ministral 3 model quantization config: unrecognized quantization config: {}",
          q.dump());
-  const auto scheme = q.value("activation_scheme", nlohmann::json("")).dump();
-  const auto method = q.value("quant_method", nlohmann::json("")).dump();
+  // As MLC prints them: a string bare, anything else as JSON.
+  const auto field = [&](const char* key) {
+    const auto v = q.value(key, nlohmann::json(""));
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  const auto scheme = field("activation_scheme"), method = field("quant_method");
   if (q.value("quant_method", nlohmann::json()) != "fp8" ||
       q.value("activation_scheme", nlohmann::json()) != "static")
     fail(
