@@ -11,6 +11,7 @@ import sys
 import ml_dtypes
 import numpy as np
 
+import arch_cases_more
 from hf_checkpoint import (attention, decoder, experts, head_rows, layer_norms, random_tensor, swiglu,
                            write_checkpoint)
 
@@ -466,6 +467,7 @@ CASES = {
     "gemma": lambda: gemma(1),
     "gemma2": lambda: gemma(2),
 }
+CASES.update(arch_cases_more.CASES)
 
 
 # Cases for FP8 block checkpoints only (not in CASES: the architecture tables don't list them).

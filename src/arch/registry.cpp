@@ -34,7 +34,12 @@
   X(kQwen3Embedding)                \
   X(kInternLm)                      \
   X(kNemotron)                      \
-  X(kDeepseekMoe)
+  X(kDeepseekMoe)                   \
+  X(kMinistral3)                    \
+  X(kQwen)                          \
+  X(kOrion)                         \
+  X(kGptJ)                          \
+  X(kPhiMsft)
 // clang-format on
 
 namespace weightcast {

@@ -566,3 +566,7 @@ PARAMS = {
     "gemma": gemma,
     "gemma2": gemma2,
 }
+
+import arch_oracle_more  # noqa: E402  (its mappings reuse Params and heads above)
+
+PARAMS.update(arch_oracle_more.PARAMS)
