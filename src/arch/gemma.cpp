@@ -24,6 +24,7 @@ ModelDef build(const ModelConfig& c, const GemmaVariant& v) {
   dims.hidden = require_positive(c, "hidden_size");
   dims.intermediate = require_positive(c, "intermediate_size");
   dims.layers = require_positive(c, "num_hidden_layers");
+  dims.vocab = c.require_size("vocab_size");  // symbolic: the value only sizes config-only plans
   dims.shards = c.shards();
   dims.heads =
       read_heads(c, dims.hidden,

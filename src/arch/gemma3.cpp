@@ -29,6 +29,7 @@ ModelDef build(const ModelConfig& c) {
   dims.hidden = require_positive(text, "hidden_size");
   dims.intermediate = require_positive(text, "intermediate_size");
   dims.layers = require_positive(text, "num_hidden_layers");
+  dims.vocab = text.get_size("vocab_size", 0);  // symbolic: it only sizes config-only plans
   // MLC's Gemma3TextConfig defaults, and its own messages.
   auto& h = dims.heads;
   h.heads = text.get_size("num_attention_heads", 8);

@@ -12,7 +12,7 @@ ModelDef build(const ModelConfig& c) {
   c.require({"layer_norm_epsilon"});
   const auto hidden = require_positive(c, "n_embd");
   const auto layers = require_positive(c, "n_layer");
-  require_positive(c, "vocab_size");
+  const auto vocab_size = require_positive(c, "vocab_size");
   auto ctx = c.get_int("context_window_size", 0);
   if (ctx == 0) ctx = c.get_int("n_positions", c.get_int("max_sequence_length", 0));
   if (ctx <= 0)
@@ -34,7 +34,7 @@ ModelDef build(const ModelConfig& c) {
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
-  const Dim vocab{0, "vocab_size"};
+  const Dim vocab{vocab_size, "vocab_size"};
   // First in MLC's mapping, so it is loaded (and written) before the embedding it shares.
   def.final_fc("lm_head", vocab, hidden, {.source = "wte"});
   def.add("transformer.wte.weight", {vocab, num(hidden)}, ParamRole::kEmbedding, {"wte.weight"});

@@ -14,7 +14,7 @@ ModelDef build(const ModelConfig& c) {
   const auto heads = require_positive(c, "n_head");
   const auto layers = require_positive(c, "n_layer");
   const auto positions = c.require_int("n_positions");
-  require_positive(c, "vocab_size");
+  const auto vocab_size = require_positive(c, "vocab_size");
   if (c.get_int("context_window_size", 0) == 0 && positions <= 0)
     fail(
         "Unable to determine the maximum sequence length, because none of "
@@ -26,7 +26,7 @@ ModelDef build(const ModelConfig& c) {
   const auto d = hidden / heads;
 
   ModelDef def;
-  const Dim vocab{0, "vocab_size"};
+  const Dim vocab{vocab_size, "vocab_size"};
   def.add("transformer.wte.weight", {vocab, num(hidden)}, ParamRole::kEmbedding,
           {"transformer.wte.weight"});
   def.add("transformer.wpe.weight", {num(positions), num(hidden)}, ParamRole::kEmbedding,

@@ -25,7 +25,7 @@ ModelDef build(const ModelConfig& c) {
   const auto inter = require_positive(c, "intermediate_size");
   const auto h = read_heads(c, hidden, {.kv = KvHeads::kNone, .fit = HeadFit::kCoversHidden});
   const auto layers = require_positive(c, "num_hidden_layers");
-  require_positive(c, "vocab_size");
+  const auto vocab_size = require_positive(c, "vocab_size");
   const auto ffn_out = c.get_string("ffn_out_dtype", "float32");
   const auto ffn_dtype = dtype_from_tvm_name(ffn_out);
   if (!ffn_dtype) fail("{}: unknown ffn_out_dtype \"{}\"", c.path().string(), ffn_out);
@@ -38,8 +38,8 @@ ModelDef build(const ModelConfig& c) {
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
-  def.add("gpt_neox.embed_in.weight", {{0, "vocab_size"}, num(hidden)}, ParamRole::kEmbedding,
-          {"gpt_neox.embed_in.weight"});
+  def.add("gpt_neox.embed_in.weight", {{vocab_size, "vocab_size"}, num(hidden)},
+          ParamRole::kEmbedding, {"gpt_neox.embed_in.weight"});
   for (std::int64_t n = 0; n < layers; ++n) {
     const auto l = fmt::format("gpt_neox.layers.{}.", n);
     const auto a = l + "attention.", m = l + "mlp.";
@@ -61,7 +61,7 @@ ModelDef build(const ModelConfig& c) {
       def.unused_sources.push_back(a + unused);
   }
   def.norm("gpt_neox.final_layer_norm", hidden, {.bias = true});
-  def.final_fc("embed_out", {0, "vocab_size"}, hidden);
+  def.final_fc("embed_out", {vocab_size, "vocab_size"}, hidden);
   return def;
 }
 

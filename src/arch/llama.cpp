@@ -16,7 +16,7 @@ StandardDims read_dims(const ModelConfig& c, const LlamaVariant& v) {
   const auto heads = c.require_size("num_attention_heads");
   d.layers = c.require_size("num_hidden_layers");
   c.require_number("rms_norm_eps");
-  c.require_size("vocab_size");
+  d.vocab = c.require_size("vocab_size");
   // Mistral with a sliding window needs no maximum length.
   if (!(v.sliding_window && c.has("sliding_window"))) c.require_context_window();
   if (d.hidden <= 0 || d.intermediate <= 0 || heads <= 0 || d.layers <= 0)

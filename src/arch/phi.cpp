@@ -40,7 +40,8 @@ ModelDef build(const ModelConfig& c) {
 
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(t);
-  def.final_fc("lm_head.linear", Dim{0, "vocab_size"}, hidden, {.source = "lm_head", .bias = true});
+  def.final_fc("lm_head.linear", Dim{vocab, "vocab_size"}, hidden,
+               {.source = "lm_head", .bias = true});
   def.norm("lm_head.ln", hidden, {.bias = true, .source = "model.final_layernorm"});
   def.add("transformer.embd.weight", {num(vocab), num(hidden)}, ParamRole::kEmbedding,
           {"model.embed_tokens.weight"});

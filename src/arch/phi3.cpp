@@ -39,7 +39,7 @@ ModelDef build(const ModelConfig& c) {
   }
   def.norm("transformer.norm", hidden, {.source = "model.norm"});
   if (!c.get_bool("tie_word_embeddings", false))
-    def.final_fc("lm_head", Dim{0, "vocab_size"}, hidden);
+    def.final_fc("lm_head", Dim{vocab, "vocab_size"}, hidden);
   return def;
 }
 

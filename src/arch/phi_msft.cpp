@@ -84,7 +84,7 @@ ModelDef build(const ModelConfig& c) {
     if (src.sequential) def.unused_sources.push_back(hf + "mixer.rotary_emb.inv_freq");
   }
   def.norm("lm_head.ln", hidden, {.bias = true, .source = src.head() + "ln"});
-  def.final_fc("lm_head.linear", Dim{0, "vocab_size"}, hidden,
+  def.final_fc("lm_head.linear", Dim{vocab, "vocab_size"}, hidden,
                {.source = src.head() + "linear", .bias = true});
   return def;
 }

@@ -87,7 +87,7 @@ void add_layer(ModelDef& def, const std::string& mlc, const std::string& hf,
 
 ModelDef build_standard(const ModelConfig& c, const StandardDims& dims, const Layout& layout) {
   const auto &mlc = layout.mlc_prefix, &hf = layout.hf_prefix;
-  const Dim vocab = layout.symbolic_vocab ? Dim{0, "vocab_size"} : num(dims.vocab);
+  const Dim vocab = layout.symbolic_vocab ? Dim{dims.vocab, "vocab_size"} : num(dims.vocab);
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(dims.shards);
   def.add(mlc + "embed_tokens.weight", {vocab, num(dims.hidden)}, ParamRole::kEmbedding,

@@ -141,7 +141,8 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
                        " (auto picks the format from the files, preferring .bin over "
                        ".safetensors as MLC does)")
       ->capture_default_str();
-  convert->add_option("-o,--output", a.output, "Output directory (created if missing)")->required();
+  convert->add_option("-o,--output", a.output,
+                      "Output directory (created if missing); not needed with --dry-run");
   convert
       ->add_option("--round-mode", a.round_mode,
                    "How group quantization rounds exact halves: ties-even (TVM since 2026-04, "
@@ -185,6 +186,10 @@ int run_inspect(const std::string& path) {
 }
 
 int run_convert(ConvertArgs a) {
+  if (a.output.empty() && !a.dry_run) {
+    fmt::print(stderr, "--output is required\nRun with --help for more information.\n");
+    return 2;
+  }
   weightcast::ConvertOptions options;
   options.round_mode = a.round_mode == "ties-away" ? weightcast::RoundMode::kTiesAway
                                                    : weightcast::RoundMode::kTiesEven;

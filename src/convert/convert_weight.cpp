@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "arch/architecture.h"
+#include "cache/tensor_cache_writer.h"
 #include "convert/pipeline.h"
 #include "formats/detect.h"
 #include "util/error.h"
@@ -62,12 +65,64 @@ std::string plan_summary(const Plan& plan) {
       streamed.empty() ? "none" : fmt::format("{}", fmt::join(streamed, ", ")));
 }
 
+// Bytes of a record in the cache (float32 is stored as bfloat16).
+std::size_t record_size(const OutputDef& o) {
+  std::size_t n = cache_element_size(o.dtype);
+  for (const auto& d : o.shape) n *= static_cast<std::size_t>(d.value);
+  return n;
+}
+
+// The shards tvmjs' packing makes of records of these sizes, in this order
+// (docs/tensor-cache.md#shard-packing).
+std::size_t count_shards(const std::vector<std::size_t>& record_bytes) {
+  std::size_t shards = 0, pending = 0;
+  for (auto n : record_bytes) {
+    if (pending + n >= kShardCapBytes) {
+      if (2 * n >= kShardCapBytes) {
+        ++shards;  // out of band: a shard of its own
+        continue;
+      }
+      if (pending > 0) ++shards, pending = 0;
+    }
+    pending += n;
+  }
+  return shards + (pending > 0 ? 1 : 0);
+}
+
+// What the output will weigh and the working memory the run will need: the writer's pending
+// shard, and up to three parameters in flight (one computed, two queued for the writer), each
+// its mapped input in the model dtype plus its records, or 8 MiB blocks per thread when streamed.
+// The memory-mapped source pages come on top (clean page cache, dropped as tensors finish).
+std::string output_summary(const Plan& plan, const std::vector<std::size_t>& record_bytes) {
+  std::size_t total = 0, largest = 0;
+  for (auto n : record_bytes) total += n;
+  const std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  for (const auto& p : plan.params) {
+    std::size_t in_flight = 2 * threads * (std::size_t{8} << 20);
+    if (!p.streamed) {
+      in_flight = static_cast<std::size_t>(numel(p.shape)) * 4;  // mapped, at most float32
+      for (const auto& o : p.outputs) in_flight += record_size(o);
+    }
+    largest = std::max(largest, in_flight);
+  }
+  const double peak = static_cast<double>(kShardCapBytes + 3 * largest) / (1 << 20);
+  return fmt::format(
+      "Output: {} records, {} bytes ({:.3f} GB) in {} shards; working memory about {:.0f} MiB "
+      "besides the mapped sources",
+      record_bytes.size(), total, static_cast<double>(total) / (1 << 30),
+      count_shards(record_bytes), peak);
+}
+
 ConvertStats run_pipeline(const ConvertRequest& request, const ConvertOptions& options) {
   const auto start = Clock::now();
   const Log log = [&](const std::string& line) {
     if (options.on_log) options.on_log(line);
   };
   const Resolved resolved = resolve(request, log);
+  if (!resolved.checkpoint)  // a dry run before the weights are there
+    return report_plan(
+        make_plan_from_config(resolved.model, *resolved.scheme, options.stream_records_from),
+        nullptr, log);
   const Plan plan = make_plan(resolved.model, *resolved.checkpoint, *resolved.scheme,
                               options.stream_records_from);
   if (!plan.unused.empty())
@@ -75,7 +130,7 @@ ConvertStats run_pipeline(const ConvertRequest& request, const ConvertOptions& o
   if (plan.total_params == 0)
     fail("{}: the source holds no parameters to count (BitsPerParam would divide by zero)",
          resolved.weights.string());
-  if (options.dry_run) return report_plan(plan, *resolved.checkpoint, log);
+  if (options.dry_run) return report_plan(plan, resolved.checkpoint.get(), log);
   const double plan_seconds = seconds_since(start);
   ConvertStats stats = execute(plan, resolved, request.output, options);
   stats.plan_seconds = plan_seconds;
@@ -86,23 +141,31 @@ ConvertStats run_pipeline(const ConvertRequest& request, const ConvertOptions& o
 
 }  // namespace
 
-ConvertStats report_plan(const Plan& plan, const Checkpoint& ckpt, const Log& log) {
+ConvertStats report_plan(const Plan& plan, const Checkpoint* ckpt, const Log& log) {
   nlohmann::ordered_json table = nlohmann::ordered_json::array();
+  std::vector<std::size_t> record_bytes;
   for (const auto& p : plan.params) {
     nlohmann::ordered_json sources = nlohmann::ordered_json::array();
-    for (const auto& loc : p.sources) sources.push_back(ckpt.info(loc).name);
+    if (ckpt)
+      for (const auto& loc : p.sources) sources.push_back(ckpt->info(loc).name);
+    else
+      for (const auto& name : p.def->sources) sources.push_back(name);
     for (const auto& o : p.outputs) {
       nlohmann::ordered_json shape = nlohmann::ordered_json::array();
       for (const auto& d : o.shape) shape.push_back(d.value);
       table.push_back(
           {{"name", o.name}, {"shape", shape}, {"dtype", tvm_name(o.dtype)}, {"sources", sources}});
+      record_bytes.push_back(record_size(o));
     }
   }
   log(plan_summary(plan));
+  log(output_summary(plan, record_bytes));
   log(table.dump(2));
   ConvertStats dry;
   dry.param_count = static_cast<std::int64_t>(table.size());
   dry.total_params = plan.total_params;
+  for (auto n : record_bytes) dry.param_bytes += static_cast<double>(n);
+  dry.shard_count = count_shards(record_bytes);
   return dry;
 }
 
@@ -138,8 +201,9 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
                             std::string_view model, std::string_view device,
                             const std::string& source, std::string_view source_format,
                             const std::filesystem::path& output, const ConvertOptions& options) {
-  const ConvertRequest request{config, quantization,  model,  device,
-                               source, source_format, output, preshard_shards(options)};
+  const ConvertRequest request{config,         quantization,  model,  device,
+                               source,         source_format, output, preshard_shards(options),
+                               options.dry_run};
   return run_pipeline(request, options);
 }
 

@@ -26,16 +26,17 @@ struct ConvertRequest {
   std::string source;
   std::string_view source_format;
   std::filesystem::path output;
-  int preshard = 0;  // tensor-parallel shards to pre-shard into; 0: as config.json says
+  int preshard = 0;      // tensor-parallel shards to pre-shard into; 0: as config.json says
+  bool dry_run = false;  // then missing weights are no error: the plan comes from the config
 };
 
 // Stage 1: the scheme, the opened checkpoint and the model definition the plan is built from.
 struct Resolved {
   const Scheme* scheme = nullptr;
-  std::filesystem::path weights;  // the weights file or index opened
-  std::unique_ptr<Checkpoint> checkpoint;
-  ModelDef model;                       // after the scheme's adapt()
-  Fp8Cast fp8_cast = Fp8Cast::kTvmCpu;  // from the device: the one output that depends on it
+  std::filesystem::path weights;           // the weights file or index opened
+  std::unique_ptr<Checkpoint> checkpoint;  // null for a dry run before the weights exist
+  ModelDef model;                          // after the scheme's adapt()
+  Fp8Cast fp8_cast = Fp8Cast::kTvmCpu;     // from the device: the one output that depends on it
 };
 Resolved resolve(const ConvertRequest& request, const Log& log);
 
@@ -45,6 +46,7 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
 
 // Stage 4: MLC's closing statistics; or, for --dry-run, the plan instead of a run.
 void report(const ConvertStats& stats, const std::filesystem::path& output, const Log& log);
-ConvertStats report_plan(const Plan& plan, const Checkpoint& checkpoint, const Log& log);
+// `checkpoint` is null for a plan made from config.json alone.
+ConvertStats report_plan(const Plan& plan, const Checkpoint* checkpoint, const Log& log);
 
 }  // namespace weightcast

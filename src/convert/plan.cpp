@@ -133,19 +133,10 @@ bool streams(const PlannedParam& p, std::size_t stream_from) {
   return rows * row_bytes >= std::max(stream_from, kShardCapBytes);
 }
 
-PlannedParam plan_param(const ParamDef& def, const Checkpoint& ckpt, const Scheme& scheme, int t,
-                        std::size_t stream_from) {
-  PlannedParam p;
-  p.def = &def;
-  for (const auto& s : def.sources) {
-    p.sources.push_back(*ckpt.find(s));
-    const auto& info = ckpt.info(p.sources.back());
-    const DType target = def.dtype.value_or(scheme.model_dtype());
-    if (!can_cast(info.dtype, target))
-      fail<NotImplementedError>("Parameter {}: source {} has dtype {}, which cannot be cast to {}",
-                                def.name, s, tvm_name(info.dtype), tvm_name(target));
-  }
-  p.shape = mapped_shape(def, p.sources, ckpt);
+// The records of parameter `def`, whose mapped shape `p.shape` is known, checked against the
+// expected ones, and how they will be produced.
+void plan_outputs(PlannedParam& p, const Scheme& scheme, int t, std::size_t stream_from) {
+  const auto& def = *p.def;
   const auto full_outputs = scheme.outputs(def, concrete(p.shape));
   const auto expected = scheme.outputs(def, def.shape);
   scheme.check(def, p.shape, t);
@@ -162,6 +153,22 @@ PlannedParam plan_param(const ParamDef& def, const Checkpoint& ckpt, const Schem
   }
   p.production = scheme.production(def);
   p.streamed = streams(p, stream_from);
+}
+
+PlannedParam plan_param(const ParamDef& def, const Checkpoint& ckpt, const Scheme& scheme, int t,
+                        std::size_t stream_from) {
+  PlannedParam p;
+  p.def = &def;
+  for (const auto& s : def.sources) {
+    p.sources.push_back(*ckpt.find(s));
+    const auto& info = ckpt.info(p.sources.back());
+    const DType target = def.dtype.value_or(scheme.model_dtype());
+    if (!can_cast(info.dtype, target))
+      fail<NotImplementedError>("Parameter {}: source {} has dtype {}, which cannot be cast to {}",
+                                def.name, s, tvm_name(info.dtype), tvm_name(target));
+  }
+  p.shape = mapped_shape(def, p.sources, ckpt);
+  plan_outputs(p, scheme, t, stream_from);
   return p;
 }
 
@@ -205,6 +212,21 @@ Plan make_plan(const ModelDef& model, const Checkpoint& ckpt, const Scheme& sche
     fail("Parameter not found in source: {}", fmt::join(never, ", "));
   }
   plan.total_params = count_params(plan, model, ckpt);
+  return plan;
+}
+
+Plan make_plan_from_config(const ModelDef& model, const Scheme& scheme, std::size_t stream_from) {
+  Plan plan;
+  plan.config_only = true;
+  for (const auto& def : model.params) {
+    PlannedParam p;
+    p.def = &def;
+    p.shape = values(def.shape);  // the expected shape; a symbol's value is the config's
+    plan_outputs(p, scheme, model.tensor_parallel_shards, stream_from);
+    // No sources to count: the parameters' own elements stand in for MLC's source count.
+    plan.total_params += numel(p.shape);
+    plan.params.push_back(std::move(p));
+  }
   return plan;
 }
 

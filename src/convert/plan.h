@@ -34,11 +34,17 @@ struct Plan {
   std::vector<std::string> unused;   // source tensors nothing uses (sorted, for the warning)
   // MLC's Stats.total_param_num (docs/mlc-format.md#parameter-count).
   std::int64_t total_params = 0;
+  // Made from config.json alone (no weights to read yet): the parameters in MLC's export order,
+  // with their expected shapes and no source locations.
+  bool config_only = false;
 };
 
 // `stream_from`: the first record of a parameter produced as is or row block by row block is
 // streamed when it holds at least this many bytes in the cache (and 32 MiB, a shard of its own).
 Plan make_plan(const ModelDef& model, const Checkpoint& checkpoint, const Scheme& scheme,
                std::size_t stream_from);
+
+// A --dry-run before the weights are downloaded: the plan from the model definition alone.
+Plan make_plan_from_config(const ModelDef& model, const Scheme& scheme, std::size_t stream_from);
 
 }  // namespace weightcast

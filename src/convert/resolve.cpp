@@ -117,6 +117,29 @@ ModelDef build_model(const Architecture& arch, const Scheme& scheme, const Model
   return scheme.adapt(std::move(built));
 }
 
+// A dry run may come before the download: `--source auto` and nothing to read in the directory.
+bool no_weights_yet(const ConfigInputs& in, std::string_view format) {
+  if (in.weights != "auto") return false;
+  try {
+    detect_weight(in.weights, in.path, format);
+    return false;
+  } catch (const Error&) {
+    return true;
+  }
+}
+
+void open_weights(Resolved& r, const ConfigInputs& in, const ConvertRequest& request,
+                  std::string_view format, const Log& log) {
+  const auto weights = detect_weight(in.weights, in.path, format);
+  r.weights = weights.path;
+  std::error_code ec;
+  const bool same_gguf = in.gguf && weights.format == "gguf" &&
+                         std::filesystem::equivalent(weights.path, request.config, ec);
+  r.checkpoint =
+      same_gguf ? open_gguf_checkpoint(in.gguf) : open_checkpoint(weights, open_gguf_checkpoint);
+  for (const auto& w : r.checkpoint->warnings) log(w);
+}
+
 }  // namespace
 
 Resolved resolve(const ConvertRequest& request, const Log& log) {
@@ -126,14 +149,10 @@ Resolved resolve(const ConvertRequest& request, const Log& log) {
   auto in = load_config(request);
   const auto& arch = detect_architecture(request.model, *in.config);
   const auto format = source_format(*r.scheme, request.source_format);
-  const auto weights = detect_weight(in.weights, in.path, format);
-  r.weights = weights.path;
-  std::error_code ec;
-  const bool same_gguf = in.gguf && weights.format == "gguf" &&
-                         std::filesystem::equivalent(weights.path, request.config, ec);
-  r.checkpoint =
-      same_gguf ? open_gguf_checkpoint(in.gguf) : open_checkpoint(weights, open_gguf_checkpoint);
-  for (const auto& w : r.checkpoint->warnings) log(w);
+  if (request.dry_run && no_weights_yet(in, format))
+    log(fmt::format("No weights beside {} yet: planning from config.json alone", in.path.string()));
+  else
+    open_weights(r, in, request, format, log);
   // MLC checks config.json's own value, before the pre-shard override.
   if (r.scheme->kind() == QuantKind::kFt && in.config->get_int("tensor_parallel_shards", 1) > 1)
     fail<NotImplementedError>(

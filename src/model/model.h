@@ -41,7 +41,8 @@ class QuantKinds {
 };
 
 // A dimension of an expected shape: a number, or a symbol such as "vocab_size" that accepts any
-// size (a tirx.Var in MLC).
+// size (a tirx.Var in MLC); a symbol's value is the config's, for plans made from config.json
+// alone.
 struct Dim {
   std::int64_t value = 0;
   std::string symbol;
