@@ -176,8 +176,10 @@ def convert_weight(
     return ConvertResult(**stats)
 
 
-def inspect(path: PathLike) -> str:
-    """What a checkpoint file holds (GGUF metadata and tensors, or a tensor table), as text."""
+def inspect(path: PathLike) -> dict:
+    """What a checkpoint holds, without converting it: ``format``, ``files``, ``tensors`` (each a
+    dict of ``name``, ``dtype``, ``shape``, ``file``, under the names the converter reads) and
+    ``text``, the description ``weightcast inspect`` prints (GGUF metadata included)."""
     path_str = _path_str(path, "path")
     if not os.path.exists(path_str):
         raise FileNotFoundError(f"{path_str} does not exist")

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <thread>
 
+#include "arch/gguf/view.h"
+#include "formats/detect.h"
 #include "weightcast/weightcast.h"
 
 namespace nb = nanobind;
@@ -136,6 +138,35 @@ nb::dict convert(const std::string& config, const std::string& quantization,
   return out;
 }
 
+// weightcast.inspect(): the checkpoint's tensors as data (name, dtype, shape, file, under the
+// names the converter reads), with the CLI's text description beside them.
+nb::dict inspect(const std::string& path) {
+  nb::dict out;
+  out["path"] = path;
+  out["text"] = weightcast::inspect(path);
+  const std::filesystem::path p(path);
+  const auto source = weightcast::detect_weight(path, p.parent_path() / "config.json", "auto");
+  const auto checkpoint = weightcast::open_checkpoint(source, weightcast::open_gguf_checkpoint);
+  out["format"] = source.format;
+  nb::list files, tensors;
+  for (const auto& f : checkpoint->files()) {
+    files.append(f->path().string());
+    for (const auto& t : f->tensors()) {
+      nb::dict d;
+      d["name"] = t.name;
+      d["dtype"] = std::string(weightcast::tvm_name(t.dtype));
+      nb::list shape;
+      for (auto dim : t.shape) shape.append(dim);
+      d["shape"] = shape;
+      d["file"] = f->path().string();
+      tensors.append(d);
+    }
+  }
+  out["files"] = files;
+  out["tensors"] = tensors;
+  return out;
+}
+
 }  // namespace
 
 NB_MODULE(_weightcast, m) {
@@ -158,7 +189,7 @@ NB_MODULE(_weightcast, m) {
         nb::arg("round_mode"), nb::arg("threads"), nb::arg("tensor_parallel_shards"),
         nb::arg("dry_run"), nb::arg("stream_mib"), nb::arg("on_log").none(),
         nb::arg("on_progress").none());
-  m.def("inspect", [](const std::string& path) { return weightcast::inspect(path); });
+  m.def("inspect", &inspect);
   m.def("quantization_names", &weightcast::quantization_names);
   m.def("model_types", &weightcast::model_types);
   m.def("source_formats", &weightcast::source_formats);

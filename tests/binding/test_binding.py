@@ -139,3 +139,18 @@ def test_keyboard_interrupt_within_a_second(big_llama, tmp_path):
     assert proc.returncode == 42 and "KeyboardInterrupt" in stdout, (proc.returncode, stdout)
     assert elapsed < 1.5, elapsed
     assert not (out / "tensor-cache.json").exists()
+
+
+def test_inspect_returns_the_tensors_as_data(tiny):
+    info = weightcast.inspect(tiny / "model.safetensors")
+    assert info["format"] == "huggingface-safetensor"
+    names = {t["name"]: t for t in info["tensors"]}
+    q = names["model.layers.0.self_attn.q_proj.weight"]
+    assert q["dtype"] in ("float16", "bfloat16", "float32") and len(q["shape"]) == 2
+    assert q["file"].endswith("model.safetensors")
+    assert "model.layers.0.self_attn.q_proj.weight" in info["text"]
+
+
+def test_inspect_of_a_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        weightcast.inspect(tmp_path / "nothing.safetensors")
