@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cache/md5_multi.h"
+#include "cache/output_dir.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 
@@ -20,7 +21,7 @@ constexpr std::size_t kChunkBlocks = (1u << 20) / 64;  // 1 MiB read per lane an
 
 }  // namespace
 
-ShardHasher::ShardHasher() : thread_([this] { run(); }) {}
+ShardHasher::ShardHasher(bool sync) : sync_(sync), thread_([this] { run(); }) {}
 
 ShardHasher::~ShardHasher() {
   {
@@ -97,6 +98,18 @@ void ShardHasher::hash_batch(std::vector<Job>& batch) {
       offset[i] += blocks * 64;
     }
   }
+  if (sync_)
+    for (const auto& job : batch) {
+      const int fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) fail<IOError>("{}: cannot open: {}", job.path.string(), std::strerror(errno));
+      try {
+        sync_file(fd, job.path);
+      } catch (...) {
+        ::close(fd);
+        throw;
+      }
+      ::close(fd);
+    }
   std::lock_guard lock(mutex_);
   for (int i = 0; i < n; ++i) {
     if (digests_.size() <= batch[i].index) digests_.resize(batch[i].index + 1);

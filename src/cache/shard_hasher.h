@@ -1,6 +1,7 @@
 // md5 of every finished shard, on a thread of its own so that hashing overlaps quantizing and
 // writing. Shards are read back from the staging files (still in the page cache) eight at a time
-// through small reused buffers, and hashed in the eight lanes of Md5Lanes.
+// through small reused buffers, and hashed in the eight lanes of Md5Lanes. When syncing, each
+// shard is also flushed to disk there (fdatasync), overlapping the rest of the run.
 #pragma once
 
 #include <condition_variable>
@@ -16,7 +17,7 @@ namespace weightcast {
 
 class ShardHasher {
  public:
-  ShardHasher();
+  explicit ShardHasher(bool sync = false);
   ~ShardHasher();
   ShardHasher(const ShardHasher&) = delete;
   ShardHasher& operator=(const ShardHasher&) = delete;
@@ -40,6 +41,7 @@ class ShardHasher {
   std::vector<std::string> digests_;
   std::exception_ptr error_;
   bool closing_ = false;
+  bool sync_ = false;
   std::thread thread_;
 };
 

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "arch/architecture.h"
 #include "convert/pipeline.h"
@@ -62,7 +64,12 @@ std::string plan_summary(const Plan& plan) {
       streamed.empty() ? "none" : fmt::format("{}", fmt::join(streamed, ", ")));
 }
 
-ConvertStats run_pipeline(const ConvertRequest& request, const ConvertOptions& options) {
+// --threads beyond what helps: more would only exhaust the system's process table.
+unsigned thread_bound() {
+  return std::max(256u, 4 * std::thread::hardware_concurrency());
+}
+
+ConvertStats run_pipeline(const ConvertRequest& request, ConvertOptions options) {
   const auto start = Clock::now();
   const Log log = [&](const std::string& line) {
     if (options.on_log) options.on_log(line);
@@ -76,6 +83,11 @@ ConvertStats run_pipeline(const ConvertRequest& request, const ConvertOptions& o
     fail("{}: the source holds no parameters to count (BitsPerParam would divide by zero)",
          resolved.weights.string());
   if (options.dry_run) return report_plan(plan, *resolved.checkpoint, log);
+  if (options.threads > thread_bound()) {
+    log(fmt::format("--threads {} is more than this machine can use: using {}", options.threads,
+                    thread_bound()));
+    options.threads = thread_bound();
+  }
   const double plan_seconds = seconds_since(start);
   ConvertStats stats = execute(plan, resolved, request.output, options);
   stats.plan_seconds = plan_seconds;
