@@ -51,7 +51,7 @@ OutputLock::OutputLock(const fs::path& dir) : path_(dir / kLockFileName) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
-      fail<IOError>("{}: cannot create lock file: {}", path_.string(), std::strerror(errno));
+      fail<IOError>("{}: cannot write to output directory: {}", dir.string(), std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int err = errno;
       const std::string pid = err == EWOULDBLOCK ? holder_pid(fd) : "";
