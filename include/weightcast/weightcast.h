@@ -101,7 +101,9 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
                             const ConvertOptions& options = {});
 
 // A human-readable description of a checkpoint file (.gguf: metadata and tensor table;
-// .safetensors, .bin, .pt: tensor table), read without converting anything.
+// .safetensors, .bin, .pt: tensor table), or of an MLC weight pack (its directory,
+// tensor-cache.json or a params_shard_*.bin: records, shards, dtypes, sizes, each shard's size and
+// md5 checked), read without converting anything.
 std::string inspect(const std::filesystem::path& file);
 
 // What this build supports, in registry order (for --help and validation).

@@ -206,9 +206,10 @@ int main(int argc, char** argv) {
   auto* inspect = app.add_subcommand(
       "inspect",
       "Print what a checkpoint file holds: GGUF metadata and tensors, or the tensor table "
-      "of a .safetensors / .bin / .pt file.");
+      "of a .safetensors / .bin / .pt file; or what an MLC weight pack holds (its directory, "
+      "tensor-cache.json or a params_shard_*.bin), each shard's size and md5 checked.");
   std::string inspect_path;
-  inspect->add_option("file", inspect_path, "The checkpoint file")->required();
+  inspect->add_option("file", inspect_path, "The checkpoint file, or an MLC pack")->required();
 
   try {
     app.parse(argc, argv);
