@@ -58,7 +58,9 @@ struct Progress {
 
 struct ConvertOptions {
   RoundMode round_mode = RoundMode::kTiesEven;
-  unsigned threads = 0;  // 0: all hardware threads
+  // 0: all hardware threads. More than max(256, 4 x hardware threads) are cut to that bound with
+  // a notice; threads the system refuses (ulimit -u) are done without, with a notice.
+  unsigned threads = 0;
   // Pre-shard for N-way tensor parallelism (MLC_INTERNAL_PRESHARD_NUM); 0 reads that variable.
   unsigned tensor_parallel_shards = 0;
   // Called with each log line MLC-LLM would print (warnings, the statistics).
@@ -68,14 +70,18 @@ struct ConvertOptions {
   // blocks or whole; streamed or not), then the planned records as JSON, and stop: no tensor
   // data is read and nothing is written.
   bool dry_run = false;
-  // When set and true, the run stops between parameters and throws Interrupted; the output
-  // directory is left without a new manifest.
+  // When set and true, the run stops between parameters and throws Interrupted; nothing is
+  // published and an earlier output in the directory is left as it was.
   const std::atomic<bool>* cancel = nullptr;
   // Records stored as the source mapping produced them (q0 schemes, FP8 block checkpoints,
   // unquantized embeddings) of at least this many bytes are cast and written block by block,
   // never held whole: what keeps memory flat for giant stacked MoE experts. Values below 32 MiB
   // (tvmjs' out-of-band record size) are raised to it.
   std::size_t stream_records_from = std::size_t{256} << 20;
+  // Flush every shard, the manifests and the directories to disk before and after publishing, so
+  // that a power loss soon after a successful run cannot leave a manifest naming short shards.
+  // Off: faster scratch conversions whose durability is left to the operating system.
+  bool sync = true;
 };
 
 struct ConvertStats {
@@ -98,7 +104,9 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
                             const ConvertOptions& options = {});
 
 // A human-readable description of a checkpoint file (.gguf: metadata and tensor table;
-// .safetensors, .bin, .pt: tensor table), read without converting anything.
+// .safetensors, .bin, .pt: tensor table), or of an MLC weight pack (its directory,
+// tensor-cache.json or a params_shard_*.bin: records, shards, dtypes, sizes, each shard's size and
+// md5 checked), read without converting anything.
 std::string inspect(const std::filesystem::path& file);
 
 // What this build supports, in registry order (for --help and validation).

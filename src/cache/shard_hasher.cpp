@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cache/md5_multi.h"
+#include "cache/output_dir.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 
@@ -20,20 +21,26 @@ constexpr std::size_t kChunkBlocks = (1u << 20) / 64;  // 1 MiB read per lane an
 
 }  // namespace
 
-ShardHasher::ShardHasher() : thread_([this] { run(); }) {}
+ShardHasher::ShardHasher(bool sync)
+    : sync_(sync),
+      thread_([this] { run(); }),
+      syncer_(sync ? std::thread([this] { run_sync(); }) : std::thread()) {}
 
 ShardHasher::~ShardHasher() {
   {
     std::lock_guard lock(mutex_);
     closing_ = true;
     jobs_.clear();
+    to_sync_.clear();
   }
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (syncer_.joinable()) syncer_.join();
 }
 
 void ShardHasher::add(std::size_t index, std::filesystem::path path) {
   std::lock_guard lock(mutex_);
+  if (sync_) to_sync_.push_back(path);
   jobs_.push_back({index, std::move(path)});
   changed_.notify_all();
 }
@@ -104,6 +111,31 @@ void ShardHasher::hash_batch(std::vector<Job>& batch) {
   }
 }
 
+void ShardHasher::run_sync() {
+  for (;;) {
+    std::filesystem::path path;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return closing_ || !to_sync_.empty(); });
+      if (to_sync_.empty()) return;
+      path = std::move(to_sync_.front());
+      to_sync_.pop_front();
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    try {
+      if (fd < 0) fail<IOError>("{}: cannot open: {}", path.string(), std::strerror(errno));
+      sync_file(fd, path);
+      ::close(fd);
+    } catch (...) {
+      if (fd >= 0) ::close(fd);
+      std::lock_guard lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+      to_sync_.clear();
+      return;
+    }
+  }
+}
+
 std::vector<std::string> ShardHasher::finish() {
   {
     std::lock_guard lock(mutex_);
@@ -111,6 +143,7 @@ std::vector<std::string> ShardHasher::finish() {
   }
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (syncer_.joinable()) syncer_.join();
   if (error_) std::rethrow_exception(error_);
   return digests_;
 }

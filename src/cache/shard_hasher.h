@@ -1,6 +1,7 @@
 // md5 of every finished shard, on a thread of its own so that hashing overlaps quantizing and
 // writing. Shards are read back from the staging files (still in the page cache) eight at a time
-// through small reused buffers, and hashed in the eight lanes of Md5Lanes.
+// through small reused buffers, and hashed in the eight lanes of Md5Lanes. When syncing, a second
+// thread flushes each shard to disk (fdatasync) as soon as it is queued, overlapping the run.
 #pragma once
 
 #include <condition_variable>
@@ -16,7 +17,7 @@ namespace weightcast {
 
 class ShardHasher {
  public:
-  ShardHasher();
+  explicit ShardHasher(bool sync = false);
   ~ShardHasher();
   ShardHasher(const ShardHasher&) = delete;
   ShardHasher& operator=(const ShardHasher&) = delete;
@@ -33,14 +34,18 @@ class ShardHasher {
   };
   void run();
   void hash_batch(std::vector<Job>& batch);
+  void run_sync();
 
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Job> jobs_;
+  std::deque<std::filesystem::path> to_sync_;
   std::vector<std::string> digests_;
   std::exception_ptr error_;
   bool closing_ = false;
+  bool sync_ = false;
   std::thread thread_;
+  std::thread syncer_;  // only when syncing
 };
 
 }  // namespace weightcast

@@ -10,6 +10,7 @@
 
 #include "cache/py_json.h"
 #include "util/error.h"
+#include "util/fault_point.h"
 #include "util/float_bits.h"
 
 namespace fs = std::filesystem;
@@ -46,10 +47,16 @@ void write_all(int fd, std::span<const std::byte> data, const fs::path& path) {
   }
 }
 
-void write_file(const fs::path& path, const std::string& text) {
+void write_file(const fs::path& path, const std::string& text, bool sync) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail<IOError>("{}: cannot create: {}", path.string(), std::strerror(errno));
-  write_all(fd, std::as_bytes(std::span(text)), path);
+  try {
+    write_all(fd, std::as_bytes(std::span(text)), path);
+    if (sync) sync_file(fd, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
   if (::close(fd) != 0) fail<IOError>("{}: close failed: {}", path.string(), std::strerror(errno));
 }
 
@@ -68,7 +75,7 @@ std::string shard_name(std::size_t k) {
 // One shard file being written in the staging folder, with its records.
 class TensorCacheWriter::Shard {
  public:
-  explicit Shard(fs::path path) : path_(std::move(path)) {
+  Shard(fs::path path, bool sync) : path_(std::move(path)), sync_(sync) {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail<IOError>("{}: cannot create: {}", path_.string(), std::strerror(errno));
   }
@@ -82,6 +89,8 @@ class TensorCacheWriter::Shard {
   void close() {
     const int fd = fd_;
     fd_ = -1;
+    // Starts the write-back now, without waiting; the hasher's fdatasync waits for it later.
+    if (sync_) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     if (::close(fd) != 0)
       fail<IOError>("{}: close failed: {}", path_.string(), std::strerror(errno));
   }
@@ -91,28 +100,28 @@ class TensorCacheWriter::Shard {
 
  private:
   fs::path path_;
+  bool sync_;
   int fd_ = -1;
   std::size_t size_ = 0;
 };
 
-TensorCacheWriter::TensorCacheWriter(fs::path output_dir) : output_dir_(std::move(output_dir)) {
+TensorCacheWriter::TensorCacheWriter(fs::path output_dir, bool sync)
+    : output_dir_(std::move(output_dir)), sync_(sync), hasher_(sync) {
   std::error_code ec;
   if (fs::exists(output_dir_, ec) && !fs::is_directory(output_dir_, ec))
     fail<IOError>("{}: output path exists and is not a directory", output_dir_.string());
   fs::create_directories(output_dir_, ec);
   if (ec)
     fail<IOError>("{}: cannot create output directory: {}", output_dir_.string(), ec.message());
-  staging_dir_ = output_dir_ / kStagingDirName;
-  fs::remove_all(staging_dir_, ec);  // left by a killed run
-  if (!fs::create_directory(staging_dir_, ec) || ec)
-    fail<IOError>("{}: cannot write to output directory: {}", output_dir_.string(),
-                  ec ? ec.message() : "staging folder exists");
+  lock_ = std::make_unique<OutputLock>(output_dir_);  // before anything in it is touched
+  staging_dir_ = make_staging_dir(output_dir_);
 }
 
 TensorCacheWriter::~TensorCacheWriter() {
   pending_.reset();
+  streaming_.reset();
   std::error_code ec;
-  fs::remove_all(staging_dir_, ec);
+  if (!staging_dir_.empty()) fs::remove_all(staging_dir_, ec);
 }
 
 // Closes a shard, moves it to its final staged name and queues it for hashing.
@@ -127,6 +136,7 @@ void TensorCacheWriter::finish_shard(Shard& shard, std::size_t number, const fs:
   rec["md5sum"] = "";  // filled in by commit(), once the hasher is done
   shards_.push_back(std::move(rec));
   hasher_.add(shards_.size() - 1, final_path);
+  fault_point("shard-staged");
 }
 
 void TensorCacheWriter::flush_pending() {
@@ -158,7 +168,7 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
   if (pending_size + data.size() >= kShardCapBytes) {
     if (2 * data.size() >= kShardCapBytes) {  // out-of-band: a shard of its own
       const std::size_t number = counter_++;
-      Shard shard(staging_dir_ / shard_name(number));
+      Shard shard(staging_dir_ / shard_name(number), sync_);
       rec["byteOffset"] = 0;
       shard.records.push_back(std::move(rec));
       shard.write(data);
@@ -167,7 +177,7 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
     }
     flush_pending();
   }
-  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp");
+  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp", sync_);
   rec["byteOffset"] = pending_->size();
   pending_->records.push_back(std::move(rec));
   pending_->write(data);
@@ -181,7 +191,7 @@ void TensorCacheWriter::begin_streamed(const std::string& name, DType dtype, con
   rec["byteOffset"] = 0;
   // What append() does with a record this large: a shard of its own, numbered now.
   streaming_number_ = counter_++;
-  streaming_ = std::make_unique<Shard>(staging_dir_ / shard_name(streaming_number_));
+  streaming_ = std::make_unique<Shard>(staging_dir_ / shard_name(streaming_number_), sync_);
   streaming_->records.push_back(std::move(rec));
   streaming_left_ = nbytes;
 }
@@ -200,14 +210,12 @@ void TensorCacheWriter::end_streamed() {
   streaming_.reset();
 }
 
-std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
-  flush_pending();
-  const auto digests = hasher_.finish();
-  for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i]["md5sum"] = digests.at(i);
+// The manifests, complete, in the staging folder (flushed with it when syncing).
+void TensorCacheWriter::write_manifests(const nlohmann::ordered_json& metadata) {
   nlohmann::ordered_json manifest;
   manifest["metadata"] = metadata;
   manifest["records"] = shards_;
-  write_file(staging_dir_ / kManifestName, python_json_dumps(manifest));
+  write_file(staging_dir_ / kManifestName, python_json_dumps(manifest), sync_);
   if (has_float32_) {
     for (auto& shard : manifest["records"])
       for (auto& rec : shard["records"])
@@ -215,17 +223,25 @@ std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
           rec["dtype"] = "bfloat16";
           rec["format"] = "raw";
         }
-    write_file(staging_dir_ / kB16ManifestName, python_json_dumps(manifest));
+    write_file(staging_dir_ / kB16ManifestName, python_json_dumps(manifest), sync_);
   }
+  fault_point("manifests-staged");
+  if (sync_) sync_directory(staging_dir_);
+}
 
+// Moves the staged output into place, tensor-cache.json last.
+void TensorCacheWriter::publish() {
   // From here on the directory holds no manifest until the new one lands.
   std::error_code ec;
   for (const char* name : {kManifestName, kB16ManifestName}) {
     fs::remove(output_dir_ / name, ec);
     if (ec) fail<IOError>("{}: cannot remove: {}", (output_dir_ / name).string(), ec.message());
   }
-  for (std::size_t k = 0; k < counter_; ++k)
+  fault_point("old-manifests-removed");
+  for (std::size_t k = 0; k < counter_; ++k) {
     rename_or_fail(staging_dir_ / shard_name(k), output_dir_ / shard_name(k));
+    fault_point("shard-renamed");
+  }
   static const std::regex shard_re(R"(params_shard_(\d+)\.bin)");
   for (const auto& entry : fs::directory_iterator(output_dir_)) {
     std::smatch m;
@@ -235,10 +251,28 @@ std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
         (m[1].length() > 18 || std::stoull(m[1].str()) >= counter_))
       fs::remove(entry.path(), ec);
   }
-  if (has_float32_) rename_or_fail(staging_dir_ / kB16ManifestName, output_dir_ / kB16ManifestName);
+  fault_point("stale-removed");
+  // The shards' new names are on disk before a manifest can name them.
+  if (sync_) sync_directory(output_dir_);
+  if (has_float32_) {
+    rename_or_fail(staging_dir_ / kB16ManifestName, output_dir_ / kB16ManifestName);
+    fault_point("b16-renamed");
+  }
   rename_or_fail(staging_dir_ / kManifestName, output_dir_ / kManifestName);
+  fault_point("manifest-renamed");
+  if (sync_) sync_directory(output_dir_);
+}
+
+std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
+  flush_pending();
+  const auto digests = hasher_.finish();  // flushes the shards too, when syncing
+  for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i]["md5sum"] = digests.at(i);
+  write_manifests(metadata);
+  publish();
   committed_ = true;
+  std::error_code ec;
   fs::remove_all(staging_dir_, ec);
+  fault_point("published");
   return counter_;
 }
 

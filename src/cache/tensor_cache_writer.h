@@ -2,10 +2,12 @@
 // 32 MiB rule, md5 per shard, and tensor-cache.json (+ tensor-cache-b16.json when float32 is
 // present).
 //
-// Nothing appears under the final names until commit(): shards are staged in a hidden folder of
-// the output directory, the old manifests are removed before any shard is replaced, and the new
-// manifest is renamed into place last. A run that fails or is killed at any point never leaves a
-// tensor-cache.json that points at missing, partial or foreign shards.
+// Nothing appears under the final names until commit(): the output directory is locked for the
+// run, shards are staged in a hidden folder of its own, flushed to disk (unless sync is off), the
+// old manifests are removed before any shard is replaced, and the new manifest is renamed into
+// place last. A run that fails or is killed at any point never leaves a tensor-cache.json that
+// points at missing, partial or foreign shards, and one that fails before commit() leaves an
+// earlier complete output as it was.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/output_dir.h"
 #include "cache/shard_hasher.h"
 #include "util/dtype.h"
 #include "util/tensor.h"
@@ -26,7 +29,6 @@ namespace weightcast {
 inline constexpr std::size_t kShardCapBytes = 32u << 20;
 inline constexpr const char* kManifestName = "tensor-cache.json";
 inline constexpr const char* kB16ManifestName = "tensor-cache-b16.json";
-inline constexpr const char* kStagingDirName = ".weightcast-staging";
 
 // The bytes tvmjs stores for a tensor: float32 becomes bfloat16
 // (docs/tensor-cache.md#float32-as-bfloat16), the rest is raw. Returns the tensor itself when no
@@ -41,8 +43,10 @@ inline std::size_t cache_element_size(DType dtype) {
 
 class TensorCacheWriter {
  public:
-  explicit TensorCacheWriter(std::filesystem::path output_dir);
-  ~TensorCacheWriter();  // discards the staged files unless commit() succeeded
+  // Takes the output directory's lock (an IOError if another run holds it). `sync`: flush every
+  // shard, the manifests and the directories to disk before and after publishing.
+  explicit TensorCacheWriter(std::filesystem::path output_dir, bool sync = true);
+  ~TensorCacheWriter();  // discards the staged files unless commit() succeeded, then unlocks
   TensorCacheWriter(const TensorCacheWriter&) = delete;
   TensorCacheWriter& operator=(const TensorCacheWriter&) = delete;
 
@@ -65,8 +69,13 @@ class TensorCacheWriter {
                                 std::size_t nbytes);
   void flush_pending();
   void finish_shard(Shard& shard, std::size_t number, const std::filesystem::path& final_path);
+  void write_manifests(const nlohmann::ordered_json& metadata);
+  void publish();
 
-  std::filesystem::path output_dir_, staging_dir_;
+  std::filesystem::path output_dir_;
+  bool sync_;
+  std::unique_ptr<OutputLock> lock_;
+  std::filesystem::path staging_dir_;
   ShardHasher hasher_;
   std::unique_ptr<Shard> pending_;
   std::unique_ptr<Shard> streaming_;  // the record being streamed, in its own shard

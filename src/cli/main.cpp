@@ -27,6 +27,8 @@ void install_signal_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // Past `ulimit -f` a write fails with EFBIG, reported with its file, instead of killing us.
+  ::signal(SIGXFSZ, SIG_IGN);
 }
 
 // Errors are printed on one line: MLC's multi-line lists become comma-separated.
@@ -54,7 +56,7 @@ struct ConvertArgs {
   std::string round_mode = "ties-even";
   unsigned threads = 0, tp_shards = 0;
   std::size_t stream_mib = 256;
-  bool quiet = false, dry_run = false, json = false;
+  bool quiet = false, dry_run = false, json = false, no_sync = false;
 };
 
 // One line on stderr: parameters and source bytes done of total, the rate and an ETA, redrawn at
@@ -142,7 +144,7 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
                        ".safetensors as MLC does)")
       ->capture_default_str();
   convert->add_option("-o,--output", a.output,
-                      "Output directory (created if missing); not needed with --dry-run");
+                      "Output directory (created if missing; not needed with --dry-run)");
   convert
       ->add_option("--round-mode", a.round_mode,
                    "How group quantization rounds exact halves: ties-even (TVM since 2026-04, "
@@ -171,11 +173,17 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
                     "Print how each parameter will be produced (one line), then the planned "
                     "records (name, shape, dtype, source tensors) as JSON, in MLC's order, "
                     "without reading weights or writing anything");
+  convert->add_flag("--no-sync", a.no_sync,
+                    "Do not flush the output to disk before and after publishing it (faster, for "
+                    "scratch conversions: a power loss soon after may leave short shards)");
 
   return convert;
 }
 
 int run_inspect(const std::string& path) {
+  // Nothing to clean up: Ctrl-C ends it at once, even when started with SIGINT ignored.
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
   try {
     fmt::print("{}", weightcast::inspect(path));
   } catch (const weightcast::Error& e) {
@@ -187,10 +195,13 @@ int run_inspect(const std::string& path) {
 
 int run_convert(ConvertArgs a) {
   if (a.output.empty() && !a.dry_run) {
-    fmt::print(stderr, "--output is required\nRun with --help for more information.\n");
+    fmt::print(stderr,
+               "--output is required (except with --dry-run)\nRun with --help for more "
+               "information.\n");
     return 2;
   }
   weightcast::ConvertOptions options;
+  options.sync = !a.no_sync;
   options.round_mode = a.round_mode == "ties-away" ? weightcast::RoundMode::kTiesAway
                                                    : weightcast::RoundMode::kTiesEven;
   options.threads = a.threads;
@@ -239,9 +250,10 @@ int main(int argc, char** argv) {
   auto* inspect = app.add_subcommand(
       "inspect",
       "Print what a checkpoint file holds: GGUF metadata and tensors, or the tensor table "
-      "of a .safetensors / .bin / .pt file.");
+      "of a .safetensors / .bin / .pt file; or what an MLC weight pack holds (its directory, "
+      "tensor-cache.json or a params_shard_*.bin), each shard's size and md5 checked.");
   std::string inspect_path;
-  inspect->add_option("file", inspect_path, "The checkpoint file")->required();
+  inspect->add_option("file", inspect_path, "The checkpoint file, or an MLC pack")->required();
 
   try {
     app.parse(argc, argv);

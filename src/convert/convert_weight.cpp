@@ -113,7 +113,12 @@ std::string output_summary(const Plan& plan, const std::vector<std::size_t>& rec
       count_shards(record_bytes), peak);
 }
 
-ConvertStats run_pipeline(const ConvertRequest& request, const ConvertOptions& options) {
+// --threads beyond what helps: more would only exhaust the system's process table.
+unsigned thread_bound() {
+  return std::max(256u, 4 * std::thread::hardware_concurrency());
+}
+
+ConvertStats run_pipeline(const ConvertRequest& request, ConvertOptions options) {
   const auto start = Clock::now();
   const Log log = [&](const std::string& line) {
     if (options.on_log) options.on_log(line);
@@ -131,6 +136,11 @@ ConvertStats run_pipeline(const ConvertRequest& request, const ConvertOptions& o
     fail("{}: the source holds no parameters to count (BitsPerParam would divide by zero)",
          resolved.weights.string());
   if (options.dry_run) return report_plan(plan, resolved.checkpoint.get(), log);
+  if (options.threads > thread_bound()) {
+    log(fmt::format("--threads {} is more than this machine can use: using {}", options.threads,
+                    thread_bound()));
+    options.threads = thread_bound();
+  }
   const double plan_seconds = seconds_since(start);
   ConvertStats stats = execute(plan, resolved, request.output, options);
   stats.plan_seconds = plan_seconds;

@@ -14,6 +14,8 @@
 #include "convert/pipeline.h"
 #include "convert/source_rows.h"
 #include "util/error.h"
+#include "util/fault_point.h"
+#include "util/mapped_file.h"
 
 namespace weightcast {
 
@@ -103,7 +105,11 @@ class Producer {
         pool_(options.threads),
         kernel_{options.round_mode, r.fp8_cast},
         queue_(queue),
-        stats_(stats) {}
+        stats_(stats) {
+    if (!pool_.start_error().empty() && options.on_log)
+      options.on_log(fmt::format("Started {} of {} threads ({}): continuing with {}", pool_.size(),
+                                 options.threads, pool_.start_error(), pool_.size()));
+  }
 
   // False when the writer failed (its error is rethrown by the caller).
   bool produce(const PlannedParam& p) {
@@ -212,13 +218,47 @@ class Producer {
 
 }  // namespace
 
+namespace {
+
+// A thread the system refuses is a clear error, not std::system_error's bare sentence.
+std::thread start_thread(std::function<void()> body) {
+  try {
+    return std::thread(std::move(body));
+  } catch (const std::system_error& e) {
+    fail<IOError>("cannot start a thread: {} (the limit on processes and threads, ulimit -u?)",
+                  e.what());
+  }
+}
+
+// Why the run stops early: a source that changed under it explains any error that followed.
+void throw_source_change_or_rethrow() {
+  check_mapped_files();
+  throw;
+}
+
+[[noreturn]] void interrupted(const std::filesystem::path& output) {
+  std::error_code ec;
+  if (std::filesystem::exists(output / kManifestName, ec))
+    fail<Interrupted>("interrupted; the earlier pack in {} is intact", output.string());
+  fail<Interrupted>("interrupted; nothing was published to {}", output.string());
+}
+
+}  // namespace
+
 ConvertStats execute(const Plan& plan, const Resolved& resolved,
                      const std::filesystem::path& output, const ConvertOptions& options) {
   ConvertStats stats;
-  TensorCacheWriter writer(output);
+  std::unique_ptr<TensorCacheWriter> owned_writer;
+  try {
+    owned_writer = std::make_unique<TensorCacheWriter>(output, options.sync);
+  } catch (const std::system_error& e) {  // its hashing thread
+    fail<IOError>("cannot start a thread: {} (the limit on processes and threads, ulimit -u?)",
+                  e.what());
+  }
+  TensorCacheWriter& writer = *owned_writer;
   BoundedQueue<Finished> queue(2);  // bounds memory: at most a few parameters in flight
   std::exception_ptr writer_error;
-  std::thread writer_thread([&] {
+  std::thread writer_thread = start_thread([&] {
     try {
       while (auto item = queue.pop()) {
         const auto t = Clock::now();
@@ -239,9 +279,10 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
     Progress progress{0, plan.params.size(), {}, 0, 0};
     for (const auto& p : plan.params) progress.bytes_total += source_bytes(p, *resolved.checkpoint);
     for (const auto& p : plan.params) {
-      if (options.cancel && options.cancel->load())
-        fail<Interrupted>("interrupted; {} was left without a new manifest", output.string());
+      if (options.cancel && options.cancel->load()) interrupted(output);
       if (!producer.produce(p)) break;  // the writer failed
+      fault_point("produced");
+      if (mapped_read_faulted()) check_mapped_files();
       ++progress.done;
       progress.name = p.def->name;
       progress.bytes_done += source_bytes(p, *resolved.checkpoint);
@@ -249,10 +290,15 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
     }
   } catch (...) {
     stop_writer();
-    throw;
+    throw_source_change_or_rethrow();
   }
   stop_writer();
-  if (writer_error) std::rethrow_exception(writer_error);
+  try {
+    if (writer_error) std::rethrow_exception(writer_error);
+    check_mapped_files();  // before anything read from the sources is published
+  } catch (...) {
+    throw_source_change_or_rethrow();
+  }
 
   stats.total_params = plan.total_params;
   stats.bits_per_param = stats.param_bytes * 8.0 / static_cast<double>(stats.total_params);

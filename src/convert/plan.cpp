@@ -16,6 +16,8 @@ namespace weightcast {
 
 namespace {
 
+constexpr std::size_t kListed = 5;  // missing names shown in an error
+
 // MLC's check_parameter_usage: missing sources are an error, unexpected ones a warning.
 std::vector<std::string> check_usage(const ModelDef& model, const Checkpoint& ckpt) {
   std::set<std::string> missing;
@@ -25,9 +27,16 @@ std::vector<std::string> check_usage(const ModelDef& model, const Checkpoint& ck
       used.insert(s);
       if (!ckpt.find(s)) missing.insert(s);
     }
-  if (!missing.empty())
+  if (!missing.empty()) {
+    // MLC lists them all; a whole model's worth (a plain checkpoint read as AWQ) is one screen.
+    std::vector<std::string> shown(
+        missing.begin(),
+        std::next(missing.begin(), std::min<std::size_t>(missing.size(), kListed)));
+    if (missing.size() > kListed)
+      shown.push_back(fmt::format("and {} more", missing.size() - kListed));
     fail("The following extern parameters do not exist in the weight files:\n  {}",
-         fmt::join(missing, "\n  "));
+         fmt::join(shown, "\n  "));
+  }
   std::vector<std::string> unused;
   for (const auto& name : ckpt.weight_map_order())
     if (!used.count(name)) unused.push_back(name);

@@ -88,6 +88,8 @@ ConfigInputs load_config(const ConvertRequest& request) {
   } else {
     in.path = detect_config(config);
     in.config = ModelConfig::load(in.path);
+    // A bare file name: its directory is ".", as Python's Path("config.json").parent says.
+    if (!in.path.has_parent_path()) in.path = std::filesystem::path(".") / in.path;
   }
   return in;
 }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "cache/pack_reader.h"
 #include "formats/format_table.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
@@ -101,6 +102,7 @@ std::string inspect_torch(const fs::path& file) {
 }
 
 std::string inspect(const fs::path& file) {
+  if (auto pack = inspect_mlc_pack(file)) return *pack;
   if (!fs::is_regular_file(file)) fail("{}: no such file", file.string());
   for (const auto& format : source_format_table())
     if (format.inspect && SourceFormat::ends_with_any(file, format.inspect_suffixes))

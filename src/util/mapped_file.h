@@ -1,8 +1,15 @@
 // A read-only memory mapping of a whole file. Readers hand out spans into it, so tensor bytes
 // are never copied on their way to the kernels.
+//
+// A file truncated while mapped would kill the process with SIGBUS on the next read past its new
+// end. Instead, a handler replaces the missing page with zeros and marks the mapping; the run then
+// stops with check_mapped_files()' error naming the file, and never publishes what it read.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
+#include <ctime>
 #include <filesystem>
 #include <span>
 
@@ -24,10 +31,23 @@ class MappedFile {
   void will_need(std::size_t offset, std::size_t length) const;
   void done_with(std::size_t offset, std::size_t length) const;
 
+  // Why the file's bytes may no longer be those mapped ("" when they are): a read past its end
+  // (it was truncated), or a different size, modification time or inode at the path now.
+  std::string changed() const;
+
  private:
   std::filesystem::path path_;
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
+  int slot_ = -1;  // in the SIGBUS handler's table, or -1
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  timespec mtime_{};
 };
+
+// True once a read of any mapping hit a truncated file (cheap: one atomic load).
+bool mapped_read_faulted();
+// Throws an IOError naming the first mapped file that changed (see MappedFile::changed).
+void check_mapped_files();
 
 }  // namespace weightcast

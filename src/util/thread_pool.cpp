@@ -6,7 +6,14 @@ namespace weightcast {
 
 ThreadPool::ThreadPool(unsigned threads) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  for (unsigned i = 1; i < threads; ++i) {
+    try {
+      workers_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error& e) {
+      start_error_ = e.what();
+      break;
+    }
+  }
 }
 
 ThreadPool::~ThreadPool() {

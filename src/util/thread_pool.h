@@ -7,6 +7,8 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -14,12 +16,15 @@ namespace weightcast {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(unsigned threads);  // 0: hardware concurrency
+  // 0: hardware concurrency. Threads the system refuses (ulimit -u, no memory) are done
+  // without: the pool runs with fewer, and start_error() says why.
+  explicit ThreadPool(unsigned threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   unsigned size() const { return static_cast<unsigned>(workers_.size()) + 1; }
+  const std::string& start_error() const { return start_error_; }
 
   // Calls fn(begin, end) over [0, n) in chunks of about `grain`, on every thread including
   // the caller, and returns when all are done. Rethrows the first exception.
@@ -38,6 +43,7 @@ class ThreadPool {
   std::uint64_t generation_ = 0;
   std::exception_ptr error_;
   bool stop_ = false;
+  std::string start_error_;
 };
 
 }  // namespace weightcast

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -18,6 +20,15 @@ nlohmann::json read_json(const fs::path& p) {
   std::stringstream s;
   s << in.rdbuf();
   return nlohmann::json::parse(s.str());
+}
+
+// No staging folder or lock file left in `dir`.
+bool clean(const fs::path& dir) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind(kStagingPrefix, 0) == 0 || name == kLockFileName) return false;
+  }
+  return true;
 }
 
 class WriterTest : public ::testing::Test {
@@ -55,7 +66,7 @@ TEST_F(WriterTest, OutOfBandRuleMatchesTvmjs) {
   EXPECT_EQ(m["records"][1]["records"][2]["byteOffset"], 30 * mib);
   EXPECT_EQ(m["records"][1]["nbytes"], 31 * mib);
   EXPECT_EQ(fs::file_size(dir_ / "out" / "params_shard_1.bin"), 31 * mib);
-  EXPECT_FALSE(fs::exists(dir_ / "out" / kStagingDirName));
+  EXPECT_TRUE(clean(dir_ / "out"));
   EXPECT_FALSE(fs::exists(dir_ / "out" / kB16ManifestName));  // no float32 records
 }
 
@@ -84,7 +95,7 @@ TEST_F(WriterTest, AbandonedWriterLeavesEarlierOutputIntact) {
     const std::byte b[4] = {};
     w.append("x", DType::kU32, {1}, b);
   }  // destroyed without commit, as on an error
-  EXPECT_FALSE(fs::exists(dir_ / "out" / kStagingDirName));
+  EXPECT_TRUE(clean(dir_ / "out"));
   EXPECT_EQ(fs::file_size(dir_ / "out" / "params_shard_0.bin"), 3u);
   EXPECT_TRUE(fs::exists(dir_ / "out" / kManifestName));
 }
@@ -109,6 +120,35 @@ TEST_F(WriterTest, Float32IsEncodedAsBf16AndGetsTheB16Manifest) {
   const auto b16 = read_json(dir_ / "out" / kB16ManifestName);
   EXPECT_EQ(b16["records"][0]["records"][0]["dtype"], "bfloat16");
   EXPECT_EQ(b16["records"][0]["records"][0]["format"], "raw");
+}
+
+TEST_F(WriterTest, OneWriterPerDirectory) {
+  TensorCacheWriter first(dir_ / "out");
+  try {
+    TensorCacheWriter second(dir_ / "out");
+    FAIL() << "a second writer locked the same directory";
+  } catch (const IOError& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by another weightcast run (pid " +
+                                         std::to_string(::getpid()) + ")"),
+              std::string::npos)
+        << e.what();
+  }
+  TensorCacheWriter elsewhere(dir_ / "other");  // other directories are not affected
+}
+
+TEST_F(WriterTest, StagingOfAKilledRunIsRemoved) {
+  fs::create_directories(dir_ / "out" / ".weightcast-staging-1-0000abcd");
+  fs::create_directories(dir_ / "out" / ".weightcast-staging");  // an older version's
+  testing::write_bytes(dir_ / "out" / ".weightcast-staging" / "params_shard_0.bin", "x");
+  testing::write_bytes(dir_ / "out" / kLockFileName, "1\n");  // its lock died with it
+  {
+    TensorCacheWriter w(dir_ / "out");
+    const std::byte b[4] = {};
+    w.append("x", DType::kU32, {1}, b);
+    w.commit({});
+  }
+  EXPECT_TRUE(clean(dir_ / "out"));
+  EXPECT_TRUE(fs::exists(dir_ / "out" / kManifestName));
 }
 
 TEST_F(WriterTest, OutputPathThatIsAFileIsAnError) {

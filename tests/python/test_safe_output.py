@@ -12,7 +12,11 @@ import pytest
 import make_fixtures
 from conftest import run_cli
 
-STAGING = ".weightcast-staging"
+STAGING = ".weightcast-staging"  # each run's folder is this name + "-<pid>-<random>"
+
+
+def staged(out):
+    return [out / n for n in os.listdir(out) if n.startswith(STAGING)] if out.is_dir() else []
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +43,7 @@ def start_and_wait_for_shards(binary, src, out, quantization="q0f32"):
                              "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
-        staged = out / STAGING
-        if staged.is_dir() and any(n.startswith("params_shard_") for n in os.listdir(staged)):
+        if any(n.startswith("params_shard_") for d in staged(out) for n in os.listdir(d)):
             return proc
         time.sleep(0.005)
     proc.kill()
@@ -56,7 +59,7 @@ def test_sigkill_mid_write_leaves_no_manifest(weightcast_bin, big_checkpoint, tm
     assert not any(n.startswith("params_shard_") for n in os.listdir(out))
     # The next run cleans up what the killed one staged and completes.
     run_cli(weightcast_bin, "convert", big_checkpoint, "--quantization", "q4f16_1", "-o", out)
-    assert not (out / STAGING).exists()
+    assert not staged(out)
     assert manifest_is_consistent(out)
 
 
