@@ -32,6 +32,8 @@
   X(kDeepseekV2)                    \
   X(kDeepseekV3)                    \
   X(kQwen3Embedding)                \
+  X(kQwen35)                        \
+  X(kQwen35Text)                    \
   X(kInternLm)                      \
   X(kNemotron)                      \
   X(kDeepseekMoe)                   \
