@@ -174,6 +174,37 @@ def qwen3_5(multimodal, tied):
     return cfg, qwen3_5_layout(cfg)
 
 
+def bert_layout(cfg, pooler=None):
+    """HF BertModel's names (no prefix); BGE releases (and `pooler`) add the pooler, and BGE's
+    position_ids, which bert-bge declares unused."""
+    h, v, layers = cfg["hidden_size"], cfg["vocab_size"], cfg["num_hidden_layers"]
+    i = cfg.get("intermediate_size") or 4 * h
+    t = {"embeddings.word_embeddings.weight": (v, h),
+         "embeddings.position_embeddings.weight": (cfg["max_position_embeddings"], h),
+         "embeddings.token_type_embeddings.weight": (cfg.get("type_vocab_size", 2), h),
+         "embeddings.LayerNorm.weight": (h,), "embeddings.LayerNorm.bias": (h,)}
+    for n in range(layers):
+        l = f"encoder.layer.{n}."
+        for name, shape in (("attention.self.query", (h, h)), ("attention.self.key", (h, h)),
+                            ("attention.self.value", (h, h)), ("attention.output.dense", (h, h)),
+                            ("intermediate.dense", (i, h)), ("output.dense", (h, i))):
+            t[l + name + ".weight"], t[l + name + ".bias"] = shape, shape[:1]
+        layer_norms(t, l, ("attention.output.LayerNorm", "output.LayerNorm"), h, True)
+    if pooler or (pooler is None and cfg["model_type"] == "bert-bge"):
+        t["pooler.dense.weight"], t["pooler.dense.bias"] = (h, h), (h,)
+    if cfg["model_type"] == "bert-bge":
+        t["embeddings.position_ids"] = (1, cfg["max_position_embeddings"])
+    return t
+
+
+def bert(model_type):
+    cfg = {"model_type": model_type, "architectures": ["BertModel"], "hidden_size": H, "intermediate_size": I,
+           "num_attention_heads": 4, "num_hidden_layers": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+           "max_position_embeddings": 40, "type_vocab_size": 2, "vocab_size": V, "pad_token_id": 0,
+           "position_embedding_type": "absolute"}
+    return cfg, bert_layout(cfg)
+
+
 def qwen():
     cfg = {"model_type": "qwen", "hidden_size": H, "intermediate_size": 2 * I, "num_attention_heads": 4,
            "kv_channels": 16, "num_hidden_layers": 2, "layer_norm_epsilon": 1e-6, "vocab_size": V,
@@ -207,6 +238,8 @@ def phi_msft(model_type, kv_heads=None):
 LAYOUTS = {
     "qwen3_5": qwen3_5_layout,
     "qwen3_5_text": qwen3_5_layout,
+    "bert": bert_layout,
+    "bert-bge": bert_layout,
     "ministral3": ministral3_layout,
     "qwen": qwen_layout,
     "orion": orion_layout,
@@ -217,6 +250,8 @@ LAYOUTS = {
 CASES = {
     "qwen3_5": lambda: qwen3_5(multimodal=True, tied=False),
     "qwen3_5_text": lambda: qwen3_5(multimodal=False, tied=True),
+    "bert": lambda: bert("bert"),
+    "bert-bge": lambda: bert("bert-bge"),
     "ministral3": lambda: ministral3(multimodal=True, tied=True),
     "ministral3-text": lambda: ministral3(multimodal=False, tied=False),
     "qwen": qwen,

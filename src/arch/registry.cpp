@@ -29,6 +29,7 @@
   X(kGptNeox)                       \
   X(kPhi)                           \
   X(kChatGlm)                       \
+  X(kBert)                          \
   X(kDeepseekV2)                    \
   X(kDeepseekV3)                    \
   X(kQwen3Embedding)                \
@@ -36,6 +37,7 @@
   X(kQwen35Text)                    \
   X(kInternLm)                      \
   X(kNemotron)                      \
+  X(kBertBge)                       \
   X(kDeepseekMoe)                   \
   X(kMinistral3)                    \
   X(kQwen)                          \

@@ -70,6 +70,28 @@ def qwen3_5(cfg, t=1):
     return p.done()
 
 
+def bert(cfg, t=1):
+    """BERT's encoder: three embeddings (quantized as such; positions: context_window_size rows),
+    query | key | value (weights and biases) into attention.self.qkv, every other tensor one to
+    one under its HF name; BGE's pooler and position_ids declared unused."""
+    p = Params()
+    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        p.add(f"embeddings.{name}.weight", [f"embeddings.{name}.weight"], "embedding")
+    p.norm("embeddings.LayerNorm", bias=True)
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"encoder.layer.{n}."
+        s = l + "attention.self."
+        p.linear(s + "qkv", [s + "query", s + "key", s + "value"], bias=True)
+        p.linear(l + "attention.output.dense", [l + "attention.output.dense"], bias=True)
+        p.norm(l + "attention.output.LayerNorm", bias=True)
+        p.linear(l + "intermediate.dense", [l + "intermediate.dense"], bias=True)
+        p.linear(l + "output.dense", [l + "output.dense"], bias=True)
+        p.norm(l + "output.LayerNorm", bias=True)
+    if cfg["model_type"] == "bert-bge":
+        p.unused.update({"pooler.dense.weight", "pooler.dense.bias", "embeddings.position_ids"})
+    return p.done()
+
+
 def qwen(cfg, t=1):
     """Qwen v1: c_attn (fused already, with a bias) and c_proj one to one, w1 | w2 into
     gate_up_proj (intermediate_size / t rows in all), RMSNorms ln_1 / ln_2, an lm_head always."""
@@ -162,6 +184,8 @@ def phi_msft(cfg, t=1):
 PARAMS = {
     "qwen3_5": qwen3_5,
     "qwen3_5_text": qwen3_5,
+    "bert": bert,
+    "bert-bge": bert,
     "ministral3": ministral3,
     "qwen": qwen,
     "orion": orion,

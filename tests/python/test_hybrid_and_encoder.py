@@ -1,4 +1,4 @@
-"""What is particular about Qwen3.5 (the GatedDeltaNet hybrid) beyond the shared
+"""What is particular about Qwen3.5 (the GatedDeltaNet hybrid) and BERT beyond the shared
 architecture tests: the layer pattern, the tensors MLC leaves unread, the norms' + 1 in float32,
 MLC's refusal of pre-sharding, and the configs MLC refuses."""
 import json
@@ -73,6 +73,7 @@ def test_qwen3_5_text_reads_the_language_model_names(weightcast_bin, tmp_path):
 
 @pytest.mark.parametrize("case,message", [
     ("qwen3_5", "qwen3_5 cannot be pre-sharded"), ("qwen3_5_text", "qwen3_5 cannot be pre-sharded"),
+    ("bert", "bert cannot be pre-sharded"), ("bert-bge", "bert-bge cannot be pre-sharded"),
 ])
 def test_preshard_refusals(weightcast_bin, tmp_path, case, message):
     proc = convert(weightcast_bin, make(tmp_path, case), tmp_path / "o", "--tensor-parallel-shards", "2",
@@ -80,11 +81,30 @@ def test_preshard_refusals(weightcast_bin, tmp_path, case, message):
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
 
 
+def test_bert_declares_nothing_unused_but_bge_does(weightcast_bin, tmp_path):
+    cfg, _ = arch_cases_more.CASES["bert"]()
+    write(tmp_path / "src", cfg, arch_cases_more.bert_layout(cfg, pooler=True))
+    proc = run_cli(weightcast_bin, "convert", tmp_path / "src", "--quantization", "q0f16", "-o", tmp_path / "out")
+    assert "Unused extern parameters: pooler.dense.bias, pooler.dense.weight" in proc.stdout
+
+
+def test_bert_intermediate_size_null_means_four_times_hidden(weightcast_bin, tmp_path):
+    cfg, _ = arch_cases_more.CASES["bert"]()
+    table = config_only_table(weightcast_bin, tmp_path, {**cfg, "intermediate_size": None})
+    h = arch_cases_more.H
+    assert table["encoder.layer.0.intermediate.dense.weight"]["shape"] == [4 * h, h]
+
+
 @pytest.mark.parametrize("case,changes,message", [
     ("qwen3_5", {"max_position_embeddings": None}, "Unable to determine the maximum sequence length"),
     ("qwen3_5_text", {"full_attention_interval": 0}, '"full_attention_interval" must be positive'),
     ("qwen3_5_text", {"hidden_act": "gelu_new"}, 'hidden_act "gelu_new"'),
     ("qwen3_5_text", {"vocab_size": None}, '"vocab_size"'),
+    ("bert", {"layer_norm_eps": None}, '"layer_norm_eps"'),
+    ("bert", {"hidden_act": "tanh"}, 'hidden_act "tanh"'),
+    ("bert", {"head_dim": 8}, "must equal hidden_size"),
+    ("bert-bge", {"max_position_embeddings": None}, "Unable to determine the maximum sequence length"),
+    ("bert", {"tensor_parallel_shards": 3}, "Cannot split 4 attention headsevenly to 3 GPUs."),
 ])
 def test_configs_mlc_refuses(weightcast_bin, tmp_path, case, changes, message):
     src = make(tmp_path, case)
