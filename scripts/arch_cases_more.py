@@ -118,6 +118,93 @@ def phi_msft_layout(cfg):
     return t
 
 
+def qwen3_5_text(cfg):
+    """MLC's Qwen35Config: text_config's fields over the top-level ones (tie_word_embeddings too)."""
+    return {**cfg, **(cfg.get("text_config") or {})}
+
+
+def qwen3_5_layout(cfg, extras=False):
+    """Qwen3_5ForConditionalGeneration's language model (model.language_model., the head as
+    lm_head): GatedDeltaNet layers, and every full_attention_interval-th layer gated attention
+    (q_proj: query and gate per head). `extras` adds vision and MTP tensors MLC leaves unread."""
+    c = qwen3_5_text(cfg)
+    h, i, v = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+    kh, vh = c.get("linear_num_key_heads", 16), c.get("linear_num_value_heads", 16)
+    kd, vd = c.get("linear_key_head_dim", 128), c.get("linear_value_head_dim", 128)
+    qkv, z = 2 * kh * kd + vh * vd, vh * vd
+    heads, kv, d = c["num_attention_heads"], c["num_key_value_heads"], c.get("head_dim", 256)
+    m = "model.language_model."
+    t = {m + "embed_tokens.weight": (v, h)}
+    for n in range(c["num_hidden_layers"]):
+        l = f"{m}layers.{n}."
+        if (n + 1) % c.get("full_attention_interval", 4) == 0:
+            a = l + "self_attn."
+            t.update({a + "q_proj.weight": (2 * heads * d, h), a + "k_proj.weight": (kv * d, h),
+                      a + "v_proj.weight": (kv * d, h), a + "o_proj.weight": (h, heads * d),
+                      a + "q_norm.weight": (d,), a + "k_norm.weight": (d,)})
+        else:
+            a = l + "linear_attn."
+            t.update({a + "in_proj_qkv.weight": (qkv, h), a + "in_proj_z.weight": (z, h),
+                      a + "in_proj_a.weight": (vh, h), a + "in_proj_b.weight": (vh, h),
+                      a + "out_proj.weight": (h, z), a + "conv1d.weight": (qkv, 1, c.get("linear_conv_kernel_dim", 4)),
+                      a + "A_log": (vh,), a + "dt_bias": (vh,), a + "norm.weight": (vd,)})
+        swiglu(t, l + "mlp.", h, i)
+        layer_norms(t, l, ("input_layernorm", "post_attention_layernorm"), h, False)
+    t[m + "norm.weight"] = (h,)
+    if not c.get("tie_word_embeddings", False):
+        t["lm_head.weight"] = (v, h)
+    if extras:
+        t.update({"model.visual.patch_embed.proj.weight": (32, 3, 2, 16, 16), "model.visual.blocks.0.norm1.weight": (32,),
+                  "mtp.fc.weight": (h, 2 * h), "mtp.norm.weight": (h,)})
+    return t
+
+
+def qwen3_5(multimodal, tied):
+    text = {"model_type": "qwen3_5_text", "hidden_size": H, "intermediate_size": I, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 16, "num_hidden_layers": 4, "full_attention_interval": 2,
+            "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 16,
+            "linear_value_head_dim": 16, "linear_conv_kernel_dim": 4, "rms_norm_eps": 1e-6, "vocab_size": V,
+            "max_position_embeddings": 256, "hidden_act": "silu", "attention_bias": False,
+            "layer_types": ["linear_attention", "full_attention"] * 2, "tie_word_embeddings": tied,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000000, "partial_rotary_factor": 0.25}}
+    if not multimodal:
+        return text, qwen3_5_layout(text)
+    cfg = {"model_type": "qwen3_5", "text_config": text, "tie_word_embeddings": not tied,
+           "vision_config": {"model_type": "qwen3_5", "hidden_size": 32, "depth": 1}, "image_token_id": 40}
+    return cfg, qwen3_5_layout(cfg)
+
+
+def bert_layout(cfg, pooler=None):
+    """HF BertModel's names (no prefix); BGE releases (and `pooler`) add the pooler, and BGE's
+    position_ids, which bert-bge declares unused."""
+    h, v, layers = cfg["hidden_size"], cfg["vocab_size"], cfg["num_hidden_layers"]
+    i = cfg.get("intermediate_size") or 4 * h
+    t = {"embeddings.word_embeddings.weight": (v, h),
+         "embeddings.position_embeddings.weight": (cfg["max_position_embeddings"], h),
+         "embeddings.token_type_embeddings.weight": (cfg.get("type_vocab_size", 2), h),
+         "embeddings.LayerNorm.weight": (h,), "embeddings.LayerNorm.bias": (h,)}
+    for n in range(layers):
+        l = f"encoder.layer.{n}."
+        for name, shape in (("attention.self.query", (h, h)), ("attention.self.key", (h, h)),
+                            ("attention.self.value", (h, h)), ("attention.output.dense", (h, h)),
+                            ("intermediate.dense", (i, h)), ("output.dense", (h, i))):
+            t[l + name + ".weight"], t[l + name + ".bias"] = shape, shape[:1]
+        layer_norms(t, l, ("attention.output.LayerNorm", "output.LayerNorm"), h, True)
+    if pooler or (pooler is None and cfg["model_type"] == "bert-bge"):
+        t["pooler.dense.weight"], t["pooler.dense.bias"] = (h, h), (h,)
+    if cfg["model_type"] == "bert-bge":
+        t["embeddings.position_ids"] = (1, cfg["max_position_embeddings"])
+    return t
+
+
+def bert(model_type):
+    cfg = {"model_type": model_type, "architectures": ["BertModel"], "hidden_size": H, "intermediate_size": I,
+           "num_attention_heads": 4, "num_hidden_layers": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+           "max_position_embeddings": 40, "type_vocab_size": 2, "vocab_size": V, "pad_token_id": 0,
+           "position_embedding_type": "absolute"}
+    return cfg, bert_layout(cfg)
+
+
 def qwen():
     cfg = {"model_type": "qwen", "hidden_size": H, "intermediate_size": 2 * I, "num_attention_heads": 4,
            "kv_channels": 16, "num_hidden_layers": 2, "layer_norm_epsilon": 1e-6, "vocab_size": V,
@@ -149,6 +236,10 @@ def phi_msft(model_type, kv_heads=None):
 
 
 LAYOUTS = {
+    "qwen3_5": qwen3_5_layout,
+    "qwen3_5_text": qwen3_5_layout,
+    "bert": bert_layout,
+    "bert-bge": bert_layout,
     "ministral3": ministral3_layout,
     "qwen": qwen_layout,
     "orion": orion_layout,
@@ -157,6 +248,10 @@ LAYOUTS = {
 }
 
 CASES = {
+    "qwen3_5": lambda: qwen3_5(multimodal=True, tied=False),
+    "qwen3_5_text": lambda: qwen3_5(multimodal=False, tied=True),
+    "bert": lambda: bert("bert"),
+    "bert-bge": lambda: bert("bert-bge"),
     "ministral3": lambda: ministral3(multimodal=True, tied=True),
     "ministral3-text": lambda: ministral3(multimodal=False, tied=False),
     "qwen": qwen,

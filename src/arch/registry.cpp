@@ -29,11 +29,15 @@
   X(kGptNeox)                       \
   X(kPhi)                           \
   X(kChatGlm)                       \
+  X(kBert)                          \
   X(kDeepseekV2)                    \
   X(kDeepseekV3)                    \
   X(kQwen3Embedding)                \
+  X(kQwen35)                        \
+  X(kQwen35Text)                    \
   X(kInternLm)                      \
   X(kNemotron)                      \
+  X(kBertBge)                       \
   X(kDeepseekMoe)                   \
   X(kMinistral3)                    \
   X(kQwen)                          \

@@ -239,16 +239,20 @@ class HeadSliceMapping final : public Mapping {
   HeadSlice hs_;
 };
 
-// numpy/ml_dtypes add in float32 and round to the operand dtype (float32 for a torch bfloat16
-// tensor, which MLC has widened already), then the loader casts to the model dtype.
+// One source plus 1. Gemma's loader adds in the dtype the reader returned (numpy/ml_dtypes add in
+// float32 and round to that dtype; a torch bfloat16 tensor arrives widened to float32), then the
+// loader casts to the model dtype. Qwen3.5's loader widens to float32 first (`in_float32`), so the
+// sum is rounded once, to the model dtype.
 class AddOne final : public Mapping {
  public:
+  explicit AddOne(bool in_float32) : in_float32_(in_float32) {}
   Shape shape(const std::string&, std::span<const SourceShape> sources) const override {
     return sources.front().shape;
   }
   ElementCast element_cast(std::string_view source, DType dtype, bool widened_bf16,
                            DType target) const override {
-    const DType arith = dtype == DType::kBF16 && widened_bf16 ? DType::kF32 : dtype;
+    const bool widen = in_float32_ || (dtype == DType::kBF16 && widened_bf16);
+    const DType arith = widen ? DType::kF32 : dtype;
     if (arith != DType::kF32 && arith != DType::kF16 && arith != DType::kBF16)
       fail<NotImplementedError>("{}: adding 1 to a {} tensor", source, tvm_name(dtype));
     const CastFn to_f32 = cast_function(dtype, DType::kF32);
@@ -268,6 +272,9 @@ class AddOne final : public Mapping {
             std::byte* out) const override {
     fill_flat(in, begin, end, out);
   }
+
+ private:
+  bool in_float32_;
 };
 
 // The factories.
@@ -302,7 +309,11 @@ inline MappingPtr head_slice(HeadSlice slice) {
 }
 // One source plus 1, added in the source's numpy dtype before the cast (Gemma's norms).
 inline MappingPtr add_one() {
-  return std::make_shared<AddOne>();
+  return std::make_shared<AddOne>(false);
+}
+// One source widened to float32, plus 1, then cast to the model dtype (Qwen3.5's norms).
+inline MappingPtr add_one_f32() {
+  return std::make_shared<AddOne>(true);
 }
 
 }  // namespace weightcast::map

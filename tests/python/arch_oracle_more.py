@@ -1,5 +1,7 @@
 """The oracle's mappings for the model types added after arch_oracle.py filled up (merged into its
 PARAMS): Ministral 3, Qwen v1, Orion, GPT-J and Phi-msft, from MLC-LLM's public model/loader facts."""
+import numpy as np
+
 from arch_oracle import Params, heads
 
 
@@ -26,6 +28,67 @@ def ministral3(cfg, t=1):
     p.norm("model.norm", pre + "model.norm")
     if not c.get("tie_word_embeddings", False):
         p.add("lm_head.weight", [pre + "lm_head.weight"], "linear", True)
+    return p.done()
+
+
+def plus_one_f32(x):
+    return x.astype(np.float32) + np.float32(1)  # Qwen3.5's loader widens, then adds
+
+
+def qwen3_5(cfg, t=1):
+    """Qwen3.5's hybrid: text_config over the top level; every full_attention_interval-th layer
+    gated attention (c_attn from q|k|v, q_proj twice a head's rows), the others GatedDeltaNet
+    (one to one; A_log and dt_bias float32); RMSNorms + 1 in float32 except the gated one; all
+    sources under model.language_model., the head as lm_head."""
+    c = {**cfg, **(cfg.get("text_config") or {})}
+    hf = "model.language_model."
+    p = Params()
+    p.add("model.embed_tokens.weight", [hf + "embed_tokens.weight"], "embedding")
+    for n in range(c["num_hidden_layers"]):
+        l = f"layers.{n}."
+        if (n + 1) % c.get("full_attention_interval", 4) == 0:
+            a, ha = "model." + l + "self_attn.", hf + l + "self_attn."
+            p.linear(a + "c_attn", [ha + "q_proj", ha + "k_proj", ha + "v_proj"])
+            p.linear(a + "o_proj", [ha + "o_proj"])
+            p.norm(a + "q_norm", ha + "q_norm", fn=plus_one_f32)
+            p.norm(a + "k_norm", ha + "k_norm", fn=plus_one_f32)
+        else:
+            a, ha = "model." + l + "linear_attn.", hf + l + "linear_attn."
+            for name in ("in_proj_qkv", "in_proj_z", "in_proj_a", "in_proj_b", "out_proj"):
+                p.linear(a + name, [ha + name])
+            p.add(a + "conv1d_weight", [ha + "conv1d.weight"])
+            p.add(a + "A_log", [ha + "A_log"], "f32")
+            p.add(a + "dt_bias", [ha + "dt_bias"], "f32")
+            p.norm(a + "norm", ha + "norm")
+        p.linear("model." + l + "mlp.gate_up_proj", [hf + l + "mlp.gate_proj", hf + l + "mlp.up_proj"])
+        p.linear("model." + l + "mlp.down_proj", [hf + l + "mlp.down_proj"])
+        for norm in ("input_layernorm", "post_attention_layernorm"):
+            p.norm("model." + l + norm, hf + l + norm, fn=plus_one_f32)
+    p.norm("model.norm", hf + "norm", fn=plus_one_f32)
+    if not c.get("tie_word_embeddings", False):
+        p.add("lm_head.weight", ["lm_head.weight"], "linear", True)
+    return p.done()
+
+
+def bert(cfg, t=1):
+    """BERT's encoder: three embeddings (quantized as such; positions: context_window_size rows),
+    query | key | value (weights and biases) into attention.self.qkv, every other tensor one to
+    one under its HF name; BGE's pooler and position_ids declared unused."""
+    p = Params()
+    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        p.add(f"embeddings.{name}.weight", [f"embeddings.{name}.weight"], "embedding")
+    p.norm("embeddings.LayerNorm", bias=True)
+    for n in range(cfg["num_hidden_layers"]):
+        l = f"encoder.layer.{n}."
+        s = l + "attention.self."
+        p.linear(s + "qkv", [s + "query", s + "key", s + "value"], bias=True)
+        p.linear(l + "attention.output.dense", [l + "attention.output.dense"], bias=True)
+        p.norm(l + "attention.output.LayerNorm", bias=True)
+        p.linear(l + "intermediate.dense", [l + "intermediate.dense"], bias=True)
+        p.linear(l + "output.dense", [l + "output.dense"], bias=True)
+        p.norm(l + "output.LayerNorm", bias=True)
+    if cfg["model_type"] == "bert-bge":
+        p.unused.update({"pooler.dense.weight", "pooler.dense.bias", "embeddings.position_ids"})
     return p.done()
 
 
@@ -119,6 +182,10 @@ def phi_msft(cfg, t=1):
 
 
 PARAMS = {
+    "qwen3_5": qwen3_5,
+    "qwen3_5_text": qwen3_5,
+    "bert": bert,
+    "bert-bge": bert,
     "ministral3": ministral3,
     "qwen": qwen,
     "orion": orion,
