@@ -131,6 +131,7 @@ def convert_weight(
     threads: int = 0,
     tensor_parallel_shards: int = 0,
     dry_run: bool = False,
+    sync: bool = True,
     quiet: bool = False,
     progress: Optional[bool] = None,
     stream_mib: int = 256,
@@ -139,8 +140,8 @@ def convert_weight(
     """Convert a checkpoint into an MLC weight pack, as ``mlc_llm convert_weight`` does.
 
     The first seven parameters are MLC's, in MLC's order. ``tensor_parallel_shards`` (0: read
-    ``MLC_INTERNAL_PRESHARD_NUM``), ``round_mode``, ``threads``, ``dry_run`` and ``stream_mib``
-    mirror the CLI's flags. Log lines (MLC's statistics among them) go to the ``weightcast``
+    ``MLC_INTERNAL_PRESHARD_NUM``), ``round_mode``, ``threads``, ``dry_run``, ``sync`` (False:
+    ``--no-sync``) and ``stream_mib`` mirror the CLI's flags. Log lines (MLC's statistics among them) go to the ``weightcast``
     logger, or to ``on_log``; ``quiet`` drops them. ``progress`` (default: stderr is a terminal)
     draws a progress line on stderr.
 
@@ -169,7 +170,7 @@ def convert_weight(
             config_str, _name_of(quantization, "quantization"), _name_of(model, "model"),
             _device_str(device), source_str, source_format,
             _path_str(output, "output") if output is not None else "", round_mode, int(threads),
-            int(tensor_parallel_shards), bool(dry_run), int(stream_mib), on_log, line)
+            int(tensor_parallel_shards), bool(dry_run), bool(sync), int(stream_mib), on_log, line)
     finally:
         if line is not None:
             line.close()

@@ -32,7 +32,7 @@ void call_python(nb::handle fn, nb::handle arg) {
 }
 
 weightcast::ConvertOptions make_options(const std::string& round_mode, unsigned threads,
-                                        unsigned tensor_parallel_shards, bool dry_run,
+                                        unsigned tensor_parallel_shards, bool dry_run, bool sync,
                                         std::size_t stream_mib, nb::handle on_log,
                                         nb::handle on_progress) {
   weightcast::ConvertOptions options;
@@ -44,6 +44,7 @@ weightcast::ConvertOptions make_options(const std::string& round_mode, unsigned 
   options.threads = threads;
   options.tensor_parallel_shards = tensor_parallel_shards;
   options.dry_run = dry_run;
+  options.sync = sync;
   options.stream_records_from = stream_mib << 20;
   // Non-owning handles: the library copies these functions on its threads, where touching a
   // reference count without the GIL is not allowed; the caller's arguments keep them alive.
@@ -115,10 +116,11 @@ nb::dict convert(const std::string& config, const std::string& quantization,
                  const std::string& model, const std::string& device, const std::string& source,
                  const std::string& source_format, const std::string& output,
                  const std::string& round_mode, unsigned threads, unsigned tensor_parallel_shards,
-                 bool dry_run, std::size_t stream_mib, nb::object on_log, nb::object on_progress) {
+                 bool dry_run, bool sync, std::size_t stream_mib, nb::object on_log,
+                 nb::object on_progress) {
   std::atomic<bool> cancel{false};
-  auto options = make_options(round_mode, threads, tensor_parallel_shards, dry_run, stream_mib,
-                              on_log, on_progress);
+  auto options = make_options(round_mode, threads, tensor_parallel_shards, dry_run, sync,
+                              stream_mib, on_log, on_progress);
   options.cancel = &cancel;
   weightcast::ConvertStats stats;
   run_interruptibly(cancel, [&] {
@@ -187,7 +189,7 @@ NB_MODULE(_weightcast, m) {
   m.def("convert", &convert, nb::arg("config"), nb::arg("quantization"), nb::arg("model"),
         nb::arg("device"), nb::arg("source"), nb::arg("source_format"), nb::arg("output"),
         nb::arg("round_mode"), nb::arg("threads"), nb::arg("tensor_parallel_shards"),
-        nb::arg("dry_run"), nb::arg("stream_mib"), nb::arg("on_log").none(),
+        nb::arg("dry_run"), nb::arg("sync"), nb::arg("stream_mib"), nb::arg("on_log").none(),
         nb::arg("on_progress").none());
   m.def("inspect", &inspect);
   m.def("quantization_names", &weightcast::quantization_names);
