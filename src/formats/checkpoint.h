@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -66,8 +68,15 @@ class Checkpoint {
   std::vector<std::unordered_map<std::string, std::size_t>> by_name_;  // per file, built lazily
 };
 
-// Reads {"weight_map": {tensor: file}} from a *.index.json, in key order.
-std::vector<std::pair<std::string, std::string>> read_weight_map(const std::filesystem::path& path);
+// The weight map of an *.index.json ({"weight_map": {tensor: file}}), in key order; a tensor
+// named twice keeps its first place and its last file, as Python's json does.
+struct WeightMap {
+  std::vector<std::string> names;
+  std::vector<std::uint32_t> file_of;  // index into files
+  std::vector<std::string> files;      // distinct, by first appearance in the text
+};
+WeightMap parse_weight_map(std::string_view text, const std::string& label);
+WeightMap read_weight_map(const std::filesystem::path& path);
 
 // A checkpoint from a single weights file, or from an *.index.json naming several; `open_file`
 // opens one file of the format (it may add to the checkpoint's warnings).
