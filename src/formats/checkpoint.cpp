@@ -115,8 +115,7 @@ class WeightMapReader final : public JsonSax {
       }
       map.files.push_back(it->first);
     }
-    map.names.push_back(std::move(key_));
-    map.file_of.push_back(it->second);
+    map.add(key_, it->second);
   }
 
   std::string label_, key_;
@@ -126,14 +125,14 @@ class WeightMapReader final : public JsonSax {
 
 // A tensor named twice keeps its first place and its last file, as a JSON object does.
 void merge_duplicates(WeightMap& map) {
-  std::vector<std::uint32_t> order(map.names.size());
+  std::vector<std::uint32_t> order(map.size());
   std::iota(order.begin(), order.end(), 0u);
   std::stable_sort(order.begin(), order.end(),
-                   [&](std::uint32_t a, std::uint32_t b) { return map.names[a] < map.names[b]; });
+                   [&](std::uint32_t a, std::uint32_t b) { return map.name(a) < map.name(b); });
   std::vector<bool> gone(order.size());
   bool any = false;
   for (std::size_t i = 1, head = 0; i < order.size(); ++i) {
-    if (map.names[order[i]] != map.names[order[head]]) {
+    if (map.name(order[i]) != map.name(order[head])) {
       head = i;
       continue;
     }
@@ -141,14 +140,11 @@ void merge_duplicates(WeightMap& map) {
     gone[order[i]] = any = true;
   }
   if (!any) return;
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    if (gone[i]) continue;
-    map.names[kept] = std::move(map.names[i]);
-    map.file_of[kept++] = map.file_of[i];
-  }
-  map.names.resize(kept);
-  map.file_of.resize(kept);
+  WeightMap kept;
+  kept.files = std::move(map.files);
+  for (std::size_t i = 0; i < order.size(); ++i)
+    if (!gone[i]) kept.add(map.name(i), map.file_of[i]);
+  map = std::move(kept);
 }
 
 // An index may name only files inside its own directory: an uploaded checkpoint must not reach
@@ -194,7 +190,7 @@ std::unique_ptr<Checkpoint> open_file_or_index(
   constexpr auto kUnopened = static_cast<std::size_t>(-1);
   std::vector<std::size_t> file_ids(map.files.size(), kUnopened);
   std::size_t opened = 0;
-  for (std::size_t i = 0; i < map.names.size(); ++i) {
+  for (std::size_t i = 0; i < map.size(); ++i) {
     auto& id = file_ids[map.file_of[i]];
     if (id == kUnopened) {
       const auto& file = map.files[map.file_of[i]];
@@ -205,7 +201,7 @@ std::unique_ptr<Checkpoint> open_file_or_index(
       ckpt->add_file(open_file(shard, *ckpt));
       id = opened++;
     }
-    ckpt->map_tensor(map.names[i], id, path.string());
+    ckpt->map_tensor(std::string(map.name(i)), id, path.string());
   }
   return ckpt;
 }

@@ -189,3 +189,11 @@ def test_errors_do_not_echo_file_contents(weightcast_bin, src, tmp_path):
     proc = convert(weightcast_bin, src, tmp_path / "out")
     assert_error(proc, "exceeds the 100000000-byte limit")
     assert "root:x" not in proc.stderr and str(struct.unpack("<Q", b"root:x:0")[0]) not in proc.stderr
+
+
+def test_index_of_tiny_entries_has_bounded_memory(weightcast_bin, src, tmp_path):
+    index = sharded(src)
+    index.write_text('{"weight_map":{' + ",".join(f'"{i:x}":"b"' for i in range(2_000_000)) + "}}")
+    proc, rss = run_measured(weightcast_bin, "convert", src, "--quantization", "q0f16", "-o", tmp_path / "out")
+    assert_error(proc, "names shard file", "which does not exist")
+    assert_bounded(rss, os.path.getsize(index))
