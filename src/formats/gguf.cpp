@@ -160,7 +160,7 @@ GgufValue read_value(Cursor& c, V type, int depth, const std::string& label,
 // One tensor info; its type must be known and its size must not overflow.
 GgufTensorInfo read_tensor_info(Cursor& c, const std::string& label, std::uint64_t alignment) {
   GgufTensorInfo t;
-  c.charge(sizeof(GgufTensorInfo) + 64);
+  c.charge(2 * sizeof(GgufTensorInfo) + 64);  // with the vector's growth slack and ne
   t.name = c.string();
   const auto n_dims = c.read<std::uint32_t>();
   if (n_dims == 0 || n_dims > 4)
@@ -211,6 +211,7 @@ GgufFile::GgufFile(std::span<const std::byte> bytes, std::string label)
     fail("{}: corrupt GGUF: {} metadata entries and {} tensors cannot fit in the file", label_,
          kv_count, tensor_count);
   for (std::uint64_t k = 0; k < kv_count; ++k) {
+    c.charge(2 * sizeof(decltype(metadata_)::value_type));  // with the vector's growth slack
     std::string key = c.string();
     const auto type = static_cast<V>(c.read<std::uint32_t>());
     metadata_.emplace_back(key, read_value(c, type, 0, label_, key));

@@ -166,6 +166,16 @@ def test_gguf_array_of_fifty_million_bytes_has_bounded_memory(weightcast_bin, tm
     assert_bounded(rss, os.path.getsize(path))
 
 
+def test_gguf_flood_of_tiny_metadata_entries_has_bounded_memory(weightcast_bin, tmp_path):
+    path = tmp_path / "kvs.gguf"
+    n = 4_000_000  # 13 bytes each: an empty key, type UINT8, one byte
+    with open(path, "wb") as f:
+        f.write(b"GGUF" + struct.pack("<IQQ", 3, 0, n) + (struct.pack("<QI", 0, 0) + b"\x01") * n)
+    proc, rss = run_measured(weightcast_bin, "inspect", path)
+    assert_error(proc, str(path), "would take more memory than a file of")
+    assert_bounded(rss, os.path.getsize(path))
+
+
 # ---------------------------------------------------------------- paths and contents
 
 
