@@ -147,8 +147,8 @@ void merge_duplicates(WeightMap& map) {
   map = std::move(kept);
 }
 
-// An index may name only files inside its own directory: an uploaded checkpoint must not reach
-// the rest of the machine.
+// An index may name only files inside its own directory (docs/source-formats.md#checkpoint-layout:
+// names are relative to the index): an uploaded checkpoint must not reach the rest of the machine.
 void check_shard_name(const std::string& name, const std::filesystem::path& index) {
   const std::filesystem::path p(name);
   bool outside = p.empty() || p.has_root_name() || p.has_root_directory();
