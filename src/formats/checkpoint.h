@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -66,8 +68,27 @@ class Checkpoint {
   std::vector<std::unordered_map<std::string, std::size_t>> by_name_;  // per file, built lazily
 };
 
-// Reads {"weight_map": {tensor: file}} from a *.index.json, in key order.
-std::vector<std::pair<std::string, std::string>> read_weight_map(const std::filesystem::path& path);
+// The weight map of an *.index.json ({"weight_map": {tensor: file}}), in key order; a tensor
+// named twice keeps its first place and its last file, as Python's json does.
+struct WeightMap {
+  std::string arena;                   // the tensor names back to back (no per-name allocation)
+  std::vector<std::size_t> ends;       // name i is arena[ends[i - 1], ends[i])
+  std::vector<std::uint32_t> file_of;  // index into files
+  std::vector<std::string> files;      // distinct, by first appearance in the text
+
+  std::size_t size() const { return ends.size(); }
+  std::string_view name(std::size_t i) const {
+    const std::size_t begin = i ? ends[i - 1] : 0;
+    return std::string_view(arena).substr(begin, ends[i] - begin);
+  }
+  void add(std::string_view name, std::uint32_t file) {
+    arena += name;
+    ends.push_back(arena.size());
+    file_of.push_back(file);
+  }
+};
+WeightMap parse_weight_map(std::string_view text, const std::string& label);
+WeightMap read_weight_map(const std::filesystem::path& path);
 
 // A checkpoint from a single weights file, or from an *.index.json naming several; `open_file`
 // opens one file of the format (it may add to the checkpoint's warnings).

@@ -16,7 +16,19 @@ using V = GgufValueType;
 
 class Cursor {
  public:
-  Cursor(std::span<const std::byte> b, const std::string& label) : b_(b), label_(label) {}
+  // What the parsed metadata and tensor list may take: 2 x the file + 48 MiB. Real files are
+  // mostly tensor data; a crafted one (a hundred million one-byte array elements, each a
+  // GgufValue) is refused before it is built.
+  Cursor(std::span<const std::byte> b, const std::string& label)
+      : b_(b), label_(label), budget_left_(2 * b.size() + (std::uint64_t{48} << 20)) {}
+  void charge(std::uint64_t bytes) {
+    if (bytes > budget_left_)
+      fail(
+          "{}: corrupt GGUF: its metadata would take more memory than a file of {} bytes can "
+          "describe",
+          label_, b_.size());
+    budget_left_ -= bytes;
+  }
   template <typename T>
   T read() {
     need(sizeof(T), "value");
@@ -28,6 +40,7 @@ class Cursor {
   std::string string() {
     const auto n = read<std::uint64_t>();
     need(n, "string");
+    charge(n);
     std::string s(reinterpret_cast<const char*>(b_.data() + pos_), static_cast<std::size_t>(n));
     pos_ += static_cast<std::size_t>(n);
     return s;
@@ -46,6 +59,7 @@ class Cursor {
   std::span<const std::byte> b_;
   const std::string& label_;
   std::size_t pos_ = 0;
+  std::uint64_t budget_left_;
 };
 
 // The fewest bytes a value of `type` occupies (an unknown type fails when read).
@@ -131,6 +145,7 @@ GgufValue read_value(Cursor& c, V type, int depth, const std::string& label,
       // Each element needs at least this many bytes: a count the file cannot hold is a lie.
       if (n > c.left() / min_value_size(v.array_type))
         fail("{}: metadata {}: an array of {} elements cannot fit in the file", label, key, n);
+      c.charge(n * sizeof(GgufValue));  // n <= the file's size: no overflow
       v.array.reserve(static_cast<std::size_t>(n));
       for (std::uint64_t k = 0; k < n; ++k)
         v.array.push_back(read_value(c, v.array_type, depth + 1, label, key));
@@ -145,6 +160,7 @@ GgufValue read_value(Cursor& c, V type, int depth, const std::string& label,
 // One tensor info; its type must be known and its size must not overflow.
 GgufTensorInfo read_tensor_info(Cursor& c, const std::string& label, std::uint64_t alignment) {
   GgufTensorInfo t;
+  c.charge(2 * sizeof(GgufTensorInfo) + 64);  // with the vector's growth slack and ne
   t.name = c.string();
   const auto n_dims = c.read<std::uint32_t>();
   if (n_dims == 0 || n_dims > 4)
@@ -195,6 +211,7 @@ GgufFile::GgufFile(std::span<const std::byte> bytes, std::string label)
     fail("{}: corrupt GGUF: {} metadata entries and {} tensors cannot fit in the file", label_,
          kv_count, tensor_count);
   for (std::uint64_t k = 0; k < kv_count; ++k) {
+    c.charge(2 * sizeof(decltype(metadata_)::value_type));  // with the vector's growth slack
     std::string key = c.string();
     const auto type = static_cast<V>(c.read<std::uint32_t>());
     metadata_.emplace_back(key, read_value(c, type, 0, label_, key));

@@ -1,5 +1,6 @@
 #include "formats/pickle.h"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <unordered_map>
@@ -84,8 +85,21 @@ const char* kind_name(PyValue::Kind kind) {
   return "?";
 }
 
-Unpickler::Unpickler(std::span<const std::byte> data, std::string label, PersistentLoad load)
-    : data_(data), label_(std::move(label)), persistent_load_(std::move(load)) {}
+Unpickler::Unpickler(std::span<const std::byte> data, std::string label, PersistentLoad load,
+                     std::size_t file_size)
+    : data_(data),
+      label_(std::move(label)),
+      persistent_load_(std::move(load)),
+      budget_left_(2 * std::max(file_size, data.size()) + (std::size_t{48} << 20)) {}
+
+// Every allocation the pickle causes is charged (never refunded: a pickle that builds and drops
+// values is as suspect as one that keeps them).
+void Unpickler::charge(std::size_t bytes) {
+  if (bytes > budget_left_)
+    fail("{}: malformed pickle: it builds more values than a file of its size can describe",
+         label_);
+  budget_left_ -= bytes;
+}
 
 // Containers may nest arbitrarily deep (or even hold themselves). Emptying every one of them
 // first makes each destructor trivial: no recursion, no leaked cycles.
@@ -97,6 +111,7 @@ Unpickler::~Unpickler() {
 }
 
 PyRef Unpickler::make(PyValue::Kind kind) {
+  charge(sizeof(PyValue) + 48);  // the value, shared_ptr's control block, its stack slot
   auto v = std::make_shared<PyValue>();
   v->kind = kind;
   if (kind == K::kTuple || kind == K::kList || kind == K::kDict) arena_.push_back(v);
@@ -164,6 +179,7 @@ PyRef Unpickler::load(std::size_t& pos) {
   };
   auto read_bytes = [&](std::uint64_t n) {
     if (n > size - pos) fail("{}: truncated pickle: a {}-byte string runs past the end", label_, n);
+    charge(static_cast<std::size_t>(n));
     std::string s(reinterpret_cast<const char*>(data_.data() + pos), static_cast<std::size_t>(n));
     pos += static_cast<std::size_t>(n);
     return s;
@@ -173,6 +189,7 @@ PyRef Unpickler::load(std::size_t& pos) {
     while (pos < size && data_[pos] != std::byte{'\n'}) ++pos;
     if (pos >= size) fail("{}: truncated pickle: unterminated line at offset {}", label_, start);
     std::string s(reinterpret_cast<const char*>(data_.data() + start), pos - start);
+    charge(s.size());
     ++pos;
     return s;
   };
@@ -226,20 +243,24 @@ PyRef Unpickler::load(std::size_t& pos) {
     if (dict.kind != K::kDict)
       fail("{}: malformed pickle: SETITEM on a {}", label_, kind_name(dict.kind));
     if (kv.size() % 2) fail("{}: malformed pickle: odd SETITEMS count", label_);
+    charge(kv.size() * 2 * sizeof(PyRef));  // a pair per entry, with the vector's slack
     for (std::size_t i = 0; i < kv.size(); i += 2) dict.entries.emplace_back(kv[i], kv[i + 1]);
   };
   auto append_items = [&](PyValue& list, std::vector<PyRef>& items) {
     if (list.kind != K::kList)
       fail("{}: malformed pickle: APPEND on a {}", label_, kind_name(list.kind));
+    charge(items.size() * 2 * sizeof(PyRef));
     for (auto& v : items) list.items.push_back(std::move(v));
   };
   auto memo_get = [&](std::uint64_t idx) {
     auto it = memo.find(idx);
     if (it == memo.end()) fail("{}: malformed pickle: memo index {} out of range", label_, idx);
+    charge(2 * sizeof(PyRef));
     stack.push_back(it->second);
   };
   auto memo_put = [&](std::uint64_t idx) {
     if (stack.empty()) fail("{}: malformed pickle: PUT on an empty stack", label_);
+    charge(64);  // a hash-map node
     memo[idx] = stack.back();
   };
 
@@ -254,6 +275,7 @@ PyRef Unpickler::load(std::size_t& pos) {
         read_uint(8);
         break;  // FRAME: framing is transparent here
       case '(':
+        charge(2 * sizeof(std::size_t));
         marks.push_back(stack.size());
         break;
       case '.': {  // STOP
@@ -268,6 +290,7 @@ PyRef Unpickler::load(std::size_t& pos) {
         pop_mark();
         break;
       case '2':
+        charge(2 * sizeof(PyRef));
         top(), stack.push_back(stack.back());
         break;
       case 'N':

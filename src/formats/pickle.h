@@ -70,8 +70,12 @@ class Unpickler {
   // Maps a persistent id (the tuple torch writes for each storage) to a storage value.
   using PersistentLoad = std::function<PyStorage(const PyValue& pid)>;
 
-  // `label` names the source in errors.
-  Unpickler(std::span<const std::byte> data, std::string label, PersistentLoad persistent_load);
+  // `label` names the source in errors. What the values may take is bounded by the size of the
+  // file holding the pickle (`file_size`, default: the pickle's own): 2 x that + 48 MiB, so a
+  // small crafted pickle (ten million ints) is refused long before memory runs out, while a
+  // real checkpoint's pickle, tiny next to its tensors, never comes near.
+  Unpickler(std::span<const std::byte> data, std::string label, PersistentLoad persistent_load,
+            std::size_t file_size = 0);
   ~Unpickler();
   Unpickler(const Unpickler&) = delete;
   Unpickler& operator=(const Unpickler&) = delete;
@@ -82,11 +86,13 @@ class Unpickler {
 
  private:
   PyRef make(PyValue::Kind kind);
+  void charge(std::size_t bytes);
   PyRef call(const PyValue& callable, const PyValue& args, int depth);
 
   std::span<const std::byte> data_;
   std::string label_;
   PersistentLoad persistent_load_;
+  std::size_t budget_left_;
   std::vector<PyRef> arena_;  // every value made, so teardown never recurses (see ~Unpickler)
 };
 

@@ -138,7 +138,7 @@ class TorchFile final : public SourceFile {
         fail("{}: byteorder is \"{}\"; only little-endian checkpoints are supported", label, value);
     }
     auto load_storage = [&](const PyValue& pid) { return parse_storage_pid(pid, label); };
-    Unpickler unpickler(zip.data(*pickle), label, load_storage);
+    Unpickler unpickler(zip.data(*pickle), label, load_storage, bytes_.size());
     std::size_t pos = 0;
     const PyRef root = unpickler.load(pos);
     place_all(*root, label, warnings, [&](const PyStorage& st) {
