@@ -98,6 +98,22 @@ void print_json_summary(const weightcast::ConvertStats& s, const std::string& ou
   fmt::print("{}\n", j.dump());
 }
 
+// The flags of `convert` that shape what it prints and how it finishes.
+void add_convert_flags(CLI::App* convert, ConvertArgs& a) {
+  convert->add_flag("-q,--quiet", a.quiet, "Print only errors");
+  convert->add_flag("--json", a.json,
+                    "Print the statistics as one JSON object on stdout at the end (the log lines "
+                    "go to stderr)");
+  convert->add_flag("--dry-run", a.dry_run,
+                    "Print how each parameter will be produced, the output's size, shard count "
+                    "and working memory, then the planned records (name, shape, dtype, HF source "
+                    "tensors) as JSON, in MLC's order, without reading weights or writing "
+                    "anything; with only a config.json, plans from it alone");
+  convert->add_flag("--no-sync", a.no_sync,
+                    "Do not flush the output to disk before and after publishing it (faster, for "
+                    "scratch conversions: a power loss soon after may leave short shards)");
+}
+
 CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
   auto* convert = app.add_subcommand(
       "convert", "Convert a checkpoint into a quantized MLC weight pack (mlc_llm convert_weight).");
@@ -165,17 +181,7 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
                    "block instead of held whole; at least 32")
       ->check(CLI::Range(std::size_t{32}, std::size_t{1} << 30))
       ->capture_default_str();
-  convert->add_flag("-q,--quiet", a.quiet, "Print only errors");
-  convert->add_flag("--json", a.json,
-                    "Print the statistics as one JSON object on stdout at the end (the log lines "
-                    "go to stderr)");
-  convert->add_flag("--dry-run", a.dry_run,
-                    "Print how each parameter will be produced (one line), then the planned "
-                    "records (name, shape, dtype, source tensors) as JSON, in MLC's order, "
-                    "without reading weights or writing anything");
-  convert->add_flag("--no-sync", a.no_sync,
-                    "Do not flush the output to disk before and after publishing it (faster, for "
-                    "scratch conversions: a power loss soon after may leave short shards)");
+  add_convert_flags(convert, a);
 
   return convert;
 }
