@@ -14,8 +14,9 @@ from conftest import make_llama, read_pack
 
 
 def test_imported_from_site_packages_not_the_sources():
-    here = Path(__file__).resolve().parents[2]
-    assert here not in Path(weightcast.__file__).resolve().parents, weightcast.__file__
+    sources = Path(__file__).resolve().parents[2] / "python"
+    installed = Path(weightcast.__file__).resolve()
+    assert sources not in installed.parents and "site-packages" in installed.parts, installed
 
 
 def test_registries():
