@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import EXAMPLE, assert_error, convert
+from conftest import EXAMPLE, assert_error, convert, skip_under_sanitizers
 
 MIB = 1 << 20
 
@@ -87,6 +87,7 @@ def _time(fn):
 
 
 def test_index_parse_time_is_linear(weightcast_bin, src, tmp_path):
+    skip_under_sanitizers(weightcast_bin, "timing")
     index = sharded(src)
 
     def run(n):
@@ -102,6 +103,7 @@ def test_index_parse_time_is_linear(weightcast_bin, src, tmp_path):
 
 
 def test_safetensors_header_parse_time_is_linear(weightcast_bin, tmp_path):
+    skip_under_sanitizers(weightcast_bin, "timing")
     path = tmp_path / "many.safetensors"
 
     def run(n):
@@ -120,6 +122,7 @@ def test_safetensors_header_parse_time_is_linear(weightcast_bin, tmp_path):
 
 
 def test_huge_header_of_nested_arrays_has_bounded_memory(weightcast_bin, tmp_path):
+    skip_under_sanitizers(weightcast_bin, "peak RSS")
     path = tmp_path / "arrays.safetensors"
     body = "[]," * (98_000_000 // 3)
     write_safetensors(path, '{"a":{"dtype":"F32","shape":[' + body + '[]],"data_offsets":[0,0]}}')
@@ -129,6 +132,7 @@ def test_huge_header_of_nested_arrays_has_bounded_memory(weightcast_bin, tmp_pat
 
 
 def test_huge_config_of_nested_arrays_has_bounded_memory(weightcast_bin, src, tmp_path):
+    skip_under_sanitizers(weightcast_bin, "peak RSS")
     config = src / "config.json"
     config.write_text("[" + "[]," * (30_000_000 // 3) + "[]]")
     proc, rss = run_measured(weightcast_bin, "convert", src, "--quantization", "q0f16", "-o", tmp_path / "out")
@@ -137,6 +141,7 @@ def test_huge_config_of_nested_arrays_has_bounded_memory(weightcast_bin, src, tm
 
 
 def test_pickle_of_ten_million_ints_has_bounded_memory(weightcast_bin, tmp_path):
+    skip_under_sanitizers(weightcast_bin, "peak RSS")
     path = tmp_path / "ints.bin"
     with open(path, "wb") as f:  # legacy-format pickle: a list of 10 million BININTs
         f.write(b"\x80\x02](" + b"J\x07\x00\x00\x01" * 10_000_000 + b"e.")
@@ -146,6 +151,7 @@ def test_pickle_of_ten_million_ints_has_bounded_memory(weightcast_bin, tmp_path)
 
 
 def test_pickle_memo_and_dup_floods_have_bounded_memory(weightcast_bin, tmp_path):
+    skip_under_sanitizers(weightcast_bin, "peak RSS")
     for name, body in [("memo", b"N" + b"\x94" * 30_000_000), ("dup", b"N" + b"2" * 30_000_000)]:
         path = tmp_path / f"{name}.bin"
         path.write_bytes(b"\x80\x02" + body + b".")
@@ -155,6 +161,7 @@ def test_pickle_memo_and_dup_floods_have_bounded_memory(weightcast_bin, tmp_path
 
 
 def test_gguf_array_of_fifty_million_bytes_has_bounded_memory(weightcast_bin, tmp_path):
+    skip_under_sanitizers(weightcast_bin, "peak RSS")
     path = tmp_path / "array.gguf"
     key = b"tokenizer.ggml.scores"
     n = 50_000_000
@@ -167,6 +174,7 @@ def test_gguf_array_of_fifty_million_bytes_has_bounded_memory(weightcast_bin, tm
 
 
 def test_gguf_flood_of_tiny_metadata_entries_has_bounded_memory(weightcast_bin, tmp_path):
+    skip_under_sanitizers(weightcast_bin, "peak RSS")
     path = tmp_path / "kvs.gguf"
     n = 4_000_000  # 13 bytes each: an empty key, type UINT8, one byte
     with open(path, "wb") as f:
@@ -202,6 +210,7 @@ def test_errors_do_not_echo_file_contents(weightcast_bin, src, tmp_path):
 
 
 def test_index_of_tiny_entries_has_bounded_memory(weightcast_bin, src, tmp_path):
+    skip_under_sanitizers(weightcast_bin, "peak RSS")
     index = sharded(src)
     index.write_text('{"weight_map":{' + ",".join(f'"{i:x}":"b"' for i in range(2_000_000)) + "}}")
     proc, rss = run_measured(weightcast_bin, "convert", src, "--quantization", "q0f16", "-o", tmp_path / "out")
