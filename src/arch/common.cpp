@@ -1,5 +1,7 @@
 #include "arch/common.h"
 
+#include <algorithm>
+
 #include <fmt/args.h>
 
 namespace weightcast {
@@ -64,6 +66,20 @@ std::optional<std::array<std::int64_t, 2>> read_weight_block_size(const ModelCon
         "integers, got {}",
         b.dump());
   return std::array{b[0].get<std::int64_t>(), b[1].get<std::int64_t>()};
+}
+
+ModelConfig merge_text_config(const ModelConfig& c, std::initializer_list<const char*> ignored,
+                              std::initializer_list<const char*> top_level_wins) {
+  const auto& j = c.json();
+  if (!j.contains("text_config") || !j["text_config"].is_object()) return c;
+  auto merged = j;
+  merged.erase("text_config");
+  for (const auto& [key, value] : j["text_config"].items())
+    if (std::none_of(ignored.begin(), ignored.end(), [&](const char* k) { return key == k; }))
+      merged[key] = value;
+  for (const char* key : top_level_wins)
+    if (j.contains(key)) merged[key] = j[key];
+  return ModelConfig(std::move(merged), c.path());
 }
 
 }  // namespace weightcast

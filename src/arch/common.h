@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <initializer_list>
 #include <optional>
 
 #include "arch/architecture.h"
@@ -52,5 +53,11 @@ std::int64_t require_positive(const ModelConfig& c, std::string_view key);
 // FP8 block-quantized checkpoints (DeepSeek-V3, Qwen3-FP8): weight_block_size from
 // quantization_config, which must describe exactly that format.
 std::optional<std::array<std::int64_t, 2>> read_weight_block_size(const ModelConfig& c);
+
+// Multimodal configs (Ministral 3, Qwen 3.5): text_config's fields laid over the top-level ones,
+// except the `ignored` text_config keys and the `top_level_wins` keys, which keep the top-level
+// value where there is one. A config without text_config is returned as it is.
+ModelConfig merge_text_config(const ModelConfig& c, std::initializer_list<const char*> ignored,
+                              std::initializer_list<const char*> top_level_wins);
 
 }  // namespace weightcast

@@ -9,19 +9,6 @@ namespace weightcast {
 
 namespace {
 
-// MLC's Ministral3Config.from_dict: text_config's fields over the top-level ones, except
-// tie_word_embeddings and dtype, which the top level keeps.
-ModelConfig merged_config(const ModelConfig& c) {
-  const auto& j = c.json();
-  if (!j.contains("text_config") || !j["text_config"].is_object()) return c;
-  auto merged = j;
-  merged.erase("text_config");
-  merged.update(j["text_config"]);
-  for (const char* key : {"tie_word_embeddings", "dtype"})
-    if (j.contains(key)) merged[key] = j[key];
-  return ModelConfig(std::move(merged), c.path());
-}
-
 // quantization_config: MLC takes FP8 with static activations only (weight_block_size defaults to
 // 128 x 128), and refuses anything else.
 void check_quantization_config(const ModelConfig& c) {
@@ -92,7 +79,8 @@ StandardDims read_dims(const ModelConfig& c) {
 }
 
 ModelDef build(const ModelConfig& config) {
-  const auto c = merged_config(config);
+  // MLC's Ministral3Config.from_dict: tie_word_embeddings and dtype stay the top level's.
+  const auto c = merge_text_config(config, {}, {"tie_word_embeddings", "dtype"});
   const auto dims = read_dims(c);
   const bool multimodal = c.json().contains("vision_config");
   auto def =

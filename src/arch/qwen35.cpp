@@ -15,17 +15,6 @@ namespace weightcast {
 
 namespace {
 
-// Qwen35Config: text_config's fields over the top-level ones (tie_word_embeddings included).
-ModelConfig merged_config(const ModelConfig& c) {
-  const auto& j = c.json();
-  if (!j.contains("text_config") || !j["text_config"].is_object()) return c;
-  auto merged = j;
-  merged.erase("text_config");
-  for (const auto& [key, value] : j["text_config"].items())
-    if (key != "kwargs") merged[key] = value;
-  return ModelConfig(std::move(merged), c.path());
-}
-
 struct Dims {
   std::int64_t hidden, intermediate, layers, vocab, interval;
   std::int64_t heads, kv_heads, head_dim;               // the full-attention layers
@@ -97,7 +86,8 @@ void full_attention(ModelDef& def, const Dims& d, bool bias, const std::string& 
 }
 
 ModelDef build(const ModelConfig& config) {
-  const auto c = merged_config(config);
+  // Qwen35Config: tie_word_embeddings included; text_config's "kwargs" is no field.
+  const auto c = merge_text_config(config, {"kwargs"}, {});
   const auto d = read_dims(c);
   const bool bias = c.get_bool("attention_bias", false);
   const std::string hf = "model.language_model.";
