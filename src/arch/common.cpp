@@ -74,9 +74,11 @@ ModelConfig merge_text_config(const ModelConfig& c, std::initializer_list<const 
   if (!j.contains("text_config") || !j["text_config"].is_object()) return c;
   auto merged = j;
   merged.erase("text_config");
-  for (const auto& [key, value] : j["text_config"].items())
+  for (const auto& item : j["text_config"].items()) {
+    const std::string& key = item.key();
     if (std::none_of(ignored.begin(), ignored.end(), [&](const char* k) { return key == k; }))
-      merged[key] = value;
+      merged[key] = item.value();
+  }
   for (const char* key : top_level_wins)
     if (j.contains(key)) merged[key] = j[key];
   return ModelConfig(std::move(merged), c.path());
