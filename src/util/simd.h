@@ -9,5 +9,6 @@ namespace weightcast {
 enum class SimdLevel { kScalar, kAvx2 };
 
 SimdLevel simd_level();
+bool cpu_has_f16c();
 
 }  // namespace weightcast

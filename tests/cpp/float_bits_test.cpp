@@ -1,4 +1,5 @@
 #include "util/float_bits.h"
+#include "util/simd.h"
 
 #include <gtest/gtest.h>
 #include <immintrin.h>
@@ -18,7 +19,7 @@ __attribute__((target("f16c"))) float hw_f16_to_f32(std::uint16_t h) {
 }
 
 TEST(FloatBits, F16ToF32MatchesHardwareForAllNonNaN) {
-  if (!__builtin_cpu_supports("f16c")) GTEST_SKIP() << "no F16C on this CPU";
+  if (!cpu_has_f16c()) GTEST_SKIP() << "no F16C on this CPU";
   for (std::uint32_t h = 0; h < 65536; ++h) {
     const float hw = hw_f16_to_f32(static_cast<std::uint16_t>(h));
     if (std::isnan(hw)) continue;  // hardware quiets signalling NaNs
@@ -29,7 +30,7 @@ TEST(FloatBits, F16ToF32MatchesHardwareForAllNonNaN) {
 }
 
 TEST(FloatBits, F32ToF16MatchesHardwareRoundToNearestEven) {
-  if (!__builtin_cpu_supports("f16c")) GTEST_SKIP() << "no F16C on this CPU";
+  if (!cpu_has_f16c()) GTEST_SKIP() << "no F16C on this CPU";
   // Every 61st bit pattern covers every exponent and many mantissas, both signs.
   for (std::uint64_t u = 0; u <= 0xFFFFFFFFull; u += 61) {
     const float f = std::bit_cast<float>(static_cast<std::uint32_t>(u));
