@@ -30,6 +30,38 @@ const GgufView& find_view(const GgufModel& model, std::string_view advice) {
 
 }  // namespace
 
+std::optional<std::pair<std::string, std::string>> gguf_block(const std::string& g) {
+  if (!g.starts_with("blk.")) return std::nullopt;
+  const auto dot = g.find('.', 4);
+  if (dot == std::string::npos || dot == 4) return std::nullopt;
+  const auto n = g.substr(4, dot - 4);
+  if (n.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const auto end = g.rfind('.');
+  if (end <= dot) return std::nullopt;
+  return std::pair{n, g.substr(dot + 1, end - dot - 1)};
+}
+
+std::string gguf_to_hf(const std::string& g, const GgufNameTable& top, const GgufNameTable& layer,
+                       std::string_view layer_prefix) {
+  const auto end = g.rfind('.');
+  if (end == std::string::npos) return g;
+  const auto suffix = g.substr(end);  // ".weight", ".bias"
+  const auto lookup = [](const GgufNameTable& table,
+                         std::string_view key) -> const std::string_view* {
+    for (const auto& [from, to] : table)
+      if (from == key) return &to;
+    return nullptr;
+  };
+  if (const auto blk = gguf_block(g)) {
+    if (const auto* hf = lookup(layer, blk->second))
+      return std::string(layer_prefix) + blk->first + "." + std::string(*hf) + suffix;
+    return g;
+  }
+  if (const auto* hf = lookup(top, std::string_view(g).substr(0, end)))
+    return std::string(*hf) + suffix;
+  return g;
+}
+
 std::vector<GgufSlice> expert_slices(std::string_view hf_pattern, std::int64_t n) {
   std::vector<GgufSlice> out;
   const auto at = hf_pattern.find("{}");

@@ -9,6 +9,8 @@
 //   facts: block_count(), heads(), kv_heads(), vocab_size() (<arch>.vocab_size, else the token
 //   list), has_tensor(name) and tie_word_embeddings() (no output.weight in ANY split part),
 //   expert_count(); base_config(model_type) fills the fields every family shares.
+// - gguf_to_hf(name, top, layer) maps names through the family's own tables (no table is shared:
+//   ffn_norm means different HF norms in different families).
 // - naming(model) returns a function from a GGUF tensor name to a GgufTensorName. A plain rename
 //   sets only `hf` (and `unpermute_heads` for llama's q/k rows). The other fields, all off by
 //   default, say what else to undo, in this order per GGUF tensor:
@@ -63,6 +65,15 @@ struct GgufTensorName {
   bool skip = false;
 };
 using GgufNaming = std::function<GgufTensorName(const std::string& gguf_name)>;
+
+// llama.cpp's names back to HF's. A name is <module>.weight or <module>.bias; `top` maps whole
+// modules (token_embd -> model.embed_tokens), `layer` the module of blk.N.<module> to
+// <layer_prefix>N.<hf module>. A module in neither keeps the GGUF name.
+using GgufNameTable = std::vector<std::pair<std::string_view, std::string_view>>;
+std::string gguf_to_hf(const std::string& gguf_name, const GgufNameTable& top,
+                       const GgufNameTable& layer, std::string_view layer_prefix = "model.layers.");
+// blk.N.<module>.<suffix>: (N, module), or nullopt for a name outside the blocks.
+std::optional<std::pair<std::string, std::string>> gguf_block(const std::string& gguf_name);
 
 // Slices of an expert stack [n, rows, cols] into n tensors [rows, cols]; "{}" in `hf_pattern`
 // becomes the expert's number.
