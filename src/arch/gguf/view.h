@@ -3,7 +3,7 @@
 // and builds a config.json from the metadata. One file per family (src/arch/gguf/<family>.cpp)
 // plus its line in src/arch/gguf/registry.cpp, keyed by the file's general.architecture.
 //
-// Writing a view (docs/source-formats.md#gguf):
+// Writing a view (docs/source-formats.md#gguf-views):
 //   extern const GgufView kFooGguf{"foo", config, naming};
 // - config(model): the config.json fields. GgufMeta reads "<arch>.<key>" metadata and the common
 //   facts: block_count(), heads(), kv_heads(), vocab_size() (<arch>.vocab_size, else the token
