@@ -3,12 +3,15 @@
 
 namespace weightcast {
 
-extern const GgufView kLlamaGguf;
+// gguf-a's families (llama.cpp, qwen.cpp, gemma.cpp, phi.cpp)
+extern const GgufView kLlamaGguf, kQwen2Gguf, kQwen2MoeGguf, kQwen3Gguf, kQwen3MoeGguf, kGemmaGguf,
+    kGemma2Gguf, kGemma3Gguf, kPhi2Gguf, kPhi3Gguf;
 
 const std::vector<const GgufView*>& gguf_views() {
   // clang-format off
   static const std::vector<const GgufView*> all = {
-      &kLlamaGguf,
+      &kLlamaGguf, &kQwen2Gguf, &kQwen2MoeGguf, &kQwen3Gguf, &kQwen3MoeGguf,
+      &kGemmaGguf, &kGemma2Gguf, &kGemma3Gguf, &kPhi2Gguf, &kPhi3Gguf,
   };
   // clang-format on
   return all;
