@@ -82,6 +82,15 @@ struct ConvertOptions {
   // that a power loss soon after a successful run cannot leave a manifest naming short shards.
   // Off: faster scratch conversions whose durability is left to the operating system.
   bool sync = true;
+  // Source tensors holding NaN or infinity are an error (naming the first) instead of a
+  // ConvertStats::nonfinite entry.
+  bool strict = false;
+};
+
+// A source tensor holding values that are not finite, with the counts among the values read.
+struct NonFiniteSource {
+  std::string tensor;
+  std::uint64_t nan = 0, inf = 0;
 };
 
 struct ConvertStats {
@@ -93,6 +102,8 @@ struct ConvertStats {
   // Where the time went: building the plan (headers only), reading + casting + quantizing on
   // all cores, and the writer thread's busy time (which overlaps the compute).
   double plan_seconds = 0, compute_seconds = 0, write_seconds = 0, total_seconds = 0;
+  // Source tensors with NaN or infinity, in the order met (each named once).
+  std::vector<NonFiniteSource> nonfinite;
 };
 
 // Mirrors mlc_llm.interface.convert_weight.convert_weight. `config` is a directory holding

@@ -56,7 +56,7 @@ struct ConvertArgs {
   std::string round_mode = "ties-even";
   unsigned threads = 0, tp_shards = 0;
   std::size_t stream_mib = 256;
-  bool quiet = false, dry_run = false, json = false, no_sync = false;
+  bool quiet = false, dry_run = false, json = false, no_sync = false, strict = false;
 };
 
 // One line on stderr: parameters and source bytes done of total, the rate and an ETA, redrawn at
@@ -95,6 +95,9 @@ void print_json_summary(const weightcast::ConvertStats& s, const std::string& ou
                   {"compute", s.compute_seconds},
                   {"write", s.write_seconds},
                   {"total", s.total_seconds}};
+  j["nonfinite_sources"] = nlohmann::ordered_json::array();
+  for (const auto& n : s.nonfinite)
+    j["nonfinite_sources"].push_back({{"tensor", n.tensor}, {"nan", n.nan}, {"inf", n.inf}});
   fmt::print("{}\n", j.dump());
 }
 
@@ -109,6 +112,9 @@ void add_convert_flags(CLI::App* convert, ConvertArgs& a) {
                     "and working memory, then the planned records (name, shape, dtype, HF source "
                     "tensors) as JSON, in MLC's order, without reading weights or writing "
                     "anything; with only a config.json, plans from it alone");
+  convert->add_flag("--strict", a.strict,
+                    "Fail when a source tensor holds NaN or infinity (default: a warning on "
+                    "stderr naming each such tensor)");
   convert->add_flag("--no-sync", a.no_sync,
                     "Do not flush the output to disk before and after publishing it (faster, for "
                     "scratch conversions: a power loss soon after may leave short shards)");
@@ -208,6 +214,7 @@ int run_convert(ConvertArgs a) {
   }
   weightcast::ConvertOptions options;
   options.sync = !a.no_sync;
+  options.strict = a.strict;
   options.round_mode = a.round_mode == "ties-away" ? weightcast::RoundMode::kTiesAway
                                                    : weightcast::RoundMode::kTiesEven;
   options.threads = a.threads;
@@ -231,6 +238,10 @@ int run_convert(ConvertArgs a) {
     const auto stats = weightcast::convert_weight(a.config, a.quantization, a.model_type, a.device,
                                                   a.source, a.source_format, a.output, options);
     if (tty && !a.quiet) std::fputs("\r\033[K", stderr);
+    for (const auto& n : stats.nonfinite)
+      fmt::print(stderr,
+                 "weightcast: warning: source tensor {} holds {} NaN and {} infinite values\n",
+                 n.tensor, n.nan, n.inf);
     if (a.json && !a.dry_run) print_json_summary(stats, a.output);
   } catch (const weightcast::Error& e) {
     if (tty && !a.quiet) std::fputs("\r\033[K", stderr);
