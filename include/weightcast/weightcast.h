@@ -120,6 +120,22 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
 // md5 checked), read without converting anything.
 std::string inspect(const std::filesystem::path& file);
 
+// `weightcast verify` (docs/verify.md): checks an MLC weight pack's manifest against its shards
+// (sizes, md5, every record inside its shard), decodes every record (NaN, infinity, group codes
+// out of range) and, with `against`, compares each parameter with the checkpoint it was converted
+// from, rebuilt by the conversion's own plan.
+struct VerifyOptions {
+  std::filesystem::path against;  // the source checkpoint's directory (config.json); empty: none
+  std::string quantization;       // "": mlc-chat-config.json's, else the scheme whose plan matches
+  unsigned threads = 0;
+};
+struct VerifyResult {
+  bool ok = true;     // no problem found
+  std::string json;   // the report as one JSON object (docs/verify.md#json)
+  std::string table;  // the same for people
+};
+VerifyResult verify(const std::filesystem::path& pack, const VerifyOptions& options = {});
+
 // What this build supports, in registry order (for --help and validation).
 std::vector<std::string> quantization_names();
 std::vector<std::string> model_types();

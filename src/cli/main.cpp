@@ -205,6 +205,42 @@ int run_inspect(const std::string& path) {
   return 0;
 }
 
+// `verify`: exit 0 when the pack is intact and finite, 1 on any problem or error.
+struct VerifyArgs {
+  std::string pack, against, quantization;
+  bool json = false;
+};
+
+CLI::App* add_verify(CLI::App& app, VerifyArgs& a) {
+  auto* verify = app.add_subcommand(
+      "verify",
+      "Check an MLC weight pack: every shard's size and md5 and every record's place against the "
+      "manifest, every record decoded (NaN, infinity, group codes out of range); with --against, "
+      "each parameter compared with the checkpoint it was converted from (relative L2 and max "
+      "abs error, NaN/Inf counts). Exit status 1 on any problem.");
+  verify->add_option("pack", a.pack, "The pack's directory or its tensor-cache.json")->required();
+  verify->add_option("--against", a.against,
+                     "The source checkpoint's directory (with config.json) to compare with");
+  verify
+      ->add_option("--quantization", a.quantization,
+                   "The pack's scheme (default: mlc-chat-config.json's, else the scheme whose "
+                   "plan of --against gives the pack's records)")
+      ->check(CLI::IsMember(weightcast::quantization_names()));
+  verify->add_flag("--json", a.json, "Print the report as one JSON object");
+  return verify;
+}
+
+int run_verify(const VerifyArgs& a) {
+  try {
+    const auto r = weightcast::verify(a.pack, {a.against, a.quantization, 0});
+    fmt::print("{}", a.json ? r.json + "\n" : r.table);
+    return r.ok ? 0 : 1;
+  } catch (const weightcast::Error& e) {
+    fmt::print(stderr, "weightcast: error: {}: {}\n", e.kind(), one_line(e.what()));
+    return 1;
+  }
+}
+
 int run_convert(ConvertArgs a) {
   if (a.output.empty() && !a.dry_run) {
     fmt::print(stderr,
@@ -272,6 +308,9 @@ int main(int argc, char** argv) {
   std::string inspect_path;
   inspect->add_option("file", inspect_path, "The checkpoint file, or an MLC pack")->required();
 
+  VerifyArgs verify_args;
+  auto* verify = add_verify(app, verify_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -279,5 +318,6 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (inspect->parsed()) return run_inspect(inspect_path);
+  if (verify->parsed()) return run_verify(verify_args);
   return run_convert(std::move(args));
 }
