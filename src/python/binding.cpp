@@ -169,6 +169,13 @@ nb::dict inspect(const std::string& path) {
   return out;
 }
 
+// weightcast.verify(): the report's JSON text (docs/verify.md#json); Python parses it.
+std::string verify(const std::string& pack, const std::string& against,
+                   const std::string& quantization, unsigned threads) {
+  nb::gil_scoped_release release;
+  return weightcast::verify(pack, {against, quantization, threads}).json;
+}
+
 }  // namespace
 
 NB_MODULE(_weightcast, m) {
@@ -192,6 +199,7 @@ NB_MODULE(_weightcast, m) {
         nb::arg("dry_run"), nb::arg("sync"), nb::arg("stream_mib"), nb::arg("on_log").none(),
         nb::arg("on_progress").none());
   m.def("inspect", &inspect);
+  m.def("verify", &verify);
   m.def("quantization_names", &weightcast::quantization_names);
   m.def("model_types", &weightcast::model_types);
   m.def("source_formats", &weightcast::source_formats);
