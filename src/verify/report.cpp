@@ -75,11 +75,12 @@ std::string to_table(const PackCheck& pack, bool ok) {
                   ok ? "OK" : fmt::format("{} PROBLEMS", pack.problems.size()));
   for (const auto& p : pack.problems) out += fmt::format("  {:<16} {}\n", p.check, p.message);
   if (pack.params.empty()) return out;
-  out += fmt::format("  {:<48} {:>10} {:>12} {:>12} {:>9} {:>9}\n", "parameter", "elements",
-                     "rel_l2", "max_abs", "src nan", "src inf");
+  out += fmt::format("  {:<48} {:>10} {:>12} {:>12} {:>11} {:>11}\n", "parameter", "elements",
+                     "rel_l2", "max_abs", "src nan/inf", "pack nan/inf");
   for (const auto& p : pack.params)
-    out += fmt::format("  {:<48} {:>10} {:>12.4e} {:>12.4e} {:>9} {:>9}\n", p.name, p.numel,
-                       p.rel_l2, p.max_abs, p.source.nan, p.source.inf);
+    out += fmt::format("  {:<48} {:>10} {:>12.4e} {:>12.4e} {:>11} {:>11}\n", p.name, p.numel,
+                       p.rel_l2, p.max_abs, fmt::format("{}/{}", p.source.nan, p.source.inf),
+                       fmt::format("{}/{}", p.decoded.nan, p.decoded.inf));
   return out;
 }
 
