@@ -329,3 +329,32 @@ def test_verify_reports_nonfinite(weightcast_bin, poisoned, tmp_path):
     assert ("source_nonfinite", "", down) in problems(report)
     params = {p["name"]: p for p in report["parameters"]}
     assert (params[down]["source_nan"], params[norm]["source_inf"]) == (2, 1)
+
+
+# ---------------------------------------------------------------- scheme and manifest names
+
+
+def test_named_scheme_that_is_not_the_packs(weightcast_bin, packs):
+    src, base = packs
+    report, rc = verify(weightcast_bin, base / "q4f16_1", "--against", src, "--quantization", "q4f16_0")
+    assert rc == 1 and [p["check"] for p in report["problems"]] == ["plan_mismatch"]
+    assert "q4f16_0" in report["problems"][0]["message"]
+    # Records the wrong plan gives other shapes are left uncompared rather than misread.
+    quantized = [p for p in report["parameters"] if p["name"].endswith("o_proj.weight")]
+    assert quantized and all(p["rel_l2"] is None for p in quantized)
+
+
+def test_older_manifest_name_and_text_report(weightcast_bin, packs, tmp_path):
+    """Packs from before TVM's rename carry ndarray-cache.json; the table names each problem."""
+    pack = copy_pack(packs, "q0f16", tmp_path)
+    os.rename(pack / "tensor-cache.json", pack / "ndarray-cache.json")
+    report, rc = verify(weightcast_bin, pack)
+    assert rc == 0 and report["manifest"].endswith("ndarray-cache.json")
+    os.remove(pack / "params_shard_0.bin")
+    proc = run_cli(weightcast_bin, "verify", pack, check=False)
+    assert proc.returncode == 1 and "1 PROBLEMS" in proc.stdout
+    assert "shard_missing" in proc.stdout and "params_shard_0.bin does not exist" in proc.stdout
+
+
+def test_not_a_pack(weightcast_bin, tmp_path):
+    assert_error(run_cli(weightcast_bin, "verify", tmp_path, check=False), str(tmp_path), "tensor-cache.json")
