@@ -49,6 +49,8 @@ class ConvertResult:
     compute_seconds: float
     write_seconds: float
     total_seconds: float
+    # Source tensors holding NaN or infinity: [{"tensor", "nan", "inf"}], also logged as warnings.
+    nonfinite_sources: list = dataclasses.field(default_factory=list)
 
     @property
     def size_gb(self) -> float:
@@ -174,6 +176,8 @@ def convert_weight(
     finally:
         if line is not None:
             line.close()
+    for n in stats["nonfinite_sources"]:
+        logger.warning("source tensor %s holds %d NaN and %d infinite values", n["tensor"], n["nan"], n["inf"])
     return ConvertResult(**stats)
 
 

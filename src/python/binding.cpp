@@ -137,6 +137,15 @@ nb::dict convert(const std::string& config, const std::string& quantization,
   out["compute_seconds"] = stats.compute_seconds;
   out["write_seconds"] = stats.write_seconds;
   out["total_seconds"] = stats.total_seconds;
+  nb::list nonfinite;  // source tensors holding NaN or infinity (docs/verify.md)
+  for (const auto& n : stats.nonfinite) {
+    nb::dict d;
+    d["tensor"] = n.tensor;
+    d["nan"] = n.nan;
+    d["inf"] = n.inf;
+    nonfinite.append(d);
+  }
+  out["nonfinite_sources"] = nonfinite;
   return out;
 }
 

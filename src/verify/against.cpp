@@ -52,7 +52,9 @@ std::string mismatch(const PackCheck& pack, const Plan& plan) {
   return {};
 }
 
-// The named scheme's plan, else the first scheme (registry order) whose plan is the pack's.
+// The named scheme's plan, else the first scheme (registry order) whose plan is the pack's. Plans
+// alone cannot tell 3-bit groups of 40 from 4-bit groups of 32 where ceil(K/40) == ceil(K/32) for
+// every K (small models): the codes' width decides between such twins.
 Candidate matching_plan(PackCheck& pack, const fs::path& source, const std::string& named) {
   if (!named.empty()) {
     auto c = plan_for(source, named);
@@ -61,16 +63,21 @@ Candidate matching_plan(PackCheck& pack, const fs::path& source, const std::stri
     return c;
   }
   std::string reasons;
+  std::optional<Candidate> first;
   for (const auto& name : quantization_names()) {
     try {
       auto c = plan_for(source, name);
       const auto why = mismatch(pack, c.plan);
-      if (why.empty()) return c;
-      reasons += fmt::format("; {}: {}", name, why);
+      reasons += fmt::format("; {}: {}", name, why.empty() ? "matches" : why);
+      if (!why.empty()) continue;
+      const auto codes = group_codes(name);
+      if (!codes || codes->bits == guess_code_bits(pack)) return c;
+      if (!first) first = std::move(c);
     } catch (const Error& e) {
       reasons += fmt::format("; {}: {}", name, e.what());
     }
   }
+  if (first) return std::move(*first);
   fail("no quantization scheme's plan of {} gives this pack's records (pass --quantization){}",
        source.string(), reasons);
 }

@@ -145,9 +145,11 @@ bool is_group_weight(const PackCheck& pack, const RecordCheck& r) {
   return it != pack.by_name.end() && pack.records[it->second].dtype >= DType::kF16;
 }
 
+}  // namespace
+
 // Without a scheme name: 3-bit codes leave the top two bits of every word 0, 4-bit codes almost
 // never do.
-int guess_bits(const PackCheck& pack) {
+int guess_code_bits(const PackCheck& pack) {
   for (const auto& r : pack.records) {
     if (!r.readable || !is_group_weight(pack, r)) continue;
     for (std::size_t i = 0; i < r.nbytes / 4; ++i)
@@ -155,6 +157,8 @@ int guess_bits(const PackCheck& pack) {
   }
   return 3;
 }
+
+namespace {
 
 void check_codes(PackCheck& pack, int bits) {
   const std::uint32_t max_code = (1u << bits) - 2, mask = (1u << bits) - 1;
@@ -260,7 +264,7 @@ PackCheck check_pack(const fs::path& pack_path, const std::string& quantization)
            fmt::format("{}: {} NaN, {} infinite values", r.name, r.values.nan, r.values.inf)});
   }
   const auto codes = group_codes(quantization);
-  check_codes(pack, codes ? codes->bits : guess_bits(pack));
+  check_codes(pack, codes ? codes->bits : guess_code_bits(pack));
   return pack;
 }
 

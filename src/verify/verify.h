@@ -77,6 +77,9 @@ void compare_with_source(PackCheck& pack, const std::filesystem::path& source,
 struct GroupCodes {
   int bits = 4, group_size = 32;
 };
+// The code width a pack's group-quantized words suggest when no scheme is named: 4 when some word
+// uses its top two bits (3-bit packing leaves them 0), else 3.
+int guess_code_bits(const PackCheck& pack);
 // The group packing of a scheme name ("q4f16_1"), nullopt for others.
 std::optional<GroupCodes> group_codes(const std::string& quantization);
 

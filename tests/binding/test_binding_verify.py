@@ -1,5 +1,7 @@
 """weightcast.verify(): the CLI's JSON report as a dict."""
 import json
+import logging
+import struct
 import subprocess
 import sys
 
@@ -20,3 +22,19 @@ def test_verify_returns_the_cli_report(tmp_path):
         f.truncate(10)
     broken = weightcast.verify(tmp_path / "pack")
     assert not broken["ok"] and broken["problems"][0]["check"] == "shard_size"
+
+
+def test_convert_reports_nonfinite_sources(tmp_path, caplog):
+    src = make_llama(tmp_path / "src")
+    path = src / "model.safetensors"
+    raw = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", raw[:8])
+    begin = 8 + n + json.loads(raw[8:8 + n])["model.norm.weight"]["data_offsets"][0]
+    raw[begin:begin + 2] = struct.pack("<H", 0x7E00)  # a float16 NaN
+    path.write_bytes(bytes(raw))
+    with caplog.at_level(logging.WARNING, logger="weightcast"):
+        result = weightcast.convert_weight(config=src, quantization="q0f16", output=tmp_path / "out", quiet=True)
+    assert result.nonfinite_sources == [{"tensor": "model.norm.weight", "nan": 1, "inf": 0}]
+    assert "model.norm.weight holds 1 NaN" in caplog.text
+    report = weightcast.verify(tmp_path / "out")
+    assert [(p["check"], p["record"]) for p in report["problems"]] == [("nonfinite", "model.norm.weight")]

@@ -9,6 +9,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+import make_arch_fixtures
 import make_fixtures
 import mlc_oracle
 from conftest import assert_error, convert, edit_tensors, run_cli
@@ -210,6 +211,23 @@ def test_awq_pack_compares_exactly(weightcast_bin, tmp_path):
     assert all(p["rel_l2"] == 0 and p["max_abs"] == 0 for p in packed)
 
 
+def test_fp8_block_checkpoint_pack(weightcast_bin, tmp_path):
+    """An FP8 block checkpoint (Qwen3-MoE, experts stacked): its float8 weights are stored as they
+    are and compare exactly; its float32 scales are stored as bfloat16 words (f32-to-bf16), which
+    verify measures: nonzero, within bfloat16's rounding."""
+    src = tmp_path / "src"
+    make_arch_fixtures.make("qwen3_moe", str(src), fp8_blocks=(16, 16))
+    run_cli(weightcast_bin, "convert", src, "--quantization", "fp8_e4m3fn_bf16_block_scale", "-o", tmp_path / "out")
+    report, rc = verify(weightcast_bin, tmp_path / "out", "--against", src)
+    assert rc == 0 and report["quantization"] == "fp8_e4m3fn_bf16_block_scale"
+    dtypes = {r["name"]: r["dtype"] for r in report["records"]}
+    by_dtype = lambda d: [p for p in report["parameters"] if dtypes[p["name"]] == d]  # noqa: E731
+    fp8, scales = by_dtype("float8_e4m3fn"), by_dtype("float32")
+    assert any(p["name"].endswith("moe_gate_up_proj.weight") for p in fp8)
+    assert all(p["rel_l2"] == 0 and p["max_abs"] == 0 for p in fp8)
+    assert scales and all(0 < p["rel_l2"] < 2 ** -8 for p in scales)
+
+
 # ---------------------------------------------------------------- corruption, reported exactly
 
 
@@ -342,6 +360,22 @@ def test_named_scheme_that_is_not_the_packs(weightcast_bin, packs):
     # Records the wrong plan gives other shapes are left uncompared rather than misread.
     quantized = [p for p in report["parameters"] if p["name"].endswith("o_proj.weight")]
     assert quantized and all(p["rel_l2"] is None for p in quantized)
+
+
+@pytest.mark.parametrize("scheme", ["q4f16_1", "q3f16_1"])
+def test_3_and_4_bit_twins_are_told_apart(weightcast_bin, tmp_path, scheme):
+    """At hidden 64 and intermediate 128 both schemes give every record the same shape (ceil(K/40)
+    == ceil(K/32) groups of 4 words); the codes' width decides."""
+    make_fixtures.make_variant(str(tmp_path / "raw"), "bf16-untied", hidden=64, inter=128, heads=4, kv_heads=2)
+    src = finite_copy(tmp_path / "raw", tmp_path / "src")
+    run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "out")
+    report, rc = verify(weightcast_bin, tmp_path / "out", "--against", src)
+    assert rc == 0 and report["quantization"] == scheme
+    arrays, refs = pack_arrays(tmp_path / "out"), references(src, scheme)
+    for p in report["parameters"]:
+        ref, role = refs[p["name"]]
+        rel, _ = numpy_figures(ref, decoded_param(arrays, p["name"], ref, scheme, role))
+        assert p["rel_l2"] == pytest.approx(rel, rel=1e-9, abs=1e-15)
 
 
 def test_older_manifest_name_and_text_report(weightcast_bin, packs, tmp_path):
