@@ -82,6 +82,15 @@ struct ConvertOptions {
   // that a power loss soon after a successful run cannot leave a manifest naming short shards.
   // Off: faster scratch conversions whose durability is left to the operating system.
   bool sync = true;
+  // Source tensors holding NaN or infinity are an error (naming the first) instead of a
+  // ConvertStats::nonfinite entry.
+  bool strict = false;
+};
+
+// A source tensor holding values that are not finite, with the counts among the values read.
+struct NonFiniteSource {
+  std::string tensor;
+  std::uint64_t nan = 0, inf = 0;
 };
 
 struct ConvertStats {
@@ -93,6 +102,8 @@ struct ConvertStats {
   // Where the time went: building the plan (headers only), reading + casting + quantizing on
   // all cores, and the writer thread's busy time (which overlaps the compute).
   double plan_seconds = 0, compute_seconds = 0, write_seconds = 0, total_seconds = 0;
+  // Source tensors with NaN or infinity, in the order met (each named once).
+  std::vector<NonFiniteSource> nonfinite;
 };
 
 // Mirrors mlc_llm.interface.convert_weight.convert_weight. `config` is a directory holding
@@ -108,6 +119,22 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
 // tensor-cache.json or a params_shard_*.bin: records, shards, dtypes, sizes, each shard's size and
 // md5 checked), read without converting anything.
 std::string inspect(const std::filesystem::path& file);
+
+// `weightcast verify` (docs/verify.md): checks an MLC weight pack's manifest against its shards
+// (sizes, md5, every record inside its shard), decodes every record (NaN, infinity, group codes
+// out of range) and, with `against`, compares each parameter with the checkpoint it was converted
+// from, rebuilt by the conversion's own plan.
+struct VerifyOptions {
+  std::filesystem::path against;  // the source checkpoint's directory (config.json); empty: none
+  std::string quantization;       // "": mlc-chat-config.json's, else the scheme whose plan matches
+  unsigned threads = 0;
+};
+struct VerifyResult {
+  bool ok = true;     // no problem found
+  std::string json;   // the report as one JSON object (docs/verify.md#json)
+  std::string table;  // the same for people
+};
+VerifyResult verify(const std::filesystem::path& pack, const VerifyOptions& options = {});
 
 // What this build supports, in registry order (for --help and validation).
 std::vector<std::string> quantization_names();

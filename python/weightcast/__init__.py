@@ -49,6 +49,8 @@ class ConvertResult:
     compute_seconds: float
     write_seconds: float
     total_seconds: float
+    # Source tensors holding NaN or infinity: [{"tensor", "nan", "inf"}], also logged as warnings.
+    nonfinite_sources: list = dataclasses.field(default_factory=list)
 
     @property
     def size_gb(self) -> float:
@@ -174,6 +176,8 @@ def convert_weight(
     finally:
         if line is not None:
             line.close()
+    for n in stats["nonfinite_sources"]:
+        logger.warning("source tensor %s holds %d NaN and %d infinite values", n["tensor"], n["nan"], n["inf"])
     return ConvertResult(**stats)
 
 
@@ -185,3 +189,14 @@ def inspect(path: PathLike) -> dict:
     if not os.path.exists(path_str):
         raise FileNotFoundError(f"{path_str} does not exist")
     return _weightcast.inspect(path_str)
+
+
+def verify(pack: PathLike, against: Optional[PathLike] = None, quantization: Optional[str] = None,
+           threads: int = 0) -> dict:
+    """``weightcast verify --json``: the report on an MLC weight pack as a dict (docs/verify.md),
+    ``ok`` False on any problem. ``against``: the checkpoint directory it was converted from, to
+    compare each parameter with; ``quantization``: the pack's scheme when it cannot be inferred."""
+    import json
+    return json.loads(_weightcast.verify(
+        _path_str(pack, "pack"), "" if against is None else _path_str(against, "against"),
+        quantization or "", int(threads)))

@@ -56,7 +56,7 @@ struct ConvertArgs {
   std::string round_mode = "ties-even";
   unsigned threads = 0, tp_shards = 0;
   std::size_t stream_mib = 256;
-  bool quiet = false, dry_run = false, json = false, no_sync = false;
+  bool quiet = false, dry_run = false, json = false, no_sync = false, strict = false;
 };
 
 // One line on stderr: parameters and source bytes done of total, the rate and an ETA, redrawn at
@@ -95,6 +95,9 @@ void print_json_summary(const weightcast::ConvertStats& s, const std::string& ou
                   {"compute", s.compute_seconds},
                   {"write", s.write_seconds},
                   {"total", s.total_seconds}};
+  j["nonfinite_sources"] = nlohmann::ordered_json::array();
+  for (const auto& n : s.nonfinite)
+    j["nonfinite_sources"].push_back({{"tensor", n.tensor}, {"nan", n.nan}, {"inf", n.inf}});
   fmt::print("{}\n", j.dump());
 }
 
@@ -109,6 +112,9 @@ void add_convert_flags(CLI::App* convert, ConvertArgs& a) {
                     "and working memory, then the planned records (name, shape, dtype, HF source "
                     "tensors) as JSON, in MLC's order, without reading weights or writing "
                     "anything; with only a config.json, plans from it alone");
+  convert->add_flag("--strict", a.strict,
+                    "Fail when a source tensor holds NaN or infinity (default: a warning on "
+                    "stderr naming each such tensor)");
   convert->add_flag("--no-sync", a.no_sync,
                     "Do not flush the output to disk before and after publishing it (faster, for "
                     "scratch conversions: a power loss soon after may leave short shards)");
@@ -199,6 +205,42 @@ int run_inspect(const std::string& path) {
   return 0;
 }
 
+// `verify`: exit 0 when the pack is intact and finite, 1 on any problem or error.
+struct VerifyArgs {
+  std::string pack, against, quantization;
+  bool json = false;
+};
+
+CLI::App* add_verify(CLI::App& app, VerifyArgs& a) {
+  auto* verify = app.add_subcommand(
+      "verify",
+      "Check an MLC weight pack: every shard's size and md5 and every record's place against the "
+      "manifest, every record decoded (NaN, infinity, group codes out of range); with --against, "
+      "each parameter compared with the checkpoint it was converted from (relative L2 and max "
+      "abs error, NaN/Inf counts). Exit status 1 on any problem.");
+  verify->add_option("pack", a.pack, "The pack's directory or its tensor-cache.json")->required();
+  verify->add_option("--against", a.against,
+                     "The source checkpoint's directory (with config.json) to compare with");
+  verify
+      ->add_option("--quantization", a.quantization,
+                   "The pack's scheme (default: mlc-chat-config.json's, else the scheme whose "
+                   "plan of --against gives the pack's records)")
+      ->check(CLI::IsMember(weightcast::quantization_names()));
+  verify->add_flag("--json", a.json, "Print the report as one JSON object");
+  return verify;
+}
+
+int run_verify(const VerifyArgs& a) {
+  try {
+    const auto r = weightcast::verify(a.pack, {a.against, a.quantization, 0});
+    fmt::print("{}", a.json ? r.json + "\n" : r.table);
+    return r.ok ? 0 : 1;
+  } catch (const weightcast::Error& e) {
+    fmt::print(stderr, "weightcast: error: {}: {}\n", e.kind(), one_line(e.what()));
+    return 1;
+  }
+}
+
 int run_convert(ConvertArgs a) {
   if (a.output.empty() && !a.dry_run) {
     fmt::print(stderr,
@@ -208,6 +250,7 @@ int run_convert(ConvertArgs a) {
   }
   weightcast::ConvertOptions options;
   options.sync = !a.no_sync;
+  options.strict = a.strict;
   options.round_mode = a.round_mode == "ties-away" ? weightcast::RoundMode::kTiesAway
                                                    : weightcast::RoundMode::kTiesEven;
   options.threads = a.threads;
@@ -231,6 +274,10 @@ int run_convert(ConvertArgs a) {
     const auto stats = weightcast::convert_weight(a.config, a.quantization, a.model_type, a.device,
                                                   a.source, a.source_format, a.output, options);
     if (tty && !a.quiet) std::fputs("\r\033[K", stderr);
+    for (const auto& n : stats.nonfinite)
+      fmt::print(stderr,
+                 "weightcast: warning: source tensor {} holds {} NaN and {} infinite values\n",
+                 n.tensor, n.nan, n.inf);
     if (a.json && !a.dry_run) print_json_summary(stats, a.output);
   } catch (const weightcast::Error& e) {
     if (tty && !a.quiet) std::fputs("\r\033[K", stderr);
@@ -261,6 +308,9 @@ int main(int argc, char** argv) {
   std::string inspect_path;
   inspect->add_option("file", inspect_path, "The checkpoint file, or an MLC pack")->required();
 
+  VerifyArgs verify_args;
+  auto* verify = add_verify(app, verify_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -268,5 +318,6 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (inspect->parsed()) return run_inspect(inspect_path);
+  if (verify->parsed()) return run_verify(verify_args);
   return run_convert(std::move(args));
 }

@@ -104,6 +104,7 @@ class Producer {
         scheme_(*r.scheme),
         pool_(options.threads),
         kernel_{options.round_mode, r.fp8_cast},
+        strict_(options.strict),
         queue_(queue),
         stats_(stats) {
     if (!pool_.start_error().empty() && options.on_log)
@@ -124,12 +125,29 @@ class Producer {
     } else {
       records = compute_whole(p, rows);
     }
+    note_nonfinite(p, rows);
     Finished item = encode(std::move(records), planned);
     stats_.compute_seconds += seconds_since(start);
     return item.records.empty() || queue_.push(std::move(item));
   }
 
  private:
+  // Source tensors holding NaN or infinity (docs/verify.md#convert-checks-its-input): listed
+  // once each, or an error under --strict.
+  void note_nonfinite(const PlannedParam& p, const SourceRows& rows) {
+    const auto counts = rows.nonfinite();
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      if (!counts[i].nan && !counts[i].inf) continue;
+      const auto& name = ckpt_.info(p.sources[i]).name;
+      if (strict_)
+        fail("{}: {} NaN and {} infinite values (--strict refuses non-finite input)", name,
+             counts[i].nan, counts[i].inf);
+      auto& seen = stats_.nonfinite;
+      if (std::none_of(seen.begin(), seen.end(), [&](const auto& s) { return s.tensor == name; }))
+        seen.push_back({name, counts[i].nan, counts[i].inf});
+    }
+  }
+
   void release_sources(const PlannedParam& p) {
     for (const auto& loc : p.sources) ckpt_.files()[loc.file]->release(loc.index);
   }
@@ -212,6 +230,7 @@ class Producer {
   const Scheme& scheme_;
   ThreadPool pool_;
   KernelOptions kernel_;
+  bool strict_;
   BoundedQueue<Finished>& queue_;
   ConvertStats& stats_;
 };

@@ -9,12 +9,28 @@ SourceRows::SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtyp
   for (const auto& loc : p.sources) {
     const auto& info = ckpt.info(loc);
     const auto& file = *ckpt.files()[loc.file];
-    parts_.push_back({file.data(loc.index), dtype_size(info.dtype),
-                      static_cast<std::size_t>(numel(info.shape)),
-                      info.shape.empty() ? 1 : static_cast<std::size_t>(info.shape.back()),
-                      mapping_.element_cast(info.name, info.dtype, file.widens_bf16(), dtype)});
+    auto cast = mapping_.element_cast(info.name, info.dtype, file.widens_bf16(), dtype);
+    counters_.push_back(std::make_shared<Counter>());
+    if (may_be_nonfinite(info.dtype))  // counted on the block the cast just read
+      cast = [cast = std::move(cast), counter = counters_.back(), from = info.dtype](
+                 const std::byte* in, std::byte* out, std::size_t n) {
+        cast(in, out, n);
+        NonFiniteCount c;
+        count_nonfinite(from, in, n, c);
+        if (c.nan) counter->nan += c.nan;
+        if (c.inf) counter->inf += c.inf;
+      };
+    parts_.push_back(
+        {file.data(loc.index), dtype_size(info.dtype), static_cast<std::size_t>(numel(info.shape)),
+         info.shape.empty() ? 1 : static_cast<std::size_t>(info.shape.back()), std::move(cast)});
     file.prefetch(loc.index);
   }
+}
+
+std::vector<NonFiniteCount> SourceRows::nonfinite() const {
+  std::vector<NonFiniteCount> out;
+  for (const auto& c : counters_) out.push_back({c->nan.load(), c->inf.load()});
+  return out;
 }
 
 void SourceRows::fill(std::size_t begin, std::size_t end, std::byte* out) const {

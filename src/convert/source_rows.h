@@ -2,11 +2,14 @@
 // mapping and cast to its dtype on demand, row block by row block (the ExternMapping).
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <vector>
 
 #include "convert/plan.h"
 #include "map/mapping.h"
 #include "quant/scheme.h"
+#include "util/nonfinite.h"
 
 namespace weightcast {
 
@@ -14,8 +17,14 @@ class SourceRows final : public ParamRows {
  public:
   SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype);
   void fill(std::size_t begin, std::size_t end, std::byte* out) const override;
+  // NaN and infinity among the elements read so far, per source (in the plan's order).
+  std::vector<NonFiniteCount> nonfinite() const;
 
  private:
+  struct Counter {
+    std::atomic<std::uint64_t> nan{0}, inf{0};
+  };
+  std::vector<std::shared_ptr<Counter>> counters_;
   const Mapping& mapping_;
   std::vector<SourcePart> parts_;
   std::size_t out_size_;

@@ -137,6 +137,15 @@ nb::dict convert(const std::string& config, const std::string& quantization,
   out["compute_seconds"] = stats.compute_seconds;
   out["write_seconds"] = stats.write_seconds;
   out["total_seconds"] = stats.total_seconds;
+  nb::list nonfinite;  // source tensors holding NaN or infinity (docs/verify.md)
+  for (const auto& n : stats.nonfinite) {
+    nb::dict d;
+    d["tensor"] = n.tensor;
+    d["nan"] = n.nan;
+    d["inf"] = n.inf;
+    nonfinite.append(d);
+  }
+  out["nonfinite_sources"] = nonfinite;
   return out;
 }
 
@@ -169,6 +178,13 @@ nb::dict inspect(const std::string& path) {
   return out;
 }
 
+// weightcast.verify(): the report's JSON text (docs/verify.md#json); Python parses it.
+std::string verify(const std::string& pack, const std::string& against,
+                   const std::string& quantization, unsigned threads) {
+  nb::gil_scoped_release release;
+  return weightcast::verify(pack, {against, quantization, threads}).json;
+}
+
 }  // namespace
 
 NB_MODULE(_weightcast, m) {
@@ -192,6 +208,7 @@ NB_MODULE(_weightcast, m) {
         nb::arg("dry_run"), nb::arg("sync"), nb::arg("stream_mib"), nb::arg("on_log").none(),
         nb::arg("on_progress").none());
   m.def("inspect", &inspect);
+  m.def("verify", &verify);
   m.def("quantization_names", &weightcast::quantization_names);
   m.def("model_types", &weightcast::model_types);
   m.def("source_formats", &weightcast::source_formats);
