@@ -33,11 +33,13 @@ def targeted(base, targets):
 
 
 def make(base, out_dir, targets, r=8, alpha=16, rslora=False, fan_in_fan_out=False, modules_to_save=(),
-         dtype="float32", seed=0, config_extra=None):
+         dtype="float32", seed=0, config_extra=None, rank_pattern=None):
     """Writes the adapter for base ({name: array}); returns its tensors {key: array}. Embedding
-    targets (embed_tokens, wte) get lora_embedding_A/B; fan_in_fan_out reads weights as [in, out]."""
+    targets (embed_tokens, wte) get lora_embedding_A/B; fan_in_fan_out reads weights as [in, out];
+    rank_pattern ({module suffix: r}) gives those modules their own rank."""
     rng = np.random.default_rng(seed)
     np_dtype = DTYPES[dtype]
+    r_default = r
 
     def draw(shape):
         return (rng.integers(-127, 128, size=shape) * 2.0 ** -10).astype(np_dtype)
@@ -46,6 +48,7 @@ def make(base, out_dir, targets, r=8, alpha=16, rslora=False, fan_in_fan_out=Fal
     for name in targeted(base, targets):
         rows, cols = base[name].shape
         module = module_of(name)
+        r = next((v for k, v in (rank_pattern or {}).items() if module.endswith("." + k)), r_default)
         if "embed_tokens" in module or module.endswith("wte"):
             tensors[f"{PREFIX}{module}.lora_embedding_A"] = draw((r, rows))
             tensors[f"{PREFIX}{module}.lora_embedding_B"] = draw((cols, r))
@@ -57,10 +60,10 @@ def make(base, out_dir, targets, r=8, alpha=16, rslora=False, fan_in_fan_out=Fal
         for name, a in base.items():
             if name.startswith(module + "."):
                 tensors[PREFIX + name] = (rng.standard_normal(a.shape) * 0.05).astype(np_dtype)
-    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": alpha,
+    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r_default, "lora_alpha": alpha,
               "target_modules": sorted(targets), "use_rslora": rslora, "fan_in_fan_out": fan_in_fan_out,
               "modules_to_save": list(modules_to_save) or None, "use_dora": False, "lora_dropout": 0.0,
-              "bias": "none", "rank_pattern": {}, "alpha_pattern": {}}
+              "bias": "none", "rank_pattern": rank_pattern or {}, "alpha_pattern": {}}
     config.update(config_extra or {})
     write(out_dir, config, tensors)
     return tensors

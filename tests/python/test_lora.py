@@ -4,6 +4,7 @@ saved by save_pretrained: one model.safetensors, names in sorted order), merged 
 import json
 import math
 import os
+import re
 import shutil
 
 import ml_dtypes
@@ -34,9 +35,15 @@ def peft_merge(cfg, base, adapter_dir):
     with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
         acfg = json.load(f)
     adapter = dict(read_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"))[1])
-    r, alpha = acfg["r"], acfg["lora_alpha"]
-    scaling = np.float32(alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r)
     merged = dict(base)
+
+    def scaling(module):
+        """rank_pattern / alpha_pattern: the first key matching the module name or a dotted suffix."""
+        def lookup(patterns, default):
+            return next((v for k, v in patterns.items() if re.fullmatch(rf"(.*\.)?({k})", module)), default)
+        r = lookup(acfg.get("rank_pattern") or {}, acfg["r"])
+        alpha = lookup(acfg.get("alpha_pattern") or {}, acfg["lora_alpha"])
+        return np.float32(alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r)
 
     def base_name(module):
         name = module + ".weight"
@@ -50,7 +57,7 @@ def peft_merge(cfg, base, adapter_dir):
                 module = name[: -len(a_suffix)]
                 delta = adapter[PREFIX + module + b_suffix].astype(np.float32) @ a.astype(np.float32)
                 w = base[base_name(module)]
-                merged[base_name(module)] = (w.astype(np.float32) + (delta.T if transpose else delta) * scaling
+                merged[base_name(module)] = (w.astype(np.float32) + (delta.T if transpose else delta) * scaling(module)
                                              ).astype(w.dtype)
                 break
         else:
@@ -131,6 +138,22 @@ def test_rslora_scales_by_the_square_root_of_r(weightcast_bin, tmp_path):
     assert_same_files(expected, tmp_path / "out")
     # The same adapter without rslora (alpha / r instead of alpha / sqrt(r)) writes other bytes.
     edit_adapter_config(adapter, use_rslora=False)
+    convert_with(weightcast_bin, src, adapter, tmp_path / "plain", "q0f16")
+    with pytest.raises(AssertionError):
+        assert_same_files(expected, tmp_path / "plain")
+
+
+def test_rank_and_alpha_patterns(weightcast_bin, tmp_path):
+    """Per-module r and lora_alpha: v_proj at rank 4, o_proj and layer 1's q_proj at alpha 64."""
+    src, cfg, base = fixture(tmp_path, "llama")
+    adapter = tmp_path / "adapter"
+    make_lora_adapter.make(base, str(adapter), ("q_proj", "v_proj", "o_proj"), r=8, alpha=16,
+                           rank_pattern={"v_proj": 4},
+                           config_extra={"alpha_pattern": {"o_proj": 64, r"layers\.1\.self_attn\.q_proj": 64}})
+    expected = expected_pack(cfg, base, adapter, "q0f16", tmp_path)
+    convert_with(weightcast_bin, src, adapter, tmp_path / "out", "q0f16")
+    assert_same_files(expected, tmp_path / "out")
+    edit_adapter_config(adapter, alpha_pattern={})
     convert_with(weightcast_bin, src, adapter, tmp_path / "plain", "q0f16")
     with pytest.raises(AssertionError):
         assert_same_files(expected, tmp_path / "plain")
