@@ -6,6 +6,8 @@ import math
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -269,10 +271,17 @@ def test_dry_run_plans_from_the_merged_copy(weightcast_bin, tmp_path):
 # ---------------------------------------------------------------- memory
 
 
+def peak_rss_kib(*args):
+    """The peak resident set of one run of the CLI, measured from a fresh Python parent."""
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    return int(subprocess.run([sys.executable, "-c", code, *map(str, args)], check=True,
+                              capture_output=True, text=True).stdout)
+
+
 def test_peak_memory_with_an_adapter_is_no_higher(weightcast_bin, tmp_path):
     """A 128 MiB embedding and a small adapter: the merge holds no copy of the model."""
     skip_under_sanitizers(weightcast_bin, "peak RSS")
-    from test_streaming import peak_rss_kib
     src = tmp_path / "big"
     make_arch_fixtures.make("llama", str(src))
     cfg, base = read_model(src)
@@ -330,6 +339,16 @@ def test_source_formats_other_than_huggingface_are_refused(weightcast_bin, llama
     src, adapter, _ = llama_and_adapter
     proc = lora_error(weightcast_bin, src, adapter, tmp_path, "--source-format", "awq", scheme="q4f16_autoawq")
     assert_error(proc, "`--lora-adapter` only supports source formats: "
+                       "['huggingface-safetensor', 'huggingface-torch']")
+
+
+def test_gguf_source_is_refused(weightcast_bin, llama_and_adapter, tmp_path):
+    """Checked on the detected format, before the GGUF file is even parsed."""
+    src, adapter, _ = llama_and_adapter
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    proc = lora_error(weightcast_bin, src, adapter, tmp_path, "--source", gguf)
+    assert_error(proc, "ValueError: `--lora-adapter` only supports source formats: "
                        "['huggingface-safetensor', 'huggingface-torch']")
 
 
