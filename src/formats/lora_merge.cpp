@@ -85,7 +85,7 @@ class MergedCopy final : public SourceFile {
       const auto it = adapter_->updates.find(name);
       update_.push_back(it == adapter_->updates.end() ? nullptr : &it->second);
     }
-    path_ = base_->files().front()->path();
+    path_ = base_->files().empty() ? adapter_->weights : base_->files().front()->path();
   }
 
   const fs::path& path() const override { return path_; }
@@ -187,7 +187,6 @@ class MergedCopy final : public SourceFile {
 std::unique_ptr<Checkpoint> merge_lora(std::unique_ptr<Checkpoint> base,
                                        std::unique_ptr<LoraAdapter> adapter, bool drop_tied_head) {
   auto merged = std::make_unique<Checkpoint>();
-  merged->warnings = adapter->tensors.warnings;
   merged->add_file(
       std::make_unique<MergedCopy>(std::move(base), std::move(adapter), drop_tied_head));
   merged->map_all();
