@@ -142,8 +142,9 @@ void merge_lora_adapter(Resolved& r, const ConfigInputs& in, const ConvertReques
                         const Log& log) {
   auto adapter = load_lora_adapter(request.lora_adapter, *r.checkpoint);
   for (const auto& w : adapter->tensors.warnings) log(w);
+  const auto& base = r.weights;  // MLC names the base model's directory
   log(fmt::format("Merging LoRA adapter {} into base model {}", request.lora_adapter.string(),
-                  r.weights.string()));
+                  (std::filesystem::is_directory(base) ? base : base.parent_path()).string()));
   // save_pretrained leaves out the head that ties to the embedding.
   const bool tied = in.config->get_bool("tie_word_embeddings", false);
   r.checkpoint = merge_lora(std::move(r.checkpoint), std::move(adapter), tied);
