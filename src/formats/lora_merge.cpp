@@ -8,7 +8,12 @@
 #include "formats/lora.h"
 #include "util/error.h"
 #include "util/float_bits.h"
+#include "util/simd.h"
 #include "util/thread_pool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace fs = std::filesystem;
 
@@ -50,6 +55,31 @@ void store(DType t, std::byte* p, std::size_t i, float v) {
   }
   const std::uint16_t h = t == DType::kF16 ? f32_to_f16(v) : f32_to_bf16(v);
   std::memcpy(p + 2 * i, &h, 2);
+}
+
+// acc[c] = fma(l, r[c], acc[c]): the same fused operation on every path, so the same bits.
+void fma_row_scalar(float l, const float* r, float* acc, std::size_t cols) {
+  for (std::size_t c = 0; c < cols; ++c) acc[c] = std::fma(l, r[c], acc[c]);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void fma_row_avx2(float l, const float* r, float* acc,
+                                                      std::size_t cols) {
+  const __m256 lv = _mm256_set1_ps(l);
+  std::size_t c = 0;
+  for (; c + 8 <= cols; c += 8)
+    _mm256_storeu_ps(acc + c,
+                     _mm256_fmadd_ps(lv, _mm256_loadu_ps(r + c), _mm256_loadu_ps(acc + c)));
+  for (; c < cols; ++c) acc[c] = std::fma(l, r[c], acc[c]);
+}
+#endif
+
+using FmaRow = void (*)(float, const float*, float*, std::size_t);
+FmaRow fma_row() {
+#if defined(__x86_64__)
+  if (simd_level() == SimdLevel::kAvx2 && __builtin_cpu_supports("fma")) return fma_row_avx2;
+#endif
+  return fma_row_scalar;
 }
 
 // A tensor as float32, row-major [rows, cols], optionally read transposed from [cols, rows].
@@ -154,15 +184,13 @@ class MergedCopy final : public SourceFile {
     const auto rank = static_cast<std::size_t>(a.shape[0]);
     const std::byte* w = base_file(i).data(from_[i].index).data();
     const std::size_t grain = std::max<std::size_t>(1, (std::size_t{1} << 16) / (cols * rank + 1));
+    const FmaRow step = fma_row();
     pool_.parallel_for(rows, grain, [&](std::size_t begin, std::size_t end) {
       std::vector<float> acc(cols);
       for (std::size_t row = begin; row < end; ++row) {
         std::fill(acc.begin(), acc.end(), 0.0f);
-        for (std::size_t k = 0; k < rank; ++k) {
-          const float lk = l[row * rank + k];
-          const float* rk = r + k * cols;
-          for (std::size_t c = 0; c < cols; ++c) acc[c] = std::fma(lk, rk[c], acc[c]);
-        }
+        for (std::size_t k = 0; k < rank; ++k)
+          step(l[row * rank + k], r + k * cols, acc.data(), cols);
         for (std::size_t c = 0; c < cols; ++c) {
           const std::size_t at = row * cols + c;
           store(info.dtype, out, at, load_f32(info.dtype, w, at) + acc[c] * u.scaling);
