@@ -82,6 +82,9 @@ struct ConvertOptions {
   // that a power loss soon after a successful run cannot leave a manifest naming short shards.
   // Off: faster scratch conversions whose durability is left to the operating system.
   bool sync = true;
+  // A PEFT LoRA adapter directory (MLC's --lora-adapter), merged into the base tensors as they
+  // are read; empty: none (docs/lora.md).
+  std::filesystem::path lora_adapter;
   // Source tensors holding NaN or infinity are an error (naming the first) instead of a
   // ConvertStats::nonfinite entry.
   bool strict = false;

@@ -128,6 +128,7 @@ def convert_weight(
     source: PathLike = "auto",
     source_format: str = "auto",
     output: Optional[PathLike] = None,
+    lora_adapter: Optional[PathLike] = None,
     *,
     round_mode: str = "ties-even",
     threads: int = 0,
@@ -141,7 +142,8 @@ def convert_weight(
 ) -> ConvertResult:
     """Convert a checkpoint into an MLC weight pack, as ``mlc_llm convert_weight`` does.
 
-    The first seven parameters are MLC's, in MLC's order. ``tensor_parallel_shards`` (0: read
+    The first eight parameters are MLC's, in MLC's order (``lora_adapter``: a PEFT LoRA adapter
+    directory merged into the base weights as they are read). ``tensor_parallel_shards`` (0: read
     ``MLC_INTERNAL_PRESHARD_NUM``), ``round_mode``, ``threads``, ``dry_run``, ``sync`` (False:
     ``--no-sync``) and ``stream_mib`` mirror the CLI's flags. Log lines (MLC's statistics among them) go to the ``weightcast``
     logger, or to ``on_log``; ``quiet`` drops them. ``progress`` (default: stderr is a terminal)
@@ -172,7 +174,8 @@ def convert_weight(
             config_str, _name_of(quantization, "quantization"), _name_of(model, "model"),
             _device_str(device), source_str, source_format,
             _path_str(output, "output") if output is not None else "", round_mode, int(threads),
-            int(tensor_parallel_shards), bool(dry_run), bool(sync), int(stream_mib), on_log, line)
+            int(tensor_parallel_shards), bool(dry_run), bool(sync), int(stream_mib), on_log, line,
+            _path_str(lora_adapter, "lora_adapter") if lora_adapter is not None else "")
     finally:
         if line is not None:
             line.close()

@@ -54,6 +54,7 @@ struct ConvertArgs {
   std::string config, quantization, output;
   std::string model_type = "auto", device = "auto", source = "auto", source_format = "auto";
   std::string round_mode = "ties-even";
+  std::string lora_adapter;
   unsigned threads = 0, tp_shards = 0;
   std::size_t stream_mib = 256;
   bool quiet = false, dry_run = false, json = false, no_sync = false, strict = false;
@@ -187,6 +188,9 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
                    "block instead of held whole; at least 32")
       ->check(CLI::Range(std::size_t{32}, std::size_t{1} << 30))
       ->capture_default_str();
+  convert->add_option("--lora-adapter", a.lora_adapter,
+                      "A PEFT LoRA adapter directory (adapter_config.json + adapter_model."
+                      "safetensors or .bin), merged into the base weights as they are read");
   add_convert_flags(convert, a);
 
   return convert;
@@ -257,6 +261,7 @@ int run_convert(ConvertArgs a) {
   options.tensor_parallel_shards = a.tp_shards;
   options.dry_run = a.dry_run;
   options.stream_records_from = a.stream_mib << 20;
+  options.lora_adapter = a.lora_adapter;
   if (a.dry_run) a.quiet = false;
   options.cancel = &g_cancel;
   const bool tty = ::isatty(STDERR_FILENO);

@@ -28,6 +28,7 @@ struct ConvertRequest {
   std::filesystem::path output;
   int preshard = 0;      // tensor-parallel shards to pre-shard into; 0: as config.json says
   bool dry_run = false;  // then missing weights are no error: the plan comes from the config
+  std::filesystem::path lora_adapter;  // empty: none
 };
 
 // Stage 1: the scheme, the opened checkpoint and the model definition the plan is built from.

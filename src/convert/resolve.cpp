@@ -10,6 +10,7 @@
 #include "convert/pipeline.h"
 #include "formats/detect.h"
 #include "formats/gguf.h"
+#include "formats/lora.h"
 #include "util/error.h"
 
 namespace weightcast {
@@ -131,9 +132,33 @@ bool no_weights_yet(const ConfigInputs& in, std::string_view format) {
   }
 }
 
+// MLC converts the copy that transformers + peft merge and save; weightcast merges while it reads
+// (docs/lora.md).
+void check_lora_adapter(const ConvertRequest& request) {
+  if (!request.lora_adapter.empty() && !std::filesystem::is_directory(request.lora_adapter))
+    fail("LoRA adapter directory does not exist: {}", request.lora_adapter.string());
+}
+
+void merge_lora_adapter(Resolved& r, const ConfigInputs& in, const ConvertRequest& request,
+                        const Log& log) {
+  auto adapter = load_lora_adapter(request.lora_adapter, *r.checkpoint);
+  for (const auto& w : adapter->tensors.warnings) log(w);
+  const auto& base = r.weights;  // MLC names the base model's directory
+  log(fmt::format("Merging LoRA adapter {} into base model {}", request.lora_adapter.string(),
+                  (std::filesystem::is_directory(base) ? base : base.parent_path()).string()));
+  // save_pretrained leaves out the head that ties to the embedding.
+  const bool tied = in.config->get_bool("tie_word_embeddings", false);
+  r.checkpoint = merge_lora(std::move(r.checkpoint), std::move(adapter), tied);
+}
+
 void open_weights(Resolved& r, const ConfigInputs& in, const ConvertRequest& request,
                   std::string_view format, const Log& log) {
   const auto weights = detect_weight(in.weights, in.path, format);
+  if (!request.lora_adapter.empty() && weights.format != "huggingface-safetensor" &&
+      weights.format != "huggingface-torch")
+    fail(
+        "`--lora-adapter` only supports source formats: ['huggingface-safetensor', "
+        "'huggingface-torch']");
   r.weights = weights.path;
   std::error_code ec;
   const bool same_gguf = in.gguf && weights.format == "gguf" &&
@@ -141,6 +166,7 @@ void open_weights(Resolved& r, const ConfigInputs& in, const ConvertRequest& req
   r.checkpoint =
       same_gguf ? open_gguf_checkpoint(in.gguf) : open_checkpoint(weights, open_gguf_checkpoint);
   for (const auto& w : r.checkpoint->warnings) log(w);
+  if (!request.lora_adapter.empty()) merge_lora_adapter(r, in, request, log);
 }
 
 }  // namespace
@@ -149,6 +175,7 @@ Resolved resolve(const ConvertRequest& request, const Log& log) {
   Resolved r;
   r.scheme = &find_scheme_or_fail(request.quantization);
   r.fp8_cast = resolve_device(request.device, log);
+  check_lora_adapter(request);
   auto in = load_config(request);
   const auto& arch = detect_architecture(request.model, *in.config);
   const auto format = source_format(*r.scheme, request.source_format);

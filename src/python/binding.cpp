@@ -117,11 +117,12 @@ nb::dict convert(const std::string& config, const std::string& quantization,
                  const std::string& source_format, const std::string& output,
                  const std::string& round_mode, unsigned threads, unsigned tensor_parallel_shards,
                  bool dry_run, bool sync, std::size_t stream_mib, nb::object on_log,
-                 nb::object on_progress) {
+                 nb::object on_progress, const std::string& lora_adapter) {
   std::atomic<bool> cancel{false};
   auto options = make_options(round_mode, threads, tensor_parallel_shards, dry_run, sync,
                               stream_mib, on_log, on_progress);
   options.cancel = &cancel;
+  options.lora_adapter = lora_adapter;
   weightcast::ConvertStats stats;
   run_interruptibly(cancel, [&] {
     stats = weightcast::convert_weight(config, quantization, model, device, source, source_format,
@@ -206,7 +207,7 @@ NB_MODULE(_weightcast, m) {
         nb::arg("device"), nb::arg("source"), nb::arg("source_format"), nb::arg("output"),
         nb::arg("round_mode"), nb::arg("threads"), nb::arg("tensor_parallel_shards"),
         nb::arg("dry_run"), nb::arg("sync"), nb::arg("stream_mib"), nb::arg("on_log").none(),
-        nb::arg("on_progress").none());
+        nb::arg("on_progress").none(), nb::arg("lora_adapter") = "");
   m.def("inspect", &inspect);
   m.def("verify", &verify);
   m.def("quantization_names", &weightcast::quantization_names);
