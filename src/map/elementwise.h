@@ -61,16 +61,36 @@ inline MappingPtr divide_by_pow2(int t) {
       std::ldexp(1.0f, -t));
 }
 
-// RWKV5's time_decay: exp(-exp(x)) in float32, each exp rounded to float32 once (computed in
-// double); numpy's own float32 exp may round a last bit differently (docs/mlc-format.md#rwkv).
+// numpy's float32 exp as its AVX2 / AVX-512 loop computes it (what MLC's loader gets on x86-64):
+// k = rint(x log2 e) by the 1.5 x 2^23 trick, x - k ln 2 in two fused steps (Cody-Waite), a
+// rational minimax approximation P5 / Q2 evaluated with fused multiply-adds, scaled by 2^k.
+inline float numpy_expf(float x) {
+  if (std::isnan(x)) return x;
+  if (x >= 88.72283935546875f) return HUGE_VALF;
+  if (x <= -103.97208404541015625f) return 0.0f;
+  constexpr float kMagic = 0x1.8p23f;
+  volatile float k = x * 1.442695040888963407359924681001892137f;  // volatile: never fused
+  volatile float shifted = k + kMagic;
+  k = shifted - kMagic;
+  const float kf = k;
+  float r = std::fma(kf, -6.93145752e-1f, x);
+  r = std::fma(kf, -1.42860677e-6f, r);
+  float p = 5.082762527590693718096e-04f;
+  for (const float c :
+       {6.757896990527504603057e-03f, 5.114512081637298353406e-02f, 2.473615434895520810817e-01f,
+        7.257664613233124478488e-01f, 9.999999999980870924916e-01f})
+    p = std::fma(p, r, c);
+  const float q =
+      std::fma(std::fma(2.159509375685829852307e-02f, r, -2.742335390411667452936e-01f), r, 1.0f);
+  return std::ldexp(p / q, static_cast<int>(kf));
+}
+
+// RWKV5's time_decay: exp(-exp(w)) in float32, both exps numpy's (docs/mlc-format.md#rwkv).
 inline MappingPtr exp_neg_exp() {
   return std::make_shared<Elementwise>(
       DType::kF32,
       [](float* v, std::size_t n, float) {
-        for (std::size_t i = 0; i < n; ++i) {
-          const auto e = static_cast<float>(std::exp(static_cast<double>(v[i])));
-          v[i] = static_cast<float>(std::exp(-static_cast<double>(e)));
-        }
+        for (std::size_t i = 0; i < n; ++i) v[i] = numpy_expf(-numpy_expf(v[i]));
       },
       0.0f);
 }

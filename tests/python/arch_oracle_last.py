@@ -101,10 +101,8 @@ def llava(cfg, t=1):
 
 
 def exp_neg_exp(x):
-    """RWKV5's time_decay: exp(-exp(w)) in float32, each exp rounded once from float64 (numpy's
-    own float32 exp may differ in a last bit: test_last_architectures checks the distance)."""
-    e = np.exp(x.astype(np.float64)).astype(np.float32)
-    return np.exp(-e.astype(np.float64)).astype(np.float32)
+    """RWKV5's time_decay, as MLC's loader computes it: numpy's float32 exp, twice."""
+    return np.exp(-np.exp(x.astype(np.float32)))
 
 
 def halved(times):
