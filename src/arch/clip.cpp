@@ -8,7 +8,11 @@ ClipDims read_clip_dims(const ModelConfig& c, std::string_view key) {
     fail("{}: {} must be an object (the CLIP vision tower's config)", c.path().string(), key);
   const ModelConfig v(j[std::string(key)], c.path());
   v.require({"hidden_size", "image_size", "intermediate_size", "num_attention_heads",
-             "num_hidden_layers", "patch_size", "projection_dim", "vocab_size"});
+             "num_hidden_layers", "patch_size"});
+  for (const char* unused : {"projection_dim", "vocab_size"})  // required, but may be null
+    if (!v.json().contains(unused))
+      fail("{}: {} lacks \"{}\" (a CLIPVisionConfig field without a default)", c.path().string(),
+           key, unused);
   ClipDims d;
   d.hidden = require_positive(v, "hidden_size");
   d.intermediate = require_positive(v, "intermediate_size");

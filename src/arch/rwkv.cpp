@@ -17,7 +17,9 @@ struct RwkvDims {
 };
 
 RwkvDims read_dims(const ModelConfig& c, int version) {
-  c.require({"hidden_size", "intermediate_size", "num_hidden_layers", "vocab_size"});
+  c.require({"hidden_size", "num_hidden_layers", "vocab_size"});
+  if (!c.json().contains("intermediate_size"))  // a field without a default, but null is fine
+    fail("{}: missing required field \"intermediate_size\"", c.path().string());
   if (version == 5) c.require({"model_version"});
   const auto want = version == 5 ? "5_2" : "6_0";
   const auto got = c.get_string("model_version", want);

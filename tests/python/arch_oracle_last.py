@@ -106,8 +106,10 @@ def exp_neg_exp(x):
 
 
 def halved(times):
-    def fn(x):
-        return x.astype(np.float32) / np.float32(2 ** times)  # exact; rounded once to the model dtype
+    """MLC's x.astype(model dtype) / 2**t: rounded to the model dtype twice (subnormals differ)."""
+    def fn(x, dtype):
+        return x.astype(dtype) / (2 ** times)
+    fn.in_model_dtype = True
     return fn
 
 
