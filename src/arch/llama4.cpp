@@ -97,16 +97,16 @@ void add_layer(ModelDef& def, const Dims& d, bool bias, std::int64_t n) {
 
 ModelDef build(const ModelConfig& c) {
   const auto d = read_dims(c);
-  const auto& text = c.json()["text_config"];
+  const ModelConfig text(c.json()["text_config"], c.path());
   const Dim vocab{d.vocab, "vocab_size"};
   ModelDef def;
   def.tensor_parallel_shards = static_cast<int>(d.shards);
   def.add("model.embed_tokens.weight", {vocab, num(d.hidden)}, ParamRole::kEmbedding,
           {"language_model.model.embed_tokens.weight"});
-  const bool bias = text.value("attention_bias", false);
+  const bool bias = text.get_bool("attention_bias", false);
   for (std::int64_t n = 0; n < d.layers; ++n) add_layer(def, d, bias, n);
   def.norm("model.norm", d.hidden, {.source = "language_model.model.norm"});
-  if (!text.value("tie_word_embeddings", false))
+  if (!text.get_bool("tie_word_embeddings", false))
     def.final_fc("lm_head", vocab, d.hidden, {.source = "language_model.lm_head"});
   return def;
 }
