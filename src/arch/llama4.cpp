@@ -57,6 +57,9 @@ Dims read_dims(const ModelConfig& c) {
   d.inter = require_positive(t, "intermediate_size");
   d.layers = require_positive(t, "num_hidden_layers");
   d.experts = require_positive(t, "num_local_experts");
+  if (d.experts > (1 << 16))
+    fail("{}: text_config gives {} experts per layer: implausibly many", c.path().string(),
+         d.experts);
   d.vocab = t.get_size("vocab_size", 202048);
   d.h = read_heads(t, d.hidden, {.fit = HeadFit::kDividesHidden});
   if (d.h.kv_heads % d.shards != 0)
