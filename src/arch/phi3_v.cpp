@@ -32,6 +32,9 @@ ModelDef build(const ModelConfig& c) {
              {hv + "img_projection.0"}, {.bias = true});
   def.linear(v + "img_projection.linear_2", hidden, hidden, {hv + "img_projection.2"},
              {.bias = true});
+  // MLC's loader also declares the embedding it reads unused, which leaves it out of the
+  // parameter count (docs/mlc-format.md#parameter-count).
+  def.unused_sources.push_back("model.embed_tokens.weight");
   return def;
 }
 
