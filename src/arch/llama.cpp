@@ -6,10 +6,8 @@
 
 namespace weightcast {
 
-namespace {
-
 // Llama's own checks and messages (MLC's llama_model.py), in its order.
-StandardDims read_dims(const ModelConfig& c, const LlamaVariant& v) {
+StandardDims read_llama_dims(const ModelConfig& c, const LlamaVariant& v) {
   StandardDims d;
   d.hidden = c.require_size("hidden_size");
   d.intermediate = c.require_size("intermediate_size");
@@ -38,11 +36,9 @@ StandardDims read_dims(const ModelConfig& c, const LlamaVariant& v) {
   return d;
 }
 
-}  // namespace
-
 ModelDef build_llama_like(const ModelConfig& c, const LlamaVariant& v) {
   using LmHead = StandardLayout::LmHead;
-  return build_standard(c, read_dims(c, v),
+  return build_standard(c, read_llama_dims(c, v),
                         {.lm_head = v.may_tie_embeddings ? LmHead::kUnlessTied : LmHead::kAlways,
                          .symbolic_vocab = true,
                          .unused_rotary = true});

@@ -1,7 +1,7 @@
 // The Llama config reading and layout, shared by the model types that reuse it.
 #pragma once
 
-#include "arch/architecture.h"
+#include "arch/standard.h"
 
 namespace weightcast {
 
@@ -10,6 +10,8 @@ struct LlamaVariant {
   bool sliding_window = false;     // Mistral: a sliding window replaces the maximum length
 };
 
+// LlamaConfig's fields, checks and messages (EAGLE and LLaVA's text model read it too).
+StandardDims read_llama_dims(const ModelConfig& config, const LlamaVariant& variant);
 ModelDef build_llama_like(const ModelConfig& config, const LlamaVariant& variant);
 
 }  // namespace weightcast

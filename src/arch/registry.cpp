@@ -5,6 +5,7 @@
 // clang-format off
 #define WEIGHTCAST_ARCHITECTURES(X) \
   X(kLlama)                         \
+  X(kLlama4)                        \
   X(kMistral)                       \
   X(kQwen3)                         \
   X(kQwen2)                         \
@@ -23,13 +24,17 @@
   X(kMiniCpm)                       \
   X(kStarcoder2)                    \
   X(kPhi3)                          \
+  X(kPhi3V)                         \
   X(kInternLm2)                     \
+  X(kRwkv5)                         \
   X(kGpt2)                          \
   X(kGptBigCode)                    \
   X(kGptNeox)                       \
   X(kPhi)                           \
   X(kChatGlm)                       \
+  X(kEagle)                         \
   X(kBert)                          \
+  X(kMedusa)                        \
   X(kDeepseekV2)                    \
   X(kDeepseekV3)                    \
   X(kQwen3Embedding)                \
@@ -42,6 +47,8 @@
   X(kMinistral3)                    \
   X(kQwen)                          \
   X(kOrion)                         \
+  X(kLlava)                         \
+  X(kRwkv6)                         \
   X(kGptJ)                          \
   X(kPhiMsft)
 // clang-format on

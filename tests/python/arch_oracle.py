@@ -570,3 +570,7 @@ PARAMS = {
 import arch_oracle_more  # noqa: E402  (its mappings reuse Params and heads above)
 
 PARAMS.update(arch_oracle_more.PARAMS)
+
+import arch_oracle_last  # noqa: E402
+
+PARAMS.update(arch_oracle_last.PARAMS)

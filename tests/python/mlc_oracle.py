@@ -385,7 +385,9 @@ def convert(source_dir, scheme, out_dir, mode="ties-even", shards=1, table=None,
     records = []
     items, total_params = walk_sources(wmap, files, params, unused)
     for mlc, arrays, role, final_fc, fn in items:
-        if fn is not None:
+        if getattr(fn, "in_model_dtype", False):  # the fn casts to the model dtype itself (RWKV)
+            arr = fn(*arrays, dtype=NP_DTYPE[model_dtype])
+        elif fn is not None:
             arr = fn(*arrays)
         else:
             arr = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
