@@ -82,6 +82,9 @@ struct ConvertOptions {
   // that a power loss soon after a successful run cannot leave a manifest naming short shards.
   // Off: faster scratch conversions whose durability is left to the operating system.
   bool sync = true;
+  // FP8 checkpoints with weight_block_size, which MLC converts only into the block-scale schemes:
+  // dequantize them and requantize into the chosen scheme instead of refusing.
+  bool dequantize_fp8 = false;
 };
 
 struct ConvertStats {

@@ -57,6 +57,7 @@ struct ConvertArgs {
   unsigned threads = 0, tp_shards = 0;
   std::size_t stream_mib = 256;
   bool quiet = false, dry_run = false, json = false, no_sync = false;
+  bool dequantize_fp8 = false;
 };
 
 // One line on stderr: parameters and source bytes done of total, the rate and an ETA, redrawn at
@@ -112,6 +113,10 @@ void add_convert_flags(CLI::App* convert, ConvertArgs& a) {
   convert->add_flag("--no-sync", a.no_sync,
                     "Do not flush the output to disk before and after publishing it (faster, for "
                     "scratch conversions: a power loss soon after may leave short shards)");
+  convert->add_flag("--dequantize-fp8", a.dequantize_fp8,
+                    "FP8 checkpoints with block scales (weight_block_size): dequantize and "
+                    "requantize them into --quantization (MLC takes them only into the "
+                    "block-scale schemes). GPTQ, AWQ and compressed-tensors need no flag");
 }
 
 CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
@@ -213,6 +218,7 @@ int run_convert(ConvertArgs a) {
   options.threads = a.threads;
   options.tensor_parallel_shards = a.tp_shards;
   options.dry_run = a.dry_run;
+  options.dequantize_fp8 = a.dequantize_fp8;
   options.stream_records_from = a.stream_mib << 20;
   if (a.dry_run) a.quiet = false;
   options.cancel = &g_cancel;

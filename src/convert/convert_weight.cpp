@@ -211,9 +211,10 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
                             std::string_view model, std::string_view device,
                             const std::string& source, std::string_view source_format,
                             const std::filesystem::path& output, const ConvertOptions& options) {
-  const ConvertRequest request{config,         quantization,  model,  device,
-                               source,         source_format, output, preshard_shards(options),
-                               options.dry_run};
+  ConvertRequest request{config,         quantization,  model,  device,
+                         source,         source_format, output, preshard_shards(options),
+                         options.dry_run};
+  request.dequantize_fp8 = options.dequantize_fp8;
   return run_pipeline(request, options);
 }
 

@@ -28,6 +28,8 @@ struct ConvertRequest {
   std::filesystem::path output;
   int preshard = 0;      // tensor-parallel shards to pre-shard into; 0: as config.json says
   bool dry_run = false;  // then missing weights are no error: the plan comes from the config
+  // FP8 block checkpoints dequantized into any scheme (dequant/source_quant.h).
+  bool dequantize_fp8 = false;
 };
 
 // Stage 1: the scheme, the opened checkpoint and the model definition the plan is built from.
