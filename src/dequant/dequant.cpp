@@ -196,6 +196,50 @@ Dequantized dequant_gptq(const GptqParams& p, QuantPart qweight, QuantPart qzero
   return d;
 }
 
+namespace {
+
+// AutoAWQ packs column order[i] of each eight into nibble i, order = 0 2 4 6 1 3 5 7: column j
+// sits in nibble kAwqNibble[j].
+constexpr int kAwqNibble[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+
+}  // namespace
+
+AwqRepacked gptq_to_awq(const GptqParams& p, QuantPart qweight, QuantPart qzeros, QuantPart scales,
+                        QuantPart g_idx) {
+  const auto size = dequant_gptq(p, qweight, qzeros, scales, g_idx, true);
+  const auto& name = qweight.info->name;
+  if (p.bits != 4 || size.out % 8 != 0)
+    fail(
+        "{}: only 4-bit GPTQ with a multiple of 8 outputs repacks into q4f16_autoawq (this is "
+        "{}-bit with {} outputs); choose a group quantization scheme such as q4f16_1",
+        name, p.bits, size.out);
+  const std::int64_t in = size.in, out = size.out, words = out / 8;
+  const std::int64_t groups = scales.info->shape[0];
+  const auto group = column_groups(g_idx, in, p.group_size, groups);
+  for (std::int64_t i = 0; i < in; ++i)
+    if (group[static_cast<std::size_t>(i)] != (p.group_size > 0 ? i / p.group_size : 0))
+      fail(
+          "{}: act-order (g_idx is not column / group_size) has no q4f16_autoawq equivalent; "
+          "choose a group quantization scheme such as q4f16_1",
+          name);
+  const auto zeros = gptq_zeros(p, qzeros, groups, out);
+  AwqRepacked packed{std::vector<std::int32_t>(static_cast<std::size_t>(in * words)),
+                     std::vector<std::int32_t>(static_cast<std::size_t>(groups * words))};
+  const auto put = [](std::int32_t& w, std::int64_t column, std::uint32_t code) {
+    w = static_cast<std::int32_t>(static_cast<std::uint32_t>(w) |
+                                  code << (4 * kAwqNibble[column % 8]));
+  };
+  for (std::int64_t c = 0; c < out; ++c) {
+    const auto at = [&](std::size_t k) { return word(qweight, k * out + c); };
+    for (std::int64_t r = 0; r < in; ++r)
+      put(packed.qweight[static_cast<std::size_t>(r * words + c / 8)], c, code_at(at, r * 4, 4));
+    for (std::int64_t g = 0; g < groups; ++g)
+      put(packed.qzeros[static_cast<std::size_t>(g * words + c / 8)], c,
+          static_cast<std::uint32_t>(zeros[static_cast<std::size_t>(g * out + c)]));
+  }
+  return packed;
+}
+
 Dequantized dequant_awq(int group_size, QuantPart qweight, QuantPart qzeros, QuantPart scales,
                         bool check_only) {
   need(qweight, "qweight", "AWQ module");
@@ -213,15 +257,12 @@ Dequantized dequant_awq(int group_size, QuantPart qweight, QuantPart qzeros, Qua
   expect_shape(qzeros, {groups, words}, why);
   expect_shape(scales, {groups, out}, why);
   if (check_only) return {out, in, {}};
-  // AutoAWQ packs column order[i] of each eight into nibble i, order = 0 2 4 6 1 3 5 7: column
-  // j sits in nibble kNibble[j].
-  static constexpr int kNibble[8] = {0, 4, 1, 5, 2, 6, 3, 7};
   Dequantized d{out, in, std::vector<float>(static_cast<std::size_t>(out * in))};
   const auto dtype = scales.info->dtype;
   for (std::int64_t r = 0; r < in; ++r) {
     const std::int64_t g = r / group_size;
     for (std::int64_t c = 0; c < out; ++c) {
-      const int shift = 4 * kNibble[c % 8];
+      const int shift = 4 * kAwqNibble[c % 8];
       const auto q = static_cast<std::int32_t>((word(qweight, r * words + c / 8) >> shift) & 15);
       const auto z = static_cast<std::int32_t>((word(qzeros, g * words + c / 8) >> shift) & 15);
       const float s = scalar(scales, static_cast<std::size_t>(g * out + c));
@@ -295,7 +336,8 @@ Dequantized dequant_packed(const PackedParams& p, QuantPart packed, QuantPart sh
   need(scale, "weight_scale", name);
   expect_int32(packed);
   expect_float(scale);
-  if (numel(shape.info->shape) != 2 || shape.info->dtype == DType::kF32)
+  if (numel(shape.info->shape) != 2 ||
+      (shape.info->dtype != DType::kI64 && shape.info->dtype != DType::kI32))
     fail("{}: expected two integers [out, in], got {} {}", shape.info->name,
          tvm_name(shape.info->dtype), shape_str(shape.info->shape));
   const std::int64_t out = integer(shape, 0), in = integer(shape, 1);

@@ -40,6 +40,15 @@ struct GptqParams {
 Dequantized dequant_gptq(const GptqParams& p, QuantPart qweight, QuantPart qzeros, QuantPart scales,
                          QuantPart g_idx, bool check_only = false);
 
+// A 4-bit GPTQ module without act-order repacked, losslessly, in AutoAWQ's GEMM layout: qweight
+// [in, out/8] and qzeros [groups, out/8] int32 with AutoAWQ's nibble order (the scales are the
+// same tensor in both formats, and both compute (q - z) * s in float16).
+struct AwqRepacked {
+  std::vector<std::int32_t> qweight, qzeros;
+};
+AwqRepacked gptq_to_awq(const GptqParams& p, QuantPart qweight, QuantPart qzeros, QuantPart scales,
+                        QuantPart g_idx);
+
 // AutoAWQ GEMM: qweight [in, out/8], qzeros [in/group, out/8] int32 (interleaved nibbles),
 // scales [in/group, out].
 Dequantized dequant_awq(int group_size, QuantPart qweight, QuantPart qzeros, QuantPart scales,

@@ -160,12 +160,13 @@ SourceQuant read_fp8(const json& q, const std::string& label) {
 
 }  // namespace
 
-SourceQuant read_source_quant(const json& config, const std::string& label) {
+SourceQuant read_source_quant(const json& config, const std::string& label, const Scheme& scheme) {
   if (!config.is_object() || !config.contains("quantization_config")) return {};
   const auto& q = config["quantization_config"];
   if (!q.is_object()) return {};
   const auto method = str_field(q, "quant_method", "");
   if (method == "gptq") return read_gptq(q, label);
+  if (method == "awq" && scheme.kind() == QuantKind::kAwq) return {};  // MLC's own path
   if (method == "awq") return read_awq(q, label);
   if (method == "compressed-tensors") return read_compressed(q, label);
   if (method == "fp8" || method == "fbgemm_fp8") return read_fp8(q, label);
@@ -191,15 +192,12 @@ bool scheme_takes_packed(const SourceQuant& q, const Scheme& scheme) {
 void dequantize_source(std::unique_ptr<Checkpoint>& checkpoint, ModelConfig& config,
                        const Scheme& scheme, bool dequantize_fp8,
                        const std::function<void(const std::string&)>& log) {
-  const auto quant = read_source_quant(config.json(), config.path().string());
-  if (quant.method == SourceMethod::kNone || !checkpoint || scheme_takes_packed(quant, scheme))
-    return;
+  if (!checkpoint) return;  // a dry run before the weights: nothing to read
+  auto quant = read_source_quant(config.json(), config.path().string(), scheme);
+  if (quant.method == SourceMethod::kNone || scheme_takes_packed(quant, scheme)) return;
   if (quant.fp8_block_method && !dequantize_fp8) return;  // MLC's error follows, with advice
   if (quant.method == SourceMethod::kGptq && scheme.kind() == QuantKind::kAwq)
-    fail<NotImplementedError>(
-        "{}: GPTQ checkpoints cannot be converted to q4f16_autoawq yet; choose a group "
-        "quantization scheme such as q4f16_1",
-        config.path().string());
+    quant.repack_awq = true;
   std::size_t modules = 0;
   auto view = dequantized_view(std::move(checkpoint), quant, modules);
   checkpoint = std::move(view);
@@ -207,10 +205,16 @@ void dequantize_source(std::unique_ptr<Checkpoint>& checkpoint, ModelConfig& con
   auto json = config.json();
   json.erase("quantization_config");  // the architecture now sees a float checkpoint
   config = ModelConfig(std::move(json), config.path());
-  log(fmt::format(
-      "Source quantization: {}: {} packed modules dequantized to float32 as they are read, then "
-      "quantized as {}",
-      quant.summary, modules, scheme.name()));
+  if (quant.repack_awq)
+    log(fmt::format(
+        "Source quantization: {}: {} packed modules repacked into AutoAWQ's layout for {}: "
+        "lossless (the same codes, zeros and scales)",
+        quant.summary, modules, scheme.name()));
+  else
+    log(fmt::format(
+        "Source quantization: {}: {} packed modules dequantized to float32 as they are read, "
+        "then quantized as {}",
+        quant.summary, modules, scheme.name()));
 }
 
 }  // namespace weightcast

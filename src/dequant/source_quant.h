@@ -30,11 +30,14 @@ struct SourceQuant {
   PackedParams packed;
   std::optional<std::array<std::int64_t, 2>> block;  // FP8 scale blocks [rows, cols]
   bool fp8_block_method = false;  // quant_method "fp8" with weight_block_size (MLC's own path)
+  bool repack_awq = false;        // GPTQ shown in AutoAWQ's layout, for q4f16_autoawq (lossless)
 };
 
-// Reads quantization_config; kNone when there is none or its method is not one of these.
-// Fails on a known method with settings this reader does not support.
-SourceQuant read_source_quant(const nlohmann::json& config, const std::string& label);
+// Reads quantization_config; kNone when there is none, its method is not one of these, or the
+// scheme copies its tensors as they are (AWQ into q4f16_autoawq). Fails on a known method with
+// settings this reader does not support.
+SourceQuant read_source_quant(const nlohmann::json& config, const std::string& label,
+                              const Scheme& scheme);
 
 // A checkpoint showing `base`'s packed modules as float32 weights; `modules` counts them.
 std::unique_ptr<Checkpoint> dequantized_view(std::unique_ptr<Checkpoint> base,
