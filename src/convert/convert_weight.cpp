@@ -146,6 +146,7 @@ ConvertStats run_pipeline(const ConvertRequest& request, ConvertOptions options)
   stats.plan_seconds = plan_seconds;
   stats.total_seconds = seconds_since(start);
   report(stats, request.output, log);
+  if (resolved.requant && !resolved.requant->summary().empty()) log(resolved.requant->summary());
   return stats;
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "convert/plan.h"
+#include "dequant/requant_report.h"
 #include "formats/checkpoint.h"
 #include "model/model.h"
 #include "quant/scheme.h"
@@ -39,6 +40,9 @@ struct Resolved {
   std::unique_ptr<Checkpoint> checkpoint;  // null for a dry run before the weights exist
   ModelDef model;                          // after the scheme's adapt()
   Fp8Cast fp8_cast = Fp8Cast::kTvmCpu;     // from the device: the one output that depends on it
+  // A dequantized source (dequant/): the scheme wrapped to measure the requantization error.
+  std::unique_ptr<Scheme> measured_scheme;
+  std::shared_ptr<RequantReport> requant;
 };
 Resolved resolve(const ConvertRequest& request, const Log& log);
 

@@ -163,7 +163,13 @@ Resolved resolve(const ConvertRequest& request, const Log& log) {
     fail<NotImplementedError>(
         "q4f16_ft does not support tensor_parallel_shards > 1 in config.json "
         "(MLC raises a bare NotImplementedError here)");
-  dequantize_source(r.checkpoint, *in.config, *r.scheme, request.dequantize_fp8, log);
+  if (auto dequantized =
+          dequantize_source(r.checkpoint, *in.config, *r.scheme, request.dequantize_fp8, log);
+      !dequantized.empty()) {
+    r.requant = std::make_shared<RequantReport>();
+    r.measured_scheme = measure_requantization(*r.scheme, r.requant, std::move(dequantized));
+    r.scheme = r.measured_scheme.get();
+  }
   if (request.preshard > 0) in.config->set("tensor_parallel_shards", request.preshard);
   r.model = build_model(arch, *r.scheme, *in.config);
   return r;

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "dequant/source_quant.h"
@@ -179,6 +180,12 @@ namespace weightcast {
 
 namespace {
 
+std::size_t count_qweights(const Checkpoint& ckpt) {
+  return static_cast<std::size_t>(
+      std::count_if(ckpt.weight_map_order().begin(), ckpt.weight_map_order().end(),
+                    [](const std::string& n) { return n.ends_with(".qweight"); }));
+}
+
 // Does the scheme take this source's packed tensors as they are (MLC's own paths)?
 bool scheme_takes_packed(const SourceQuant& q, const Scheme& scheme) {
   if (q.method == SourceMethod::kAwq) return scheme.kind() == QuantKind::kAwq;
@@ -189,19 +196,20 @@ bool scheme_takes_packed(const SourceQuant& q, const Scheme& scheme) {
 
 }  // namespace
 
-void dequantize_source(std::unique_ptr<Checkpoint>& checkpoint, ModelConfig& config,
-                       const Scheme& scheme, bool dequantize_fp8,
-                       const std::function<void(const std::string&)>& log) {
-  if (!checkpoint) return;  // a dry run before the weights: nothing to read
+std::unordered_set<std::string> dequantize_source(
+    std::unique_ptr<Checkpoint>& checkpoint, ModelConfig& config, const Scheme& scheme,
+    bool dequantize_fp8, const std::function<void(const std::string&)>& log) {
+  std::unordered_set<std::string> shown;
+  if (!checkpoint) return shown;  // a dry run before the weights: nothing to read
   auto quant = read_source_quant(config.json(), config.path().string(), scheme);
-  if (quant.method == SourceMethod::kNone || scheme_takes_packed(quant, scheme)) return;
-  if (quant.fp8_block_method && !dequantize_fp8) return;  // MLC's error follows, with advice
+  if (quant.method == SourceMethod::kNone || scheme_takes_packed(quant, scheme)) return shown;
+  if (quant.fp8_block_method && !dequantize_fp8) return shown;  // MLC's error, with advice
   if (quant.method == SourceMethod::kGptq && scheme.kind() == QuantKind::kAwq)
     quant.repack_awq = true;
-  std::size_t modules = 0;
-  auto view = dequantized_view(std::move(checkpoint), quant, modules);
-  checkpoint = std::move(view);
-  if (modules == 0) return;
+  const auto* base = checkpoint.get();
+  checkpoint = dequantized_view(std::move(checkpoint), quant, shown);
+  if (checkpoint.get() == base) return shown;  // no packed module in it
+  const auto modules = quant.repack_awq ? count_qweights(*checkpoint) : shown.size();
   auto json = config.json();
   json.erase("quantization_config");  // the architecture now sees a float checkpoint
   config = ModelConfig(std::move(json), config.path());
@@ -215,6 +223,7 @@ void dequantize_source(std::unique_ptr<Checkpoint>& checkpoint, ModelConfig& con
         "Source quantization: {}: {} packed modules dequantized to float32 as they are read, "
         "then quantized as {}",
         quant.summary, modules, scheme.name()));
+  return shown;
 }
 
 }  // namespace weightcast

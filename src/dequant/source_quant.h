@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "dequant/dequant.h"
 #include "formats/checkpoint.h"
@@ -39,17 +40,18 @@ struct SourceQuant {
 SourceQuant read_source_quant(const nlohmann::json& config, const std::string& label,
                               const Scheme& scheme);
 
-// A checkpoint showing `base`'s packed modules as float32 weights; `modules` counts them.
+// A checkpoint showing `base`'s packed modules as float32 weights, whose names go to `shown`.
 std::unique_ptr<Checkpoint> dequantized_view(std::unique_ptr<Checkpoint> base,
-                                             const SourceQuant& quant, std::size_t& modules);
+                                             const SourceQuant& quant,
+                                             std::unordered_set<std::string>& shown);
 
 // Stage 1's hook: when the checkpoint holds packed modules the scheme cannot take as they are,
 // replaces it with the dequantized view, drops quantization_config from the config the
 // architecture reads, and logs one line saying what was found. FP8 checkpoints with
 // weight_block_size, which MLC takes only into the block-scale schemes, are dequantized for other
-// schemes only when `dequantize_fp8` is set.
-void dequantize_source(std::unique_ptr<Checkpoint>& checkpoint, ModelConfig& config,
-                       const Scheme& scheme, bool dequantize_fp8,
-                       const std::function<void(const std::string&)>& log);
+// schemes only when `dequantize_fp8` is set. Returns the names of the dequantized weights.
+std::unordered_set<std::string> dequantize_source(
+    std::unique_ptr<Checkpoint>& checkpoint, ModelConfig& config, const Scheme& scheme,
+    bool dequantize_fp8, const std::function<void(const std::string&)>& log);
 
 }  // namespace weightcast

@@ -204,10 +204,10 @@ TensorInfo shown_info(const DequantFile& file, const Module& m, DequantFile::Ent
 }  // namespace
 
 std::unique_ptr<Checkpoint> dequantized_view(std::unique_ptr<Checkpoint> base_in,
-                                             const SourceQuant& quant, std::size_t& count) {
+                                             const SourceQuant& quant,
+                                             std::unordered_set<std::string>& names) {
   std::unordered_set<std::string> hidden;
   auto modules = std::make_shared<std::vector<Module>>(find_modules(*base_in, quant, hidden));
-  count = modules->size();
   if (modules->empty()) return base_in;  // nothing packed: the checkpoint as it is
   std::shared_ptr<const Checkpoint> base = std::move(base_in);
   const auto shown = shown_tensors(*base, *modules, quant.repack_awq);
@@ -231,6 +231,7 @@ std::unique_ptr<Checkpoint> dequantized_view(std::unique_ptr<Checkpoint> base_in
       }
       const auto [module, out] = it->second;
       auto info = shown_info(*file, *module, out, t);
+      if (out == DequantFile::Entry::Out::kWeight) names.insert(info.name);
       if (info.name != t.name) renamed.emplace(t.name, info.name);
       file->add(std::move(info), {i, module, out});
     }

@@ -31,6 +31,14 @@ def model(family):
     return qf.llama() if family == "llama" else qf.mixtral()
 
 
+def check_requant_report(log):
+    """The closing line: median and worst relative L2 error of the requantized parameters."""
+    line = next(line for line in log.splitlines() if line.startswith("Requantization error"))
+    median = float(line.split("median ")[1].split(",")[0])
+    worst = float(line.split("worst ")[1].split(" ")[0])
+    assert 0 < median <= worst < 1, line
+
+
 GPTQ_CASES = {
     # id: (bits, group, sym, act_order, gptq_v2)
     "4bit-g128-sym": (4, 128, True, False, False),
@@ -62,7 +70,9 @@ def test_gptq(weightcast_bin, tmp_path, family, case):
     log = convert_both(weightcast_bin, src, ref, tmp_path, "q0f16")
     assert f"Source quantization: GPTQ {bits}-bit" in log
     assert f"{len(expected)} packed modules dequantized" in log
-    convert_both(weightcast_bin, src, ref, tmp_path, "q4f16_1")
+    assert "Requantization error" not in log  # q0f16 stores the weights as they are
+    log = convert_both(weightcast_bin, src, ref, tmp_path, "q4f16_1")
+    check_requant_report(log)
 
 
 def test_gptq_v1_zero_of_zero_follows_gptqmodel():
@@ -282,3 +292,36 @@ def test_gptq_into_autoawq_is_lossless(weightcast_bin, tmp_path, v2):
     proc = run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_autoawq", "-o", tmp_path / "out")
     assert "repacked into AutoAWQ's layout for q4f16_autoawq: lossless" in proc.stdout
     assert_same_files(tmp_path / "expected", tmp_path / "out")
+
+
+def test_requantization_error_is_measured_against_the_dequantized_weights(weightcast_bin, tmp_path):
+    """The closing line's median and worst, recomputed in numpy: the oracle's q4f16_1 pack of the
+    float reference decoded ((code - 7) * scale) against its q0f16 pack (the same parameters, fused
+    as MLC fuses them, in float16)."""
+    tvm = pytest.importorskip("tvm")
+    from tvm.contrib import tvmjs
+    cfg, floats = qf.llama()
+    rng = np.random.default_rng(5)
+    qc = {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True, "desc_act": False}
+    src, ref = tmp_path / "src", tmp_path / "ref"
+    qf.write_quantized(src, ref, cfg, floats, qc, lambda w: qf.gptq_tensors(w, 4, 128, True, False, False, rng),
+                       lambda t: qf.gptq_dequantize(t, 4))
+    log = convert_both(weightcast_bin, src, ref, tmp_path, "q4f16_1")
+    convert_both(weightcast_bin, src, ref, tmp_path, "q0f16")
+    load = lambda d: {k: v.numpy() for k, v in tvmjs.load_tensor_cache(str(d), tvm.cpu())[0].items()}
+    q4, q0 = load(tmp_path / "expected-q4f16_1"), load(tmp_path / "expected-q0f16")
+    errors = {}
+    for name, w in q0.items():
+        if "_proj" not in name:
+            continue
+        base = name[: -len(".weight")]
+        words, scale = q4[base + ".q_weight"], q4[base + ".q_scale"].astype(np.float32)
+        codes = (words[..., None] >> (4 * np.arange(8, dtype=np.uint32))) & 15
+        codes = codes.reshape(words.shape[0], -1)[:, : w.shape[1]].astype(np.float32)
+        deq = (codes - 7) * np.repeat(scale, 32, axis=1)[:, : w.shape[1]]
+        x = w.astype(np.float64)
+        errors[name] = np.sqrt(((x - deq) ** 2).sum() / (x ** 2).sum())
+    line = next(line for line in log.splitlines() if line.startswith("Requantization error"))
+    assert f"over {len(errors)} parameters" in line
+    worst = max(errors, key=errors.get)
+    assert f"median {np.median(list(errors.values())):.4f}, worst {errors[worst]:.4f} ({worst})" in line
