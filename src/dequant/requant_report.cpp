@@ -80,8 +80,9 @@ class MeasuredScheme final : public Scheme {
   std::vector<Tensor> compute(const ParamDef& p, const ParamRows& in, ThreadPool& pool,
                               const KernelOptions& options) const override {
     auto records = inner_.compute(p, in, pool, options);
+    // NK: q_weight has one row per input row (experts stack them: [experts, rows, words]).
     if (records.size() == 2 && !records[0].shape.empty() &&
-        records[0].shape[0] == static_cast<std::int64_t>(in.rows()))
+        numel(records[0].shape) / records[0].shape.back() == static_cast<std::int64_t>(in.rows()))
       measure(p, in, 0, in.rows(), records[0].buffer.get(), records[1]);
     return records;
   }
