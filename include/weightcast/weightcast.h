@@ -96,6 +96,12 @@ struct ConvertStats {
   // Where the time went: building the plan (headers only), reading + casting + quantizing on
   // all cores, and the writer thread's busy time (which overlaps the compute).
   double plan_seconds = 0, compute_seconds = 0, write_seconds = 0, total_seconds = 0;
+  // A pre-quantized source requantized by a group-quant scheme: how many parameters were
+  // measured, the median and worst relative L2 error against the dequantized weights, and the
+  // worst parameter (docs/source-formats.md#requantization-error). 0 / empty otherwise.
+  std::int64_t requantized_params = 0;
+  double requant_error_median = 0, requant_error_worst = 0;
+  std::string requant_error_worst_param;
 };
 
 // Mirrors mlc_llm.interface.convert_weight.convert_weight. `config` is a directory holding

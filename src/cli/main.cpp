@@ -96,6 +96,11 @@ void print_json_summary(const weightcast::ConvertStats& s, const std::string& ou
                   {"compute", s.compute_seconds},
                   {"write", s.write_seconds},
                   {"total", s.total_seconds}};
+  if (s.requantized_params > 0)  // a dequantized source (docs/source-formats.md)
+    j["requantization_error"] = {{"parameters", s.requantized_params},
+                                 {"median", s.requant_error_median},
+                                 {"worst", s.requant_error_worst},
+                                 {"worst_parameter", s.requant_error_worst_param}};
   fmt::print("{}\n", j.dump());
 }
 

@@ -145,8 +145,16 @@ ConvertStats run_pipeline(const ConvertRequest& request, ConvertOptions options)
   ConvertStats stats = execute(plan, resolved, request.output, options);
   stats.plan_seconds = plan_seconds;
   stats.total_seconds = seconds_since(start);
+  if (resolved.requant) {
+    const auto s = resolved.requant->summarize();
+    stats.requantized_params = static_cast<std::int64_t>(s.count);
+    stats.requant_error_median = s.median;
+    stats.requant_error_worst = s.worst;
+    stats.requant_error_worst_param = s.worst_name;
+  }
   report(stats, request.output, log);
-  if (resolved.requant && !resolved.requant->summary().empty()) log(resolved.requant->summary());
+  if (resolved.requant && stats.requantized_params > 0)
+    log(RequantReport::line(resolved.requant->summarize()));
   return stats;
 }
 

@@ -17,7 +17,7 @@ void RequantReport::add(const std::string& name, double error2, double norm2) {
   s.second += norm2;
 }
 
-std::string RequantReport::summary() const {
+RequantReport::Summary RequantReport::summarize() const {
   std::lock_guard lock(mutex_);
   std::vector<std::pair<double, std::string>> errors;
   for (const auto& [name, s] : sums_)
@@ -27,10 +27,15 @@ std::string RequantReport::summary() const {
   const auto n = errors.size();
   const double median =
       n % 2 ? errors[n / 2].first : (errors[n / 2 - 1].first + errors[n / 2].first) / 2;
+  return {n, median, errors.back().first, errors.back().second};
+}
+
+std::string RequantReport::line(const Summary& s) {
+  if (s.count == 0) return {};
   return fmt::format(
       "Requantization error (relative L2 of each requantized parameter against its dequantized "
       "source) over {} parameters: median {:.4f}, worst {:.4f} ({})",
-      n, median, errors.back().first, errors.back().second);
+      s.count, s.median, s.worst, s.worst_name);
 }
 
 namespace {

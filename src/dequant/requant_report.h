@@ -20,8 +20,15 @@ class RequantReport {
  public:
   // Adds the squared error and squared norm of some rows of parameter `name`.
   void add(const std::string& name, double error2, double norm2);
+  // The parameters measured, the median and worst error, the worst parameter's name.
+  struct Summary {
+    std::size_t count = 0;
+    double median = 0, worst = 0;
+    std::string worst_name;
+  };
+  Summary summarize() const;
   // "Requantization error ...: median ..., worst ... (name)", or empty when nothing was measured.
-  std::string summary() const;
+  static std::string line(const Summary& s);
 
  private:
   mutable std::mutex mutex_;

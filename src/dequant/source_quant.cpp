@@ -102,6 +102,7 @@ json ct_weights(const json& q, const std::string& label) {
 SourceQuant read_compressed(const json& q, const std::string& label) {
   SourceQuant s;
   const auto format = str_field(q, "format", "");
+  if (format == "dense") return s;  // sparsity only: the weights are plain floats
   const auto w = ct_weights(q, label);
   const auto strategy = str_field(w, "strategy", "tensor");
   const int bits = int_field(w, "num_bits", 8, label);
@@ -186,6 +187,15 @@ std::size_t count_qweights(const Checkpoint& ckpt) {
                     [](const std::string& n) { return n.ends_with(".qweight"); }));
 }
 
+// Tensors only quantized checkpoints have.
+bool holds_packed_tensors(const Checkpoint& ckpt) {
+  return std::any_of(ckpt.weight_map_order().begin(), ckpt.weight_map_order().end(),
+                     [](const std::string& n) {
+                       return n.ends_with(".qweight") || n.ends_with(".weight_packed") ||
+                              n.ends_with(".weight_scale") || n.ends_with(".weight_scale_inv");
+                     });
+}
+
 // Does the scheme take this source's packed tensors as they are (MLC's own paths)?
 bool scheme_takes_packed(const SourceQuant& q, const Scheme& scheme) {
   if (q.method == SourceMethod::kAwq) return scheme.kind() == QuantKind::kAwq;
@@ -201,7 +211,13 @@ std::unordered_set<std::string> dequantize_source(
     bool dequantize_fp8, const std::function<void(const std::string&)>& log) {
   std::unordered_set<std::string> shown;
   if (!checkpoint) return shown;  // a dry run before the weights: nothing to read
-  auto quant = read_source_quant(config.json(), config.path().string(), scheme);
+  SourceQuant quant;
+  try {
+    quant = read_source_quant(config.json(), config.path().string(), scheme);
+  } catch (const ValueError&) {
+    if (!holds_packed_tensors(*checkpoint)) return shown;  // a stale config over float weights
+    throw;
+  }
   if (quant.method == SourceMethod::kNone || scheme_takes_packed(quant, scheme)) return shown;
   if (quant.fp8_block_method && !dequantize_fp8) return shown;  // MLC's error, with advice
   if (quant.method == SourceMethod::kGptq && scheme.kind() == QuantKind::kAwq)

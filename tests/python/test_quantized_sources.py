@@ -327,4 +327,24 @@ def test_requantization_error_is_measured_against_the_dequantized_weights(weight
     line = next(line for line in log.splitlines() if line.startswith("Requantization error"))
     assert f"over {len(errors)} parameters" in line
     worst = max(errors, key=errors.get)
-    assert f"median {np.median(list(errors.values())):.4f}, worst {errors[worst]:.4f} ({worst})" in line
+    median = np.median(list(errors.values()))
+    assert f"median {median:.4f}, worst {errors[worst]:.4f} ({worst})" in line
+    # --json carries the same numbers (the log goes to stderr).
+    proc = run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o", tmp_path / "json", "--json")
+    summary = json.loads(proc.stdout)["requantization_error"]
+    assert summary["parameters"] == len(errors) and summary["worst_parameter"] == worst
+    assert summary["median"] == pytest.approx(median, rel=1e-9)
+    assert summary["worst"] == pytest.approx(errors[worst], rel=1e-9)
+
+
+@pytest.mark.parametrize("qc", [
+    {"quant_method": "gptq", "bits": 5},  # unsupported, but nothing is packed
+    {"quant_method": "compressed-tensors", "format": "dense"},  # sparsity only
+])
+def test_float_weights_under_a_quantization_config_convert_as_floats(weightcast_bin, tmp_path, qc):
+    cfg, floats = qf.llama()
+    qf.write_dir(tmp_path / "ref", cfg, {k: v.astype(qf.BF16) for k, v in floats.items()})
+    qf.write_dir(tmp_path / "src", {**cfg, "quantization_config": qc},
+                 {k: v.astype(qf.BF16) for k, v in floats.items()})
+    log = convert_both(weightcast_bin, tmp_path / "src", tmp_path / "ref", tmp_path, "q4f16_1")
+    assert "Source quantization" not in log
