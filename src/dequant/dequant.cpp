@@ -341,7 +341,7 @@ Dequantized dequant_packed(const PackedParams& p, QuantPart packed, QuantPart sh
     fail("{}: expected two integers [out, in], got {} {}", shape.info->name,
          tvm_name(shape.info->dtype), shape_str(shape.info->shape));
   const std::int64_t out = integer(shape, 0), in = integer(shape, 1);
-  if (out != packed.info->shape[0] || in <= 0)
+  if (out != packed.info->shape[0] || in <= 0 || in > packed.info->shape[1] * 32)
     fail("{}: weight_shape [{}, {}] disagrees with the {} packed rows", name, out, in,
          packed.info->shape[0]);
   if (scale.info->shape.size() != 2 || scale.info->shape[0] != out)

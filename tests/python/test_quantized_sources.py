@@ -106,7 +106,7 @@ PACKED_CASES = {
     "4bit-g32-sym": (4, 32, True, False),
     "4bit-g32-asym": (4, 32, False, False),
     "8bit-channel-asym": (8, -1, False, False),
-    "4bit-g64-asym-int8-zp": (4, 32, False, True),
+    "4bit-g32-asym-int8-zp": (4, 32, False, True),
 }
 
 
@@ -348,3 +348,14 @@ def test_float_weights_under_a_quantization_config_convert_as_floats(weightcast_
                  {k: v.astype(qf.BF16) for k, v in floats.items()})
     log = convert_both(weightcast_bin, tmp_path / "src", tmp_path / "ref", tmp_path, "q4f16_1")
     assert "Source quantization" not in log
+
+
+def test_compressed_tensors_bits_disagreeing_with_the_packing(weightcast_bin, tmp_path):
+    cfg, floats = qf.llama()
+    src = tmp_path / "src"
+    qf.write_quantized(src, tmp_path / "ref", cfg, floats, packed_config(8, 32, True),  # packed at 4 bits
+                       lambda w: qf.packed_tensors(w, 4, 32, True), lambda t: qf.packed_dequantize(t, 4),
+                       dtype=qf.BF16)
+    assert_error(run_cli(weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o", tmp_path / "o",
+                         check=False),
+                 ".weight_packed: has 16 words per row, but 128 8-bit codes pack into 32")
