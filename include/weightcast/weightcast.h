@@ -88,6 +88,9 @@ struct ConvertOptions {
   // Source tensors holding NaN or infinity are an error (naming the first) instead of a
   // ConvertStats::nonfinite entry.
   bool strict = false;
+  // FP8 checkpoints with weight_block_size, which MLC converts only into the block-scale schemes:
+  // dequantize them and requantize into the chosen scheme instead of refusing.
+  bool dequantize_fp8 = false;
 };
 
 // A source tensor holding values that are not finite, with the counts among the values read.
@@ -107,6 +110,12 @@ struct ConvertStats {
   double plan_seconds = 0, compute_seconds = 0, write_seconds = 0, total_seconds = 0;
   // Source tensors with NaN or infinity, in the order met (each named once).
   std::vector<NonFiniteSource> nonfinite;
+  // A pre-quantized source requantized by a group-quant scheme: how many parameters were
+  // measured, the median and worst relative L2 error against the dequantized weights, and the
+  // worst parameter (docs/source-formats.md#requantization-error). 0 / empty otherwise.
+  std::int64_t requantized_params = 0;
+  double requant_error_median = 0, requant_error_worst = 0;
+  std::string requant_error_worst_param;
 };
 
 // Mirrors mlc_llm.interface.convert_weight.convert_weight. `config` is a directory holding

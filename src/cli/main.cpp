@@ -58,6 +58,7 @@ struct ConvertArgs {
   unsigned threads = 0, tp_shards = 0;
   std::size_t stream_mib = 256;
   bool quiet = false, dry_run = false, json = false, no_sync = false, strict = false;
+  bool dequantize_fp8 = false;
 };
 
 // One line on stderr: parameters and source bytes done of total, the rate and an ETA, redrawn at
@@ -99,6 +100,11 @@ void print_json_summary(const weightcast::ConvertStats& s, const std::string& ou
   j["nonfinite_sources"] = nlohmann::ordered_json::array();
   for (const auto& n : s.nonfinite)
     j["nonfinite_sources"].push_back({{"tensor", n.tensor}, {"nan", n.nan}, {"inf", n.inf}});
+  if (s.requantized_params > 0)  // a dequantized source (docs/source-formats.md)
+    j["requantization_error"] = {{"parameters", s.requantized_params},
+                                 {"median", s.requant_error_median},
+                                 {"worst", s.requant_error_worst},
+                                 {"worst_parameter", s.requant_error_worst_param}};
   fmt::print("{}\n", j.dump());
 }
 
@@ -119,6 +125,10 @@ void add_convert_flags(CLI::App* convert, ConvertArgs& a) {
   convert->add_flag("--no-sync", a.no_sync,
                     "Do not flush the output to disk before and after publishing it (faster, for "
                     "scratch conversions: a power loss soon after may leave short shards)");
+  convert->add_flag("--dequantize-fp8", a.dequantize_fp8,
+                    "FP8 checkpoints with block scales (weight_block_size): dequantize and "
+                    "requantize them into --quantization (MLC takes them only into the "
+                    "block-scale schemes). GPTQ, AWQ and compressed-tensors need no flag");
 }
 
 CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
@@ -260,6 +270,7 @@ int run_convert(ConvertArgs a) {
   options.threads = a.threads;
   options.tensor_parallel_shards = a.tp_shards;
   options.dry_run = a.dry_run;
+  options.dequantize_fp8 = a.dequantize_fp8;
   options.stream_records_from = a.stream_mib << 20;
   options.lora_adapter = a.lora_adapter;
   if (a.dry_run) a.quiet = false;

@@ -145,7 +145,16 @@ ConvertStats run_pipeline(const ConvertRequest& request, ConvertOptions options)
   ConvertStats stats = execute(plan, resolved, request.output, options);
   stats.plan_seconds = plan_seconds;
   stats.total_seconds = seconds_since(start);
+  if (resolved.requant) {
+    const auto s = resolved.requant->summarize();
+    stats.requantized_params = static_cast<std::int64_t>(s.count);
+    stats.requant_error_median = s.median;
+    stats.requant_error_worst = s.worst;
+    stats.requant_error_worst_param = s.worst_name;
+  }
   report(stats, request.output, log);
+  if (resolved.requant && stats.requantized_params > 0)
+    log(RequantReport::line(resolved.requant->summarize()));
   return stats;
 }
 
@@ -211,10 +220,10 @@ ConvertStats convert_weight(const std::filesystem::path& config, std::string_vie
                             std::string_view model, std::string_view device,
                             const std::string& source, std::string_view source_format,
                             const std::filesystem::path& output, const ConvertOptions& options) {
-  const ConvertRequest request{
-      config,          quantization,        model,  device,
-      source,          source_format,       output, preshard_shards(options),
-      options.dry_run, options.lora_adapter};
+  ConvertRequest request{config,          quantization,        model,  device,
+                         source,          source_format,       output, preshard_shards(options),
+                         options.dry_run, options.lora_adapter};
+  request.dequantize_fp8 = options.dequantize_fp8;
   return run_pipeline(request, options);
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "convert/plan.h"
+#include "dequant/requant_report.h"
 #include "formats/checkpoint.h"
 #include "model/model.h"
 #include "quant/scheme.h"
@@ -29,6 +30,8 @@ struct ConvertRequest {
   int preshard = 0;      // tensor-parallel shards to pre-shard into; 0: as config.json says
   bool dry_run = false;  // then missing weights are no error: the plan comes from the config
   std::filesystem::path lora_adapter;  // empty: none
+  // FP8 block checkpoints dequantized into any scheme (dequant/source_quant.h).
+  bool dequantize_fp8 = false;
 };
 
 // Stage 1: the scheme, the opened checkpoint and the model definition the plan is built from.
@@ -38,6 +41,9 @@ struct Resolved {
   std::unique_ptr<Checkpoint> checkpoint;  // null for a dry run before the weights exist
   ModelDef model;                          // after the scheme's adapt()
   Fp8Cast fp8_cast = Fp8Cast::kTvmCpu;     // from the device: the one output that depends on it
+  // A dequantized source (dequant/): the scheme wrapped to measure the requantization error.
+  std::unique_ptr<Scheme> measured_scheme;
+  std::shared_ptr<RequantReport> requant;
 };
 Resolved resolve(const ConvertRequest& request, const Log& log);
 

@@ -8,6 +8,7 @@
 #include "arch/architecture.h"
 #include "arch/gguf/view.h"
 #include "convert/pipeline.h"
+#include "dequant/source_quant.h"
 #include "formats/detect.h"
 #include "formats/gguf.h"
 #include "formats/lora.h"
@@ -116,8 +117,10 @@ ModelDef build_model(const Architecture& arch, const Scheme& scheme, const Model
          quant_kind_name(scheme.kind()), scheme.name(), arch.name);
   ModelDef built = arch.build(config);
   if (built.weight_block_size && scheme.kind() != QuantKind::kBlockScale)
-    fail("The input {} model is fp8 block quantized. Please use BlockScaleQuantize for the model.",
-         arch.name);
+    fail(
+        "The input {} model is fp8 block quantized. Please use BlockScaleQuantize for the model. "
+        "(weightcast: --dequantize-fp8 requantizes it into {} instead)",
+        arch.name, scheme.name());
   return scheme.adapt(std::move(built));
 }
 
@@ -188,6 +191,13 @@ Resolved resolve(const ConvertRequest& request, const Log& log) {
     fail<NotImplementedError>(
         "q4f16_ft does not support tensor_parallel_shards > 1 in config.json "
         "(MLC raises a bare NotImplementedError here)");
+  if (auto dequantized =
+          dequantize_source(r.checkpoint, *in.config, *r.scheme, request.dequantize_fp8, log);
+      !dequantized.empty()) {
+    r.requant = std::make_shared<RequantReport>();
+    r.measured_scheme = measure_requantization(*r.scheme, r.requant, std::move(dequantized));
+    r.scheme = r.measured_scheme.get();
+  }
   if (request.preshard > 0) in.config->set("tensor_parallel_shards", request.preshard);
   r.model = build_model(arch, *r.scheme, *in.config);
   return r;

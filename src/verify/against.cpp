@@ -25,7 +25,8 @@ struct Candidate {
 };
 
 Candidate plan_for(const fs::path& source, const std::string& quantization) {
-  const ConvertRequest request{source, quantization, "auto", "cpu", "auto", "auto", {}, 0, false, {}};
+  const ConvertRequest request{source, quantization, "auto", "cpu", "auto", "auto", {},
+                               0,      false,        {},     false};
   Candidate c{resolve(request, [](const std::string&) {}), {}};
   c.plan =
       make_plan(c.resolved.model, *c.resolved.checkpoint, *c.resolved.scheme, std::size_t{1} << 62);
