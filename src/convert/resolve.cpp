@@ -169,7 +169,6 @@ void open_weights(Resolved& r, const ConfigInputs& in, const ConvertRequest& req
   r.checkpoint =
       same_gguf ? open_gguf_checkpoint(in.gguf) : open_checkpoint(weights, open_gguf_checkpoint);
   for (const auto& w : r.checkpoint->warnings) log(w);
-  if (!request.lora_adapter.empty()) merge_lora_adapter(r, in, request, log);
 }
 
 }  // namespace
@@ -198,6 +197,8 @@ Resolved resolve(const ConvertRequest& request, const Log& log) {
     r.measured_scheme = measure_requantization(*r.scheme, r.requant, std::move(dequantized));
     r.scheme = r.measured_scheme.get();
   }
+  // After dequantizing, so an adapter trained on a quantized base merges into its float weights.
+  if (r.checkpoint && !request.lora_adapter.empty()) merge_lora_adapter(r, in, request, log);
   if (request.preshard > 0) in.config->set("tensor_parallel_shards", request.preshard);
   r.model = build_model(arch, *r.scheme, *in.config);
   return r;
