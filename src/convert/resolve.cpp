@@ -78,9 +78,10 @@ ConfigInputs load_config(const ConvertRequest& request) {
   const auto& config = request.config;
   if (is_gguf_path(config) && std::filesystem::is_regular_file(config)) {
     in.path = config.parent_path() / "config.json";
-    if (std::filesystem::is_regular_file(in.path))
+    if (std::filesystem::is_regular_file(in.path)) {
       in.config = ModelConfig::load(in.path);
-    else {
+      check_gguf_agrees(in.config->json(), GgufModel(config), in.path);
+    } else {
       in.gguf = std::make_shared<const GgufModel>(config);
       in.config.emplace(gguf_config(*in.gguf), config);
     }

@@ -202,7 +202,10 @@ GgufFile::GgufFile(std::span<const std::byte> bytes, std::string label)
   c.read<std::uint32_t>();
   version_ = c.read<std::uint32_t>();
   if ((version_ & 0xFFFF) == 0)
-    fail("{}: big-endian GGUF files are not supported (convert it with gguf-py first)", label_);
+    fail(
+        "{}: big-endian GGUF files are not supported (little-endian GGUF v2 and v3 are; convert it "
+        "with gguf-py first)",
+        label_);
   if (version_ != 2 && version_ != 3)
     fail("{}: unsupported GGUF version {} (2 and 3 are supported)", label_, version_);
   const auto tensor_count = c.read<std::uint64_t>();

@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <map>
+
+#include "arch/gguf/view.h"
 #include "cache/pack_reader.h"
 #include "formats/format_table.h"
 #include "formats/gguf.h"
@@ -70,6 +73,27 @@ std::string table(const std::string& title, const SourceFile& file) {
   return out;
 }
 
+// The architecture, the MLC model type its view maps it to, and how many tensors of each type.
+std::string gguf_summary(const fs::path& path, const GgufFile& f) {
+  std::string out;
+  if (const auto* arch = f.find("general.architecture");
+      arch && arch->type == GgufValueType::kString) {
+    std::string mlc;
+    try {
+      mlc = gguf_config(GgufModel(path)).value("model_type", "?");
+    } catch (const Error& e) {
+      mlc = fmt::format("none ({})", e.what());
+    }
+    out += fmt::format("architecture: {}, MLC model type: {}\n", arch->s, mlc);
+  }
+  std::map<std::string, std::size_t> types;
+  for (const auto& t : f.tensors()) ++types[ggml_type_name(t.type)];
+  std::vector<std::string> counts;
+  for (const auto& [name, n] : types) counts.push_back(fmt::format("{} x {}", name, n));
+  if (!counts.empty()) out += fmt::format("tensor types: {}\n", fmt::join(counts, ", "));
+  return out;
+}
+
 }  // namespace
 
 std::string inspect_gguf(const fs::path& path) {
@@ -78,6 +102,7 @@ std::string inspect_gguf(const fs::path& path) {
   std::string out =
       fmt::format("{}: GGUF v{}, {} metadata entries, {} tensors, alignment {}\n", path.string(),
                   f.version(), f.metadata().size(), f.tensors().size(), f.alignment());
+  out += gguf_summary(path, f);
   out += "metadata:\n";
   for (const auto& [k, v] : f.metadata())
     out += fmt::format("  {} ({}) = {}\n", k, type_text(v), value_text(v));

@@ -9,27 +9,24 @@ namespace weightcast {
 namespace {
 
 GgufNaming naming(const GgufModel& model) {
-  const GgufKeys k(model, "olmo");
-  const auto heads = k.heads(), kv_heads = k.kv_heads();
-  return [heads, kv_heads](const std::string& gguf_name) {
-    static const auto table = llama_style_names();
-    GgufTensorName name{rename_gguf(gguf_name, table)};
-    const auto s = split_gguf_name(gguf_name);
-    if (s.layer >= 0 && s.suffix == "weight" && s.stem == "attn_q") name.unpermute_heads = heads;
-    if (s.layer >= 0 && s.suffix == "weight" && s.stem == "attn_k") name.unpermute_heads = kv_heads;
+  const GgufMeta meta(model);
+  const auto heads = meta.heads(), kv_heads = meta.kv_heads();
+  return [heads, kv_heads](const std::string& g) {
+    GgufTensorName name{gguf_to_hf(g, kLlamaStyleTop, kLlamaStyleLayer)};
+    if (is_block_weight(g, {"attn_q"})) name.unpermute_heads = heads;
+    if (is_block_weight(g, {"attn_k"})) name.unpermute_heads = kv_heads;
     return name;
   };
 }
 
 nlohmann::json config(const GgufModel& model) {
-  const GgufKeys k(model, "olmo");
-  auto cfg = k.decoder_config("olmo");
-  cfg["rope_theta"] = k.find_float("rope.freq_base").value_or(10000.0);
-  if (const auto clip = k.find_float("attention.clamp_kqv")) cfg["clip_qkv"] = *clip;
-  cfg["hidden_act"] = "silu";  // HF's default; GGUF does not say
+  const GgufMeta meta(model);
+  auto cfg = gguf_decoder_config(meta, "olmo");
+  if (const auto clip = meta.find_float("attention.clamp_kqv")) cfg["clip_qkv"] = *clip;
+  cfg["hidden_act"] = "silu";  // HF's defaults; GGUF does not say
   cfg["attention_bias"] = false;
-  cfg["pad_token_id"] = k.token_id("padding", 1);
-  cfg["eos_token_id"] = k.token_id("eos", 50279);
+  cfg["pad_token_id"] = gguf_token_id(meta, "padding", 1);
+  cfg["eos_token_id"] = gguf_token_id(meta, "eos", 50279);
   return cfg;
 }
 

@@ -7,28 +7,32 @@ namespace weightcast {
 
 namespace {
 
+const GgufNameTable kLayer = {
+    {"attn_q", "self_attn.q_proj"},
+    {"attn_k", "self_attn.k_proj"},
+    {"attn_v", "self_attn.v_proj"},
+    {"attn_output", "self_attn.o_proj"},
+    {"ffn_gate", "mlp.gate_proj"},
+    {"ffn_up", "mlp.up_proj"},
+    {"ffn_down", "mlp.down_proj"},
+    {"post_attention_norm", "post_attention_layernorm"},
+    {"post_ffw_norm", "post_feedforward_layernorm"},
+    {"attn_q_norm", "self_attn.q_norm"},
+    {"attn_k_norm", "self_attn.k_norm"},
+};
+
 GgufNaming naming(const GgufModel&) {
-  auto table = llama_style_names();
-  table.block.erase("attn_norm");
-  table.block.erase("ffn_norm");
-  table.block["post_attention_norm"] = "post_attention_layernorm";
-  table.block["post_ffw_norm"] = "post_feedforward_layernorm";
-  table.block["attn_q_norm"] = "self_attn.q_norm";
-  table.block["attn_k_norm"] = "self_attn.k_norm";
-  return [table](const std::string& gguf_name) {
-    return GgufTensorName{rename_gguf(gguf_name, table)};
-  };
+  return [](const std::string& g) { return GgufTensorName{gguf_to_hf(g, kLlamaStyleTop, kLayer)}; };
 }
 
 nlohmann::json config(const GgufModel& model) {
-  const GgufKeys k(model, "olmo2");
-  auto cfg = k.decoder_config("olmo2");
-  cfg["rms_norm_eps"] = k.find_float("attention.layer_norm_rms_epsilon").value_or(1e-6);
-  cfg["rope_theta"] = k.find_float("rope.freq_base").value_or(10000.0);
-  cfg["hidden_act"] = "silu";  // HF's default; GGUF does not say
+  const GgufMeta meta(model);
+  auto cfg = gguf_decoder_config(meta, "olmo2");
+  cfg["rms_norm_eps"] = meta.find_float("attention.layer_norm_rms_epsilon").value_or(1e-6);
+  cfg["hidden_act"] = "silu";  // HF's defaults; GGUF does not say
   cfg["attention_bias"] = false;
-  cfg["pad_token_id"] = k.token_id("padding", 1);
-  cfg["eos_token_id"] = k.token_id("eos", 50279);
+  cfg["pad_token_id"] = gguf_token_id(meta, "padding", 1);
+  cfg["eos_token_id"] = gguf_token_id(meta, "eos", 50279);
   return cfg;
 }
 

@@ -3,34 +3,20 @@
 
 namespace weightcast {
 
-extern const GgufView kLlamaGguf;
-extern const GgufView kGpt2Gguf;
-extern const GgufView kGptNeoxGguf;
-extern const GgufView kStarcoder2Gguf;
-extern const GgufView kStableLmGguf;
-extern const GgufView kOlmoGguf;
-extern const GgufView kOlmo2Gguf;
-extern const GgufView kInternLm2Gguf;
-extern const GgufView kCommandRGguf;
-extern const GgufView kMiniCpmGguf;
-extern const GgufView kBaichuanGguf;
-extern const GgufView kNemotronGguf;
+// gguf-a's families (llama.cpp, qwen.cpp, gemma.cpp, phi.cpp)
+extern const GgufView kLlamaGguf, kQwen2Gguf, kQwen2MoeGguf, kQwen3Gguf, kQwen3MoeGguf, kGemmaGguf,
+    kGemma2Gguf, kGemma3Gguf, kPhi2Gguf, kPhi3Gguf;
+// gguf-b's families (one file each)
+extern const GgufView kGpt2Gguf, kGptNeoxGguf, kStarcoder2Gguf, kStableLmGguf, kOlmoGguf,
+    kOlmo2Gguf, kInternLm2Gguf, kCommandRGguf, kMiniCpmGguf, kBaichuanGguf, kNemotronGguf;
 
 const std::vector<const GgufView*>& gguf_views() {
   // clang-format off
   static const std::vector<const GgufView*> all = {
-      &kLlamaGguf,
-      &kGpt2Gguf,
-      &kGptNeoxGguf,
-      &kStarcoder2Gguf,
-      &kStableLmGguf,
-      &kOlmoGguf,
-      &kOlmo2Gguf,
-      &kInternLm2Gguf,
-      &kCommandRGguf,
-      &kMiniCpmGguf,
-      &kBaichuanGguf,
-      &kNemotronGguf,
+      &kLlamaGguf, &kQwen2Gguf, &kQwen2MoeGguf, &kQwen3Gguf, &kQwen3MoeGguf,
+      &kGemmaGguf, &kGemma2Gguf, &kGemma3Gguf, &kPhi2Gguf, &kPhi3Gguf,
+      &kGpt2Gguf, &kGptNeoxGguf, &kStarcoder2Gguf, &kStableLmGguf, &kOlmoGguf, &kOlmo2Gguf,
+      &kInternLm2Gguf, &kCommandRGguf, &kMiniCpmGguf, &kBaichuanGguf, &kNemotronGguf,
   };
   // clang-format on
   return all;

@@ -9,28 +9,27 @@ namespace weightcast {
 namespace {
 
 GgufNaming naming(const GgufModel&) {
-  return [](const std::string& gguf_name) {
-    static const auto table = llama_style_names();
-    return GgufTensorName{rename_gguf(gguf_name, table)};
+  return [](const std::string& g) {
+    return GgufTensorName{gguf_to_hf(g, kLlamaStyleTop, kLlamaStyleLayer)};
   };
 }
 
 nlohmann::json config(const GgufModel& model) {
-  const GgufKeys k(model, "stablelm");
+  const GgufMeta meta(model);
   // StableLM 2 12B's per-head q/k norms: MLC's stablelm has no place for them.
-  if (k.has_tensor("blk.0.attn_q_norm.weight"))
+  if (meta.has_tensor("blk.0.attn_q_norm.weight"))
     fail<NotImplementedError>(
-        "{}: StableLM with per-head q/k norms (qk_layernorm) is not supported", k.label());
-  auto cfg = k.decoder_config("stablelm");
+        "{}: StableLM with per-head q/k norms (qk_layernorm) is not supported",
+        model.path().string());
+  auto cfg = gguf_decoder_config(meta, "stablelm");
   const auto hidden = cfg["hidden_size"].get<std::int64_t>();
-  cfg["layer_norm_eps"] = k.find_float("attention.layer_norm_epsilon").value_or(1e-5);
-  cfg["partial_rotary_factor"] = k.rotary_fraction(hidden / k.heads());
-  cfg["rope_theta"] = k.find_float("rope.freq_base").value_or(10000.0);
-  cfg["use_qkv_bias"] = k.has_tensor("blk.0.attn_q.bias");
-  cfg["use_parallel_residual"] = k.find_bool("use_parallel_residual").value_or(false);
+  cfg["layer_norm_eps"] = meta.find_float("attention.layer_norm_epsilon").value_or(1e-5);
+  cfg["partial_rotary_factor"] = gguf_rotary_fraction(meta, hidden / meta.heads());
+  cfg["use_qkv_bias"] = meta.has_tensor("blk.0.attn_q.bias");
+  cfg["use_parallel_residual"] = find_gguf_bool(meta, "use_parallel_residual").value_or(false);
   cfg["hidden_act"] = "silu";  // HF's default; GGUF does not say
-  cfg["bos_token_id"] = k.token_id("bos", 0);
-  cfg["eos_token_id"] = k.token_id("eos", 0);
+  cfg["bos_token_id"] = gguf_token_id(meta, "bos", 0);
+  cfg["eos_token_id"] = gguf_token_id(meta, "eos", 0);
   return cfg;
 }
 

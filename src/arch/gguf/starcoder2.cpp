@@ -7,25 +7,26 @@ namespace weightcast {
 
 namespace {
 
+const GgufNameTable kLayer = {
+    {"attn_q", "self_attn.q_proj"},   {"attn_k", "self_attn.k_proj"},
+    {"attn_v", "self_attn.v_proj"},   {"attn_output", "self_attn.o_proj"},
+    {"ffn_up", "mlp.c_fc"},           {"ffn_down", "mlp.c_proj"},
+    {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"},
+};
+
 GgufNaming naming(const GgufModel&) {
-  auto table = llama_style_names();
-  table.block["ffn_up"] = "mlp.c_fc";
-  table.block["ffn_down"] = "mlp.c_proj";
-  return [table](const std::string& gguf_name) {
-    return GgufTensorName{rename_gguf(gguf_name, table)};
-  };
+  return [](const std::string& g) { return GgufTensorName{gguf_to_hf(g, kLlamaStyleTop, kLayer)}; };
 }
 
 nlohmann::json config(const GgufModel& model) {
-  const GgufKeys k(model, "starcoder2");
-  auto cfg = k.decoder_config("starcoder2");
-  cfg["norm_epsilon"] = k.find_float("attention.layer_norm_epsilon").value_or(1e-5);
-  cfg["rope_theta"] = k.find_float("rope.freq_base").value_or(10000.0);
-  cfg["use_bias"] = k.has_tensor("blk.0.attn_q.bias");
-  cfg["hidden_act"] = "gelu_pytorch_tanh";  // HF's default; GGUF does not say
+  const GgufMeta meta(model);
+  auto cfg = gguf_decoder_config(meta, "starcoder2");
+  cfg["norm_epsilon"] = meta.find_float("attention.layer_norm_epsilon").value_or(1e-5);
+  cfg["use_bias"] = meta.has_tensor("blk.0.attn_q.bias");
+  cfg["hidden_act"] = "gelu_pytorch_tanh";  // HF's defaults; GGUF does not say
   cfg["use_cache"] = true;
-  cfg["bos_token_id"] = k.token_id("bos", 50256);
-  cfg["eos_token_id"] = k.token_id("eos", 50256);
+  cfg["bos_token_id"] = gguf_token_id(meta, "bos", 50256);
+  cfg["eos_token_id"] = gguf_token_id(meta, "eos", 50256);
   return cfg;
 }
 
