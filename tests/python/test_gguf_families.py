@@ -214,6 +214,28 @@ def test_q4_k_gguf_equals_the_oracle_on_its_dequantization(weightcast_bin, tmp_p
         assert_same_files(tmp_path / f"expected-{scheme}", tmp_path / f"g-{scheme}")
 
 
+def test_phi2_with_a_fused_qkv_is_split_back(weightcast_bin, tmp_path):
+    """Phi 2 GGUFs made from Microsoft's original layout hold attn_qkv = [q; k; v] (bias too)."""
+    _, arch, table, _ = CASES["phi2"]
+    make_arch_fixtures.make("phi", str(tmp_path / "bf16"))
+    cfg, order, arrays = gw.read_hf(str(tmp_path / "bf16"))
+    gw.write_hf(tmp_path / "hf", cfg, arrays, order)
+    entries = []
+    for e in layout(table, arch, cfg, order):
+        m = re.match(r"blk\.(\d+)\.attn_([qkv])\.(weight|bias)", e.gguf)
+        if not m:
+            entries.append(e)
+        elif m[2] == "q":
+            src = [e.hf[0].replace("q_proj", p) for p in ("q_proj", "k_proj", "v_proj")]
+            entries.append(gw.Entry(f"blk.{m[1]}.attn_qkv.{m[3]}", src, how="concat"))
+    assert any(".attn_qkv." in e.gguf for e in entries) and not any(".attn_q." in e.gguf for e in entries)
+    path = gw.write_gguf(tmp_path / "fused.gguf", arch, entries, arrays, T.F16, kv=metadata(arch, cfg),
+                         n_tokens=cfg["vocab_size"])
+    run_cli(weightcast_bin, "convert", tmp_path / "hf", "--quantization", "q0f16", "-o", tmp_path / "hf-out")
+    run_cli(weightcast_bin, "convert", path, "--quantization", "q0f16", "-o", tmp_path / "g-out")
+    assert_same_files(tmp_path / "hf-out", tmp_path / "g-out")
+
+
 # ---- metadata, inspect, config.json beside the file ----------------------------------------
 
 @pytest.mark.parametrize("case", ["mixtral", "gemma2", "phi2", "qwen3moe"])
