@@ -99,6 +99,18 @@ def nemotron_metadata(w, cfg):
     w.add_rope_dimension_count(int(cfg["partial_rotary_factor"] * cfg["hidden_size"]) // cfg["num_attention_heads"])
 
 
+def chatglm_metadata(w, cfg):
+    w.add_context_length(cfg["seq_length"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_feed_forward_length(cfg["ffn_hidden_size"])
+    w.add_block_count(cfg["num_layers"])
+    w.add_head_count(cfg["num_attention_heads"])
+    w.add_head_count_kv(cfg["multi_query_group_num"])
+    w.add_layer_norm_rms_eps(cfg["layernorm_epsilon"])
+    w.add_rope_dimension_count(int(cfg["hidden_size"] // cfg["num_attention_heads"] * 0.5))
+    w.add_rope_freq_base(10000)
+
+
 def cohere_metadata(w, cfg):
     base_metadata(w, cfg)
     w.add_logit_scale(cfg["logit_scale"])
@@ -161,6 +173,11 @@ def nemotron_tensors(name, a, cfg):
     return [(name, a)]
 
 
+def chatglm_tensors(name, a, cfg):
+    """ChatGLM's filter_tensors: the "transformer." prefix goes before the name map."""
+    return [(name.removeprefix("transformer."), a)]
+
+
 def same(name, a, cfg):
     return [(name, a)]
 
@@ -184,6 +201,8 @@ FAMILIES = {
     "baichuan": (A.BAICHUAN, baichuan_metadata, baichuan_tensors),
     "nemotron": (A.NEMOTRON, nemotron_metadata, nemotron_tensors),
     "nemotron-tied": (A.NEMOTRON, nemotron_metadata, nemotron_tensors),
+    "chatglm": (A.CHATGLM, chatglm_metadata, chatglm_tensors),
+    "chatglm-bias": (A.CHATGLM, chatglm_metadata, chatglm_tensors),
 }
 
 
@@ -250,7 +269,7 @@ def test_gguf_converts_to_the_checkpoints_bytes(weightcast_bin, tmp_path, case, 
 
 
 @pytest.mark.parametrize("case", ["gpt2", "gpt_neox", "starcoder2", "stablelm", "olmo", "olmo2", "internlm2",
-                                  "cohere", "minicpm", "baichuan", "nemotron"])
+                                  "cohere", "minicpm", "baichuan", "nemotron", "chatglm"])
 def test_q8_0_gguf_equals_its_dequantization_requantized(weightcast_bin, tmp_path, case):
     """gguf-py dequantizes each tensor; the flat indices carried through the converter's
     transforms put its elements back in HF layout; the oracle requantizes that checkpoint."""

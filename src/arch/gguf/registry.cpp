@@ -8,7 +8,8 @@ extern const GgufView kLlamaGguf, kQwen2Gguf, kQwen2MoeGguf, kQwen3Gguf, kQwen3M
     kGemma2Gguf, kGemma3Gguf, kPhi2Gguf, kPhi3Gguf;
 // gguf-b's families (one file each)
 extern const GgufView kGpt2Gguf, kGptNeoxGguf, kStarcoder2Gguf, kStableLmGguf, kOlmoGguf,
-    kOlmo2Gguf, kInternLm2Gguf, kCommandRGguf, kMiniCpmGguf, kBaichuanGguf, kNemotronGguf;
+    kOlmo2Gguf, kInternLm2Gguf, kCommandRGguf, kMiniCpmGguf, kBaichuanGguf, kNemotronGguf,
+    kChatGlmGguf;
 
 const std::vector<const GgufView*>& gguf_views() {
   // clang-format off
@@ -16,7 +17,7 @@ const std::vector<const GgufView*>& gguf_views() {
       &kLlamaGguf, &kQwen2Gguf, &kQwen2MoeGguf, &kQwen3Gguf, &kQwen3MoeGguf,
       &kGemmaGguf, &kGemma2Gguf, &kGemma3Gguf, &kPhi2Gguf, &kPhi3Gguf,
       &kGpt2Gguf, &kGptNeoxGguf, &kStarcoder2Gguf, &kStableLmGguf, &kOlmoGguf, &kOlmo2Gguf,
-      &kInternLm2Gguf, &kCommandRGguf, &kMiniCpmGguf, &kBaichuanGguf, &kNemotronGguf,
+      &kInternLm2Gguf, &kCommandRGguf, &kMiniCpmGguf, &kBaichuanGguf, &kNemotronGguf, &kChatGlmGguf,
   };
   // clang-format on
   return all;
