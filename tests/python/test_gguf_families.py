@@ -281,6 +281,22 @@ def test_a_config_json_that_agrees_wins(weightcast_bin, tmp_path):
     assert "lm_head.weight" not in load_pack(tmp_path / "o")
 
 
+def test_a_config_json_stands_in_for_missing_metadata(weightcast_bin, tmp_path):
+    """A file without the metadata a config needs still converts with a config.json beside it
+    (Qwen's names need none; llama's need the head counts)."""
+    fixture, arch, table, _ = CASES["qwen2"]
+    make_arch_fixtures.make(fixture, str(tmp_path / "bf16"))
+    cfg, order, arrays = gw.read_hf(str(tmp_path / "bf16"))
+    gw.write_hf(tmp_path / "hf", cfg, arrays, order)
+    gdir = tmp_path / "g"
+    gdir.mkdir()
+    path = gw.write_gguf(gdir / "bare.gguf", arch, layout(table, arch, cfg, order), arrays)
+    shutil.copy(tmp_path / "hf" / "config.json", gdir / "config.json")
+    run_cli(weightcast_bin, "convert", tmp_path / "hf", "--quantization", "q0f16", "-o", tmp_path / "hf-out")
+    run_cli(weightcast_bin, "convert", path, "--quantization", "q0f16", "-o", tmp_path / "g-out")
+    assert_same_files(tmp_path / "hf-out", tmp_path / "g-out")
+
+
 def write_split(base, case):
     """A two-part GGUF whose output.weight lies in the second part (metadata in the first)."""
     fixture, arch, table, _ = CASES[case]

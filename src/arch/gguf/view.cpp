@@ -192,7 +192,12 @@ const nlohmann::json* json_field(const nlohmann::json& cfg, std::string_view key
 void check_gguf_agrees(const nlohmann::json& config_json, const GgufModel& model,
                        const fs::path& config_path) {
   if (!find_view_or_null(model)) return;
-  const auto meta = gguf_config(model);
+  nlohmann::json meta;
+  try {
+    meta = gguf_config(model);
+  } catch (const Error&) {
+    return;  // metadata too incomplete for a config: config.json is all there is to go by
+  }
   for (const auto key : kSizeFields) {
     const auto* ours = json_field(meta, key);
     const auto* theirs = json_field(config_json, key);
