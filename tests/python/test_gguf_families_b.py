@@ -232,7 +232,7 @@ def write_gguf(path, case, cfg, tensors, ftype):
     arch, metadata, _ = FAMILIES[case]
     w = gguf.GGUFWriter(str(path), gguf.MODEL_ARCH_NAMES[arch])
     metadata(w, cfg)
-    w.add_token_list([f"tok{i}" for i in range(cfg["vocab_size"])])
+    w.add_token_list([f"tok{i}" for i in range(cfg.get("vocab_size") or cfg["padded_vocab_size"])])
     for name, a, _, _ in tensors:
         if a.ndim == 1 or ftype == "F32":
             w.add_tensor(name, a.astype(np.float32))
