@@ -258,13 +258,14 @@ def make_case(tmp_path, case, ftype):
     return src, cfg, path, tensors
 
 
-@pytest.mark.parametrize("ftype", ["F32", "F16"])
+@pytest.mark.parametrize("ftype,scheme", [("F32", "q0f16"), ("F16", "q0f16"), ("F32", "q4f16_1")])
 @pytest.mark.parametrize("case", list(FAMILIES))
-def test_gguf_converts_to_the_checkpoints_bytes(weightcast_bin, tmp_path, case, ftype):
-    """No config.json beside the GGUF: the model type and config come from its metadata."""
+def test_gguf_converts_to_the_checkpoints_bytes(weightcast_bin, tmp_path, case, ftype, scheme):
+    """No config.json beside the GGUF: the model type and config come from its metadata. (The
+    checkpoints are bfloat16: float32 holds them exactly, float16 rounds them as q0f16 does.)"""
     src, _, path, _ = make_case(tmp_path, case, ftype)
-    run_cli(weightcast_bin, "convert", src, "--quantization", "q0f16", "-o", tmp_path / "from-hf")
-    run_cli(weightcast_bin, "convert", path, "--quantization", "q0f16", "-o", tmp_path / "from-gguf")
+    run_cli(weightcast_bin, "convert", src, "--quantization", scheme, "-o", tmp_path / "from-hf")
+    run_cli(weightcast_bin, "convert", path, "--quantization", scheme, "-o", tmp_path / "from-gguf")
     assert_same_files(tmp_path / "from-hf", tmp_path / "from-gguf")
 
 
@@ -305,3 +306,12 @@ def test_stablelm_with_per_head_qk_norms_is_refused_by_name(weightcast_bin, tmp_
     write_gguf(path, "stablelm", cfg, tensors + extra, "F32")
     proc = run_cli(weightcast_bin, "convert", path, "--quantization", "q0f16", "-o", tmp_path / "o", check=False)
     assert_error(proc, "StableLM with per-head q/k norms (qk_layernorm) is not supported")
+
+
+@pytest.mark.parametrize("case", ["gpt2", "gpt_neox", "starcoder2", "stablelm", "olmo", "olmo2", "internlm2", "cohere",
+                                  "minicpm", "baichuan", "nemotron", "chatglm"])
+def test_inspect_names_the_mlc_model_type(weightcast_bin, tmp_path, case):
+    _, cfg, path, _ = make_case(tmp_path, case, "F16")
+    arch = gguf.MODEL_ARCH_NAMES[FAMILIES[case][0]]
+    out = run_cli(weightcast_bin, "inspect", path).stdout
+    assert f"architecture: {arch}, MLC model type: {cfg['model_type']}" in out
