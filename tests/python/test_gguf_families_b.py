@@ -315,3 +315,13 @@ def test_inspect_names_the_mlc_model_type(weightcast_bin, tmp_path, case):
     arch = gguf.MODEL_ARCH_NAMES[FAMILIES[case][0]]
     out = run_cli(weightcast_bin, "inspect", path).stdout
     assert f"architecture: {arch}, MLC model type: {cfg['model_type']}" in out
+
+
+def test_gpt2_head_copied_by_older_llama_cpp_is_dropped(weightcast_bin, tmp_path):
+    """Older converters also wrote token_embd as output.weight; HF's GPT-2 has no such tensor."""
+    src, cfg, path, tensors = make_case(tmp_path, "gpt2", "F32")
+    embedding = next(t for t in tensors if t[0] == "token_embd.weight")
+    write_gguf(path, "gpt2", cfg, tensors + [("output.weight", embedding[1], None, None)], "F32")
+    run_cli(weightcast_bin, "convert", src, "--quantization", "q0f16", "-o", tmp_path / "from-hf")
+    run_cli(weightcast_bin, "convert", path, "--quantization", "q0f16", "-o", tmp_path / "from-gguf")
+    assert_same_files(tmp_path / "from-hf", tmp_path / "from-gguf")

@@ -8,10 +8,8 @@ namespace weightcast {
 
 namespace {
 
-const GgufNameTable kTop = {{"token_embd", "wte"},
-                            {"position_embd", "wpe"},
-                            {"output_norm", "ln_f"},
-                            {"output", "lm_head"}};
+const GgufNameTable kTop = {
+    {"token_embd", "wte"}, {"position_embd", "wpe"}, {"output_norm", "ln_f"}};
 const GgufNameTable kLayer = {
     {"attn_norm", "ln_1"},          {"ffn_norm", "ln_2"},   {"attn_qkv", "attn.c_attn"},
     {"attn_output", "attn.c_proj"}, {"ffn_up", "mlp.c_fc"}, {"ffn_down", "mlp.c_proj"},
@@ -21,6 +19,8 @@ GgufNaming naming(const GgufModel&) {
   return [](const std::string& g) {
     GgufTensorName name{gguf_to_hf(g, kTop, kLayer, "h.")};
     name.transpose = is_block_weight(g, {"attn_qkv", "attn_output", "ffn_up", "ffn_down"});
+    // Older llama.cpp wrote a copy of the embedding as the head; GPT-2 ties it (MLC reads wte).
+    name.skip = g == "output.weight";
     return name;
   };
 }
