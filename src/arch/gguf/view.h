@@ -26,6 +26,8 @@
 //                     concatenated along the outermost dimension in this order (a fused HF
 //                     tensor that llama.cpp split, e.g. Baichuan's W_pack)
 //     skip            llama.cpp wrote a tensor the HF checkpoint lacks (rope_freqs): drop it
+//     rows            last, on the whole (concatenated) tensor: HF row r is row rows(r)
+//                     (GPT-NeoX's q|k|v per head, InternLM2's per-group wqkv)
 // The HF tensors keep the GGUF file's order (a split tensor's slices in place, a concatenated
 // one where its first part was), which is the order MLC visits the HF checkpoint in.
 #pragma once
@@ -63,6 +65,7 @@ struct GgufTensorName {
   bool transpose = false;
   int concat_order = -1;
   bool skip = false;
+  std::function<std::int64_t(std::int64_t)> rows = {};
 };
 using GgufNaming = std::function<GgufTensorName(const std::string& gguf_name)>;
 

@@ -1,6 +1,7 @@
 #include "arch/gguf/view_source.h"
 
 #include <cstring>
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -39,8 +40,9 @@ struct Output {
   std::vector<Member> members;  // concatenated in this order
   bool transpose = false;
   float add = 0;
+  std::function<std::int64_t(std::int64_t)> rows;
   bool in_place() const {
-    return members.size() == 1 && members[0].heads == 0 && !transpose && add == 0;
+    return members.size() == 1 && members[0].heads == 0 && !transpose && add == 0 && !rows;
   }
 };
 
@@ -65,7 +67,10 @@ class ViewSource final : public SourceFile {
             fail("{}: two tensors take place {} of {}", path().string(), name.concat_order,
                  name.hf);
           heads[g] = name.unpermute_heads;
-          if (concat_output.contains(name.hf)) continue;
+          if (const auto it = concat_output.find(name.hf); it != concat_output.end()) {
+            if (name.rows) outputs_[it->second].rows = name.rows;
+            continue;
+          }
           concat_output[name.hf] = outputs_.size();
         }
         add_output(g, whole, name, shape);
@@ -144,6 +149,7 @@ class ViewSource final : public SourceFile {
     o.members.push_back({g, s.begin, s.end, s.unpermute_heads});
     o.transpose = name.transpose;
     o.add = name.add;
+    o.rows = name.rows;
     outputs_.push_back(std::move(o));
   }
 
@@ -169,6 +175,7 @@ class ViewSource final : public SourceFile {
   }
 
   std::unique_ptr<std::byte[]> build(const Output& o, std::size_t bytes) const;
+  void reorder_rows(const Output& o, std::byte* data, std::size_t bytes) const;
 
   std::unique_ptr<SourceFile> gguf_;
   std::vector<Output> outputs_;
@@ -218,6 +225,7 @@ std::unique_ptr<std::byte[]> ViewSource::build(const Output& o, std::size_t byte
       std::memcpy(at, part.data(), part.size());
     at += part.size();
   }
+  if (o.rows) reorder_rows(o, buf.get(), src_bytes);
   if (o.add != 0) {  // widen in place from the back, so float16 data never overwrites itself
     const std::size_t n = bytes / 4;
     for (std::size_t k = n; k-- > 0;) {
@@ -226,6 +234,19 @@ std::unique_ptr<std::byte[]> ViewSource::build(const Output& o, std::size_t byte
     }
   }
   return buf;
+}
+
+// HF row r of the output is row o.rows(r) of what the members built.
+void ViewSource::reorder_rows(const Output& o, std::byte* data, std::size_t bytes) const {
+  const auto n = static_cast<std::size_t>(o.info.shape.empty() ? 1 : o.info.shape[0]);
+  const std::size_t row = bytes / n;
+  const std::vector<std::byte> in(data, data + bytes);
+  for (std::size_t r = 0; r < n; ++r) {
+    const auto from = o.rows(static_cast<std::int64_t>(r));
+    if (from < 0 || static_cast<std::size_t>(from) >= n)
+      fail("{}: {}: row {} would come from row {} of {}", path().string(), o.info.name, r, from, n);
+    std::memcpy(data + r * row, in.data() + static_cast<std::size_t>(from) * row, row);
+  }
 }
 
 }  // namespace
