@@ -117,12 +117,15 @@ nb::dict convert(const std::string& config, const std::string& quantization,
                  const std::string& source_format, const std::string& output,
                  const std::string& round_mode, unsigned threads, unsigned tensor_parallel_shards,
                  bool dry_run, bool sync, std::size_t stream_mib, nb::object on_log,
-                 nb::object on_progress, const std::string& lora_adapter) {
+                 nb::object on_progress, const std::string& lora_adapter, bool strict,
+                 bool dequantize_fp8) {
   std::atomic<bool> cancel{false};
   auto options = make_options(round_mode, threads, tensor_parallel_shards, dry_run, sync,
                               stream_mib, on_log, on_progress);
   options.cancel = &cancel;
   options.lora_adapter = lora_adapter;
+  options.strict = strict;
+  options.dequantize_fp8 = dequantize_fp8;
   weightcast::ConvertStats stats;
   run_interruptibly(cancel, [&] {
     stats = weightcast::convert_weight(config, quantization, model, device, source, source_format,
@@ -147,6 +150,11 @@ nb::dict convert(const std::string& config, const std::string& quantization,
     nonfinite.append(d);
   }
   out["nonfinite_sources"] = nonfinite;
+  // A pre-quantized source requantized (docs/source-formats.md#requantization-error).
+  out["requantized_params"] = stats.requantized_params;
+  out["requant_error_median"] = stats.requant_error_median;
+  out["requant_error_worst"] = stats.requant_error_worst;
+  out["requant_error_worst_param"] = stats.requant_error_worst_param;
   return out;
 }
 
@@ -207,7 +215,8 @@ NB_MODULE(_weightcast, m) {
         nb::arg("device"), nb::arg("source"), nb::arg("source_format"), nb::arg("output"),
         nb::arg("round_mode"), nb::arg("threads"), nb::arg("tensor_parallel_shards"),
         nb::arg("dry_run"), nb::arg("sync"), nb::arg("stream_mib"), nb::arg("on_log").none(),
-        nb::arg("on_progress").none(), nb::arg("lora_adapter") = "");
+        nb::arg("on_progress").none(), nb::arg("lora_adapter") = "", nb::arg("strict") = false,
+        nb::arg("dequantize_fp8") = false);
   m.def("inspect", &inspect);
   m.def("verify", &verify);
   m.def("quantization_names", &weightcast::quantization_names);

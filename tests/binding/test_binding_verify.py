@@ -38,3 +38,24 @@ def test_convert_reports_nonfinite_sources(tmp_path, caplog):
     assert "model.norm.weight holds 1 NaN" in caplog.text
     report = weightcast.verify(tmp_path / "out")
     assert [(p["check"], p["record"]) for p in report["problems"]] == [("nonfinite", "model.norm.weight")]
+
+
+def test_strict_makes_a_nonfinite_source_an_error(tmp_path):
+    src = make_llama(tmp_path / "src")
+    path = src / "model.safetensors"
+    raw = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", raw[:8])
+    begin = 8 + n + json.loads(raw[8:8 + n])["model.norm.weight"]["data_offsets"][0]
+    raw[begin:begin + 2] = struct.pack("<H", 0x7C00)  # a float16 infinity
+    path.write_bytes(bytes(raw))
+    try:
+        weightcast.convert_weight(config=src, quantization="q0f16", output=tmp_path / "out", quiet=True,
+                                  strict=True)
+    except ValueError as e:
+        assert "model.norm.weight" in str(e)
+    else:
+        raise AssertionError("strict=True converted a source holding infinity")
+    assert not (tmp_path / "out" / "tensor-cache.json").exists()
+    result = weightcast.convert_weight(config=src, quantization="q0f16", output=tmp_path / "out", quiet=True)
+    assert result.nonfinite_sources == [{"tensor": "model.norm.weight", "nan": 0, "inf": 1}]
+    assert result.requantized_params == 0 and result.requant_error_worst_param == ""
