@@ -26,6 +26,17 @@ bool is_block_weight(const std::string& g, std::initializer_list<std::string_vie
   return false;
 }
 
+GgufNaming llama_permuted_naming(const GgufModel& model) {
+  const GgufMeta meta(model);
+  const auto heads = meta.heads(), kv_heads = meta.kv_heads();
+  return [heads, kv_heads](const std::string& g) {
+    GgufTensorName name{gguf_to_hf(g, kLlamaStyleTop, kLlamaStyleLayer)};
+    if (is_block_weight(g, {"attn_q"})) name.unpermute_heads = heads;
+    if (is_block_weight(g, {"attn_k"})) name.unpermute_heads = kv_heads;
+    return name;
+  };
+}
+
 std::optional<bool> find_gguf_bool(const GgufMeta& meta, std::string_view key) {
   const auto* v = meta.file().find(meta.key(key));
   if (!v) return std::nullopt;

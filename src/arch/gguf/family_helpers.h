@@ -1,6 +1,7 @@
-// What the gguf-b views (GPT-2, GPT-NeoX, StarCoder2, StableLM, OLMo, OLMo 2, InternLM2,
-// Command-R, MiniCPM, Baichuan, Nemotron) share beyond GgufMeta: Llama's name tables, the
-// metadata llama.cpp writes for them, and HF defaults (docs/source-formats.md#gguf-family-views).
+// What the GGUF views of Llama and the families laid out like it (GPT-2, GPT-NeoX, StarCoder2,
+// StableLM, OLMo, OLMo 2, InternLM2, Command-R, MiniCPM, Baichuan, Nemotron) share beyond GgufMeta:
+// Llama's name tables, the metadata llama.cpp writes for them, and HF defaults
+// (docs/source-formats.md#gguf-family-views).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,10 @@ namespace weightcast {
 // Llama's layout: token_embd, output_norm (weight and bias), output; q/k/v/o projections,
 // gate/up/down MLP, attn_norm / ffn_norm as input / post-attention norms.
 extern const GgufNameTable kLlamaStyleTop, kLlamaStyleLayer;
+
+// Llama's names with llama.cpp's q/k row permutation undone (weights only): the naming of the
+// families whose converter permutes like Llama's (OLMo, MiniCPM).
+GgufNaming llama_permuted_naming(const GgufModel& model);
 
 // Whether a GGUF name is blk.N.<module>.weight with `module` one of `modules`.
 bool is_block_weight(const std::string& gguf_name, std::initializer_list<std::string_view> modules);

@@ -3,6 +3,7 @@
 // Mixtral, its experts stacked per projection (docs/source-formats.md#gguf-llama-view).
 #include <regex>
 
+#include "arch/gguf/family_helpers.h"
 #include "arch/gguf/view.h"
 #include "util/error.h"
 
@@ -10,23 +11,14 @@ namespace weightcast {
 
 namespace {
 
-const GgufNameTable kTop = {
-    {"token_embd", "model.embed_tokens"}, {"output_norm", "model.norm"}, {"output", "lm_head"}};
-const GgufNameTable kLayer = {
-    {"attn_q", "self_attn.q_proj"},
-    {"attn_k", "self_attn.k_proj"},
-    {"attn_v", "self_attn.v_proj"},
-    {"attn_output", "self_attn.o_proj"},
-    {"ffn_gate", "mlp.gate_proj"},
-    {"ffn_up", "mlp.up_proj"},
-    {"ffn_down", "mlp.down_proj"},
-    {"attn_norm", "input_layernorm"},
-    {"ffn_norm", "post_attention_layernorm"},
-    {"ffn_gate_inp", "block_sparse_moe.gate"},
-};
-
 std::string hf_name(const std::string& g) {
-  return gguf_to_hf(g, kTop, kLayer);
+  // Built on first use: the shared tables live in another file, initialised in no fixed order.
+  static const GgufNameTable layer = [] {
+    auto t = kLlamaStyleLayer;
+    t.emplace_back("ffn_gate_inp", "block_sparse_moe.gate");  // Mixtral's router
+    return t;
+  }();
+  return gguf_to_hf(g, kLlamaStyleTop, layer);
 }
 
 // Mixtral's experts: blk.N.ffn_{gate,down,up}_exps -> block_sparse_moe.experts.E.w{1,2,3}.

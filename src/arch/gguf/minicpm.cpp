@@ -11,17 +11,6 @@ namespace weightcast {
 
 namespace {
 
-GgufNaming naming(const GgufModel& model) {
-  const GgufMeta meta(model);
-  const auto heads = meta.heads(), kv_heads = meta.kv_heads();
-  return [heads, kv_heads](const std::string& g) {
-    GgufTensorName name{gguf_to_hf(g, kLlamaStyleTop, kLlamaStyleLayer)};
-    if (is_block_weight(g, {"attn_q"})) name.unpermute_heads = heads;
-    if (is_block_weight(g, {"attn_k"})) name.unpermute_heads = kv_heads;
-    return name;
-  };
-}
-
 nlohmann::json config(const GgufModel& model) {
   const GgufMeta meta(model);
   if (meta.expert_count() > 0)
@@ -46,6 +35,6 @@ nlohmann::json config(const GgufModel& model) {
 
 }  // namespace
 
-extern const GgufView kMiniCpmGguf{"minicpm", config, naming};
+extern const GgufView kMiniCpmGguf{"minicpm", config, llama_permuted_naming};
 
 }  // namespace weightcast
