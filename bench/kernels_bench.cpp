@@ -29,7 +29,7 @@ const std::vector<std::uint16_t>& f16_weights() {
 void BM_GroupQuant(benchmark::State& state) {
   const auto level = static_cast<SimdLevel>(state.range(0));
   const int bits = static_cast<int>(state.range(1)), gs = bits == 4 ? 32 : 40;
-  if (level == SimdLevel::kAvx2 && simd_level() != SimdLevel::kAvx2) state.SkipWithError("no AVX2");
+  if (level > simd_level()) return state.SkipWithError("not on this CPU");
   const auto& in = f16_weights();
   const std::size_t groups = (kK + gs - 1) / gs;
   std::vector<std::uint32_t> q(kRows * groups * (gs / (32 / bits)));
@@ -41,7 +41,8 @@ void BM_GroupQuant(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kRows * kK));
 }
-BENCHMARK(BM_GroupQuant)->ArgsProduct({{0, 1}, {4, 3}})->ArgNames({"avx2", "bits"});
+// Level 0 scalar, 1 AVX2, 2 AVX-512 (with FP16 where the CPU has it).
+BENCHMARK(BM_GroupQuant)->ArgsProduct({{0, 1, 2}, {4, 3}})->ArgNames({"level", "bits"});
 
 void BM_CastBf16ToF16(benchmark::State& state) {
   const auto level = static_cast<SimdLevel>(state.range(0));
@@ -62,16 +63,17 @@ BENCHMARK(BM_CastBf16ToF16)->Arg(0)->Arg(1)->ArgName("avx2");
 namespace weightcast {
 namespace {
 
-void BM_Md5EightLanes(benchmark::State& state) {
+void BM_Md5Lanes(benchmark::State& state) {
   const auto level = static_cast<SimdLevel>(state.range(0));
-  std::vector<std::byte> buf(8 << 20, std::byte{7});
-  std::array<const std::byte*, 8> lanes{};
-  for (int i = 0; i < 8; ++i) lanes[i] = buf.data() + (static_cast<std::size_t>(i) << 20);
+  if (level > simd_level()) return state.SkipWithError("not on this CPU");
+  std::vector<std::byte> buf(16 << 20, std::byte{7});
+  std::array<const std::byte*, Md5Lanes::kLanes> lanes{};
+  for (int i = 0; i < 16; ++i) lanes[i] = buf.data() + (static_cast<std::size_t>(i) << 20);
   Md5Lanes md5;
   for (auto _ : state) md5.update(lanes, (1 << 20) / 64, level);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * buf.size()));
 }
-BENCHMARK(BM_Md5EightLanes)->Arg(0)->Arg(1)->ArgName("avx2");
+BENCHMARK(BM_Md5Lanes)->Arg(0)->Arg(1)->Arg(2)->ArgName("level");
 
 void BM_Md5OpenSSL(benchmark::State& state) {
   std::vector<std::byte> buf(8 << 20, std::byte{7});

@@ -1,8 +1,14 @@
+// g++ 12's AVX-512 intrinsics warn about their own _mm512_undefined_*() (a known false positive);
+// the pragma must precede the intrinsics headers.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "cache/md5_multi.h"
 
 #include <immintrin.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -116,16 +122,103 @@ WEIGHTCAST_AVX2 void blocks_avx2(__m256i* st, const std::array<const std::byte*,
   st[3] = _mm256_add_epi32(st[3], d);
 }
 
-WEIGHTCAST_AVX2 void update_avx2(std::array<std::array<std::uint32_t, 8>, 4>& state,
-                                 const std::array<const std::byte*, 8>& data, std::size_t blocks) {
+using LaneState = std::array<std::array<std::uint32_t, Md5Lanes::kLanes>, 4>;
+using LaneData = std::array<const std::byte*, Md5Lanes::kLanes>;
+
+// The lanes [first, first + 8) as one set of eight.
+WEIGHTCAST_AVX2 void update_avx2(LaneState& state, const LaneData& all, int first,
+                                 std::size_t blocks) {
+  std::array<const std::byte*, 8> data{};
+  for (int lane = 0; lane < 8; ++lane) data[lane] = all[first + lane];
   __m256i st[4];
   for (int j = 0; j < 4; ++j)
-    st[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state[j].data()));
+    st[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state[j].data() + first));
   const auto saved = state;
   for (std::size_t blk = 0; blk < blocks; ++blk) blocks_avx2(st, data, blk * 64);
   for (int j = 0; j < 4; ++j)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(state[j].data()), st[j]);
-  for (int lane = 0; lane < 8; ++lane)  // idle lanes keep their state
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(state[j].data() + first), st[j]);
+  for (int lane = first; lane < first + 8; ++lane)  // idle lanes keep their state
+    if (!all[lane])
+      for (int j = 0; j < 4; ++j) state[j][lane] = saved[j][lane];
+}
+
+// ---- AVX-512: sixteen lanes; F, G, H and I are one ternary-logic instruction each, and the
+// rotation is one instruction.
+template <int I>
+WEIGHTCAST_AVX512 inline void step16(__m512i& a, __m512i& b, __m512i& c, __m512i& d,
+                                     const __m512i* m, const std::uint32_t* k) {
+  __m512i f;
+  if constexpr (I < 16)
+    f = _mm512_ternarylogic_epi32(b, c, d, 0xCA);  // (b & c) | (~b & d)
+  else if constexpr (I < 32)
+    f = _mm512_ternarylogic_epi32(b, c, d, 0xE4);  // (d & b) | (~d & c)
+  else if constexpr (I < 48)
+    f = _mm512_ternarylogic_epi32(b, c, d, 0x96);  // b ^ c ^ d
+  else
+    f = _mm512_ternarylogic_epi32(b, c, d, 0x39);  // c ^ (b | ~d)
+  f = _mm512_add_epi32(
+      _mm512_add_epi32(f, a),
+      _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(k[I])), m[message_index(I)]));
+  a = d;
+  d = c;
+  c = b;
+  b = _mm512_add_epi32(b, _mm512_rol_epi32(f, kShift[I]));
+}
+
+template <int... I>
+WEIGHTCAST_AVX512 inline void steps16(__m512i& a, __m512i& b, __m512i& c, __m512i& d,
+                                      const __m512i* m, const std::uint32_t* k,
+                                      std::integer_sequence<int, I...>) {
+  (step16<I>(a, b, c, d, m, k), ...);
+}
+
+// 16x16 transpose of 32-bit words: row r (lane r's block) becomes column r.
+WEIGHTCAST_AVX512 inline void transpose16x16_epi32(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // Per group of four rows: u[4g + j] holds, in its 128-bit chunk c, word 4c + j of the rows.
+  for (int g = 0; g < 16; g += 4) {
+    u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+    u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+    u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+    u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+  }
+  // Then a 4x4 transpose of 128-bit chunks across the four groups.
+  for (int j = 0; j < 4; ++j) {
+    const __m512i a = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44);
+    const __m512i b = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+    const __m512i c = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44);
+    const __m512i d = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+    r[j] = _mm512_shuffle_i32x4(a, c, 0x88);
+    r[4 + j] = _mm512_shuffle_i32x4(a, c, 0xDD);
+    r[8 + j] = _mm512_shuffle_i32x4(b, d, 0x88);
+    r[12 + j] = _mm512_shuffle_i32x4(b, d, 0xDD);
+  }
+}
+
+WEIGHTCAST_AVX512 void update_avx512(LaneState& state, const LaneData& data, std::size_t blocks) {
+  alignas(64) static const std::byte zeros[64] = {};
+  __m512i st[4];
+  for (int j = 0; j < 4; ++j) st[j] = _mm512_loadu_si512(state[j].data());
+  const auto saved = state;
+  const auto* k = constants().data();
+  for (std::size_t blk = 0; blk < blocks; ++blk) {
+    __m512i m[16];
+    for (int lane = 0; lane < 16; ++lane)
+      m[lane] = _mm512_loadu_si512(data[lane] ? data[lane] + blk * 64 : zeros);
+    transpose16x16_epi32(m);
+    __m512i a = st[0], b = st[1], c = st[2], d = st[3];
+    steps16(a, b, c, d, m, k, std::make_integer_sequence<int, 64>{});
+    st[0] = _mm512_add_epi32(st[0], a);
+    st[1] = _mm512_add_epi32(st[1], b);
+    st[2] = _mm512_add_epi32(st[2], c);
+    st[3] = _mm512_add_epi32(st[3], d);
+  }
+  for (int j = 0; j < 4; ++j) _mm512_storeu_si512(state[j].data(), st[j]);
+  for (int lane = 0; lane < 16; ++lane)  // idle lanes keep their state
     if (!data[lane])
       for (int j = 0; j < 4; ++j) state[j][lane] = saved[j][lane];
 }
@@ -141,7 +234,13 @@ Md5Lanes::Md5Lanes() {
 void Md5Lanes::update(const std::array<const std::byte*, kLanes>& data, std::size_t blocks,
                       SimdLevel level) {
 #if defined(__x86_64__)
-  if (level == SimdLevel::kAvx2) return update_avx2(state_, data, blocks);
+  if (level >= SimdLevel::kAvx512) return update_avx512(state_, data, blocks);
+  if (level >= SimdLevel::kAvx2) {
+    for (int first : {0, 8})
+      if (std::any_of(data.begin() + first, data.begin() + first + 8, [](auto p) { return p; }))
+        update_avx2(state_, data, first, blocks);
+    return;
+  }
 #else
   (void)level;
 #endif

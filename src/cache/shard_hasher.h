@@ -1,6 +1,6 @@
 // md5 of every finished shard, on a thread of its own so that hashing overlaps quantizing and
 // writing. Shards are read back from the staging files (still in the page cache) eight at a time
-// through small reused buffers, and hashed in the eight lanes of Md5Lanes. When syncing, a second
+// through small reused buffers, and hashed in the lanes of Md5Lanes. When syncing, a second
 // thread flushes each shard to disk (fdatasync) as soon as it is queued, overlapping the run.
 #pragma once
 

@@ -77,7 +77,7 @@ __attribute__((target("avx2,fma"))) void fma_row_avx2(float l, const float* r, f
 using FmaRow = void (*)(float, const float*, float*, std::size_t);
 FmaRow fma_row() {
 #if defined(__x86_64__)
-  if (simd_level() == SimdLevel::kAvx2 && __builtin_cpu_supports("fma")) return fma_row_avx2;
+  if (simd_level() >= SimdLevel::kAvx2 && __builtin_cpu_supports("fma")) return fma_row_avx2;
 #endif
   return fma_row_scalar;
 }

@@ -186,7 +186,7 @@ CastFn cast_function(DType from, DType to, SimdLevel level) {
         return copy<8>;
     }
   }
-  const bool avx2 = level == SimdLevel::kAvx2;
+  const bool avx2 = level >= SimdLevel::kAvx2;
   (void)avx2;
 #if defined(__x86_64__)
   if (avx2) {

@@ -67,7 +67,7 @@ bool may_be_nonfinite(DType t) {
 
 void count_nonfinite(DType t, const std::byte* data, std::size_t n, NonFiniteCount& c,
                      SimdLevel level) {
-  const bool avx2 = level == SimdLevel::kAvx2;
+  const bool avx2 = level >= SimdLevel::kAvx2;
   (void)avx2;
   switch (t) {
     case DType::kF16:

@@ -8,9 +8,40 @@
 
 namespace weightcast {
 
+namespace {
+
+#if defined(__x86_64__)
+// CPUID leaf 7 and XCR0 read directly, as for F16C below.
+struct Leaf7 {
+  unsigned ebx = 0, edx = 0;
+};
+Leaf7 leaf7() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return {};
+  return {ebx, edx};
+}
+
+// The OS saves the opmask and all 512-bit registers (XCR0 bits 1, 2, 5, 6, 7).
+bool os_saves_zmm() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return false;  // OSXSAVE
+  unsigned lo = 0, hi = 0;
+  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (lo & 0xE6u) == 0xE6u;
+}
+
+bool cpu_has_avx512() {
+  const auto l = leaf7();
+  const unsigned f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31;
+  return (l.ebx & (f | dq | bw | vl)) == (f | dq | bw | vl) && os_saves_zmm();
+}
+#endif
+
+}  // namespace
+
 bool cpu_has_f16c() {
 #if defined(__x86_64__)
-  // CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c").
+  // CPUID leaf 1, ECX bit 29.
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
 #else
@@ -24,9 +55,12 @@ SimdLevel simd_level() {
     if (forced && std::strcmp(forced, "scalar") == 0) return SimdLevel::kScalar;
 #if defined(__x86_64__)
     // AVX2 (which implies OS support for the wide registers) plus F16C.
-    if (__builtin_cpu_supports("avx2") && cpu_has_f16c()) return SimdLevel::kAvx2;
-#endif
+    if (!__builtin_cpu_supports("avx2") || !cpu_has_f16c()) return SimdLevel::kScalar;
+    if (forced && std::strcmp(forced, "avx2") == 0) return SimdLevel::kAvx2;
+    return cpu_has_avx512() ? SimdLevel::kAvx512 : SimdLevel::kAvx2;
+#else
     return SimdLevel::kScalar;
+#endif
   }();
   return level;
 }

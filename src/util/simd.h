@@ -1,12 +1,14 @@
-// Run-time choice of the SIMD path. Every path writes the same bytes; WEIGHTCAST_SIMD=scalar in
-// the environment forces the portable one (the tests compare them).
+// Run-time choice of the SIMD path. Every path writes the same bytes; WEIGHTCAST_SIMD=scalar or
+// WEIGHTCAST_SIMD=avx2 in the environment caps the level (the tests compare the paths).
 #pragma once
 
 #define WEIGHTCAST_AVX2 __attribute__((target("avx2,f16c")))
+#define WEIGHTCAST_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")))
 
 namespace weightcast {
 
-enum class SimdLevel { kScalar, kAvx2 };
+// Ordered: a level implies the ones below it. kAvx512 is AVX-512 F, BW, VL and DQ.
+enum class SimdLevel { kScalar, kAvx2, kAvx512 };
 
 SimdLevel simd_level();
 bool cpu_has_f16c();

@@ -44,7 +44,7 @@ WEIGHTCAST_AVX2 void transpose_avx2(const std::uint32_t* in, std::size_t r0, std
 void transpose_rows(const std::uint32_t* in, std::size_t r0, std::size_t r1, std::size_t rows,
                     std::size_t cols, std::uint32_t* out, SimdLevel level) {
 #if defined(__x86_64__)
-  if (level == SimdLevel::kAvx2) return transpose_avx2(in, r0, r1, rows, cols, out);
+  if (level >= SimdLevel::kAvx2) return transpose_avx2(in, r0, r1, rows, cols, out);
 #else
   (void)level;
 #endif

@@ -112,14 +112,23 @@ std::vector<float> awkward_values(std::mt19937& rng, std::size_t n) {
   return v;
 }
 
+// The SIMD levels this CPU has, above scalar.
+std::vector<SimdLevel> simd_levels() {
+  std::vector<SimdLevel> out;
+  for (SimdLevel l : {SimdLevel::kAvx2, SimdLevel::kAvx512})
+    if (l <= simd_level()) out.push_back(l);
+  return out;
+}
+
 TEST(GroupQuant, SimdAndScalarPathsWriteIdenticalBytes) {
-  if (simd_level() != SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2+F16C here";
+  if (simd_levels().empty()) GTEST_SKIP() << "no AVX2+F16C here";
   std::mt19937 rng(42);
   for (DType dtype : {DType::kF16, DType::kBF16, DType::kF32})
-    for (auto [bits, gs] : {std::pair{4, 32}, std::pair{3, 40}})
+    for (auto [bits, gs] : {std::pair{4, 32}, std::pair{3, 40}, std::pair{4, 128}, std::pair{2, 16},
+                            std::pair{8, 64}, std::pair{3, 80}})
       for (RoundMode mode : {RoundMode::kTiesEven, RoundMode::kTiesAway})
         for (bool rounded : {true, false})
-          for (std::size_t k : {32u, 40u, 72u, 100u, 256u, 4000u}) {
+          for (std::size_t k : {32u, 40u, 72u, 100u, 256u, 4000u, 4096u}) {
             const std::size_t rows = 9;
             const auto values = awkward_values(rng, rows * k);
             std::vector<std::byte> in(rows * k * dtype_size(dtype));
@@ -132,18 +141,63 @@ TEST(GroupQuant, SimdAndScalarPathsWriteIdenticalBytes) {
                 std::memcpy(in.data() + 2 * i, &h, 2);
               }
             }
+            // Most rows finite, so the fastest path runs on them too.
+            for (std::size_t r = 0; r + 2 < rows; ++r)
+              for (std::size_t i = r * k; i < (r + 1) * k; ++i)
+                if (dtype != DType::kF32 && !std::isfinite(values[i]))
+                  std::memset(in.data() + 2 * i, 0, 2);
+                else if (dtype == DType::kF32 && !std::isfinite(values[i]))
+                  std::memset(in.data() + 4 * i, 0, 4);
             const std::size_t groups = (k + gs - 1) / gs, words = groups * (gs / (32 / bits));
-            std::vector<std::uint32_t> q_scalar(rows * words), q_simd(rows * words);
-            std::vector<std::byte> s_scalar(rows * groups * dtype_size(dtype)),
-                s_simd(s_scalar.size());
+            std::vector<std::uint32_t> q_scalar(rows * words);
+            std::vector<std::byte> s_scalar(rows * groups * dtype_size(dtype));
             const GroupKernelArgs args{dtype, bits, gs, rounded, mode};
             group_quantize_rows(args, in.data(), rows, k, q_scalar.data(), s_scalar.data(),
                                 SimdLevel::kScalar);
-            group_quantize_rows(args, in.data(), rows, k, q_simd.data(), s_simd.data(),
-                                SimdLevel::kAvx2);
-            ASSERT_EQ(q_scalar, q_simd) << tvm_name(dtype) << " bits " << bits << " k " << k;
-            ASSERT_EQ(s_scalar, s_simd) << tvm_name(dtype) << " bits " << bits << " k " << k;
+            for (SimdLevel level : simd_levels()) {
+              std::vector<std::uint32_t> q_simd(rows * words);
+              std::vector<std::byte> s_simd(s_scalar.size());
+              group_quantize_rows(args, in.data(), rows, k, q_simd.data(), s_simd.data(), level);
+              ASSERT_EQ(q_scalar, q_simd) << tvm_name(dtype) << " bits " << bits << " gs " << gs
+                                          << " k " << k << " level " << static_cast<int>(level);
+              ASSERT_EQ(s_scalar, s_simd) << tvm_name(dtype) << " bits " << bits << " gs " << gs
+                                          << " k " << k << " level " << static_cast<int>(level);
+            }
           }
+}
+
+// The AVX-512 path divides by multiplying with the scale's reciprocal and one correction step
+// (src/quant/kernels/group_kernel.cpp). Every binary16 value |x| <= m, for many group maxima m
+// (subnormal, tiny, ordinary, huge), gets the code the scalar division gives.
+TEST(GroupQuant, ReciprocalDivisionMatchesDivisionForEveryBinary16Value) {
+  if (simd_level() < SimdLevel::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  std::mt19937 rng(7);
+  std::vector<std::uint16_t> maxima = {0x0001, 0x0003, 0x0004, 0x0007, 0x03FF, 0x0400,
+                                       0x3C00, 0x4700, 0x7BFF, 0x2E66, 0x1400, 0x5BFF};
+  std::uniform_int_distribution<int> pick(1, 0x7BFF);
+  for (int i = 0; i < 40; ++i) maxima.push_back(static_cast<std::uint16_t>(pick(rng)));
+  const std::size_t gs = 32;
+  for (std::uint16_t m : maxima) {
+    std::vector<std::uint16_t> row;
+    std::size_t slot = 0;
+    for (std::uint32_t b = 0; b < 0x10000; ++b) {
+      if ((b & 0x7FFF) > m) continue;
+      if (slot++ % gs == 0) row.push_back(m);  // each group's max is m
+      row.push_back(static_cast<std::uint16_t>(b));
+    }
+    while (row.size() % gs) row.push_back(0);
+    const std::size_t k = row.size(), groups = k / gs;
+    for (RoundMode mode : {RoundMode::kTiesEven, RoundMode::kTiesAway}) {
+      const GroupKernelArgs args{DType::kF16, 4, static_cast<int>(gs), true, mode};
+      std::vector<std::uint32_t> q_scalar(groups * 4), q_fast(groups * 4);
+      std::vector<std::uint16_t> s_scalar(groups), s_fast(groups);
+      group_quantize_rows(args, row.data(), 1, k, q_scalar.data(), s_scalar.data(),
+                          SimdLevel::kScalar);
+      group_quantize_rows(args, row.data(), 1, k, q_fast.data(), s_fast.data(), SimdLevel::kAvx512);
+      ASSERT_EQ(q_scalar, q_fast) << "max " << m;
+      ASSERT_EQ(s_scalar, s_fast) << "max " << m;
+    }
+  }
 }
 
 }  // namespace

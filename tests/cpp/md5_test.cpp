@@ -48,17 +48,21 @@ TEST(Md5, KnownVector) {
             "900150983cd24fb0d6963f7d28e17f72");
 }
 
-TEST(Md5, EightLanesOfDifferentLengthsMatchOpenSSL) {
+TEST(Md5, SixteenLanesOfDifferentLengthsMatchOpenSSLOnEveryPath) {
   std::mt19937 rng(7);
-  for (SimdLevel level : {SimdLevel::kScalar, simd_level()}) {
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > simd_level()) continue;
     std::vector<std::vector<std::byte>> inputs;
-    for (std::size_t len : {0u, 55u, 56u, 64u, 119u, 128u, 1000u, 4096u + 17u}) {
+    for (std::size_t len : {0u, 55u, 56u, 64u, 119u, 128u, 1000u, 4096u + 17u, 63u, 65u, 192u, 640u,
+                            2048u, 3u, 320u, 777u}) {
       std::vector<std::byte> v(len);
       for (auto& b : v) b = static_cast<std::byte>(rng());
       inputs.push_back(std::move(v));
     }
     check_lanes(inputs, level);
-    inputs.resize(3);  // fewer lanes than eight
+    inputs.resize(11);  // lanes 11-15 idle, and lanes 8-10 alone in their half
+    check_lanes(inputs, level);
+    inputs.resize(3);  // the upper half idle throughout
     check_lanes(inputs, level);
   }
 }

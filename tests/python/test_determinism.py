@@ -21,7 +21,8 @@ def mid_checkpoint(tmp_path_factory):
 def test_threads_and_simd_paths_agree(weightcast_bin, mid_checkpoint, tmp_path, scheme):
     src = mid_checkpoint
     runs = {}
-    for label, threads, simd in [("t1", 1, None), ("t2", 2, None), ("t8", 8, None), ("scalar", 2, "scalar")]:
+    runs_at = [("t1", 1, None), ("t2", 2, None), ("t8", 8, None), ("avx2", 2, "avx2"), ("scalar", 2, "scalar")]
+    for label, threads, simd in runs_at:
         env = dict(os.environ)
         env.pop("WEIGHTCAST_SIMD", None)
         if simd:
@@ -31,5 +32,5 @@ def test_threads_and_simd_paths_agree(weightcast_bin, mid_checkpoint, tmp_path, 
                                "-o", out, "-q"], env=env, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         runs[label] = out
-    for label in ["t2", "t8", "scalar"]:
+    for label in ["t2", "t8", "avx2", "scalar"]:
         assert_same_files(runs["t1"], runs[label])
