@@ -81,7 +81,7 @@ def layout(cfg, order, split):
     return entries
 
 
-def metadata(cfg, split, yarn=False):
+def metadata(cfg, split, yarn=False, mla_keys=True):
     """What the converter writes. The newer one (split) describes llama.cpp's MQA form in
     key_length / value_length / head_count_kv and the HF sizes in the *_mla keys; the older one
     has the HF sizes in key_length / value_length and no gating function for V2."""
@@ -103,8 +103,9 @@ def metadata(cfg, split, yarn=False):
             w.add_head_count_kv(1)
             w.add_key_length(rank + rope)
             w.add_value_length(rank)
-            w.add_key_length_mla(cfg["qk_nope_head_dim"] + rope)
-            w.add_value_length_mla(cfg["v_head_dim"])
+            if mla_keys:
+                w.add_key_length_mla(cfg["qk_nope_head_dim"] + rope)
+                w.add_value_length_mla(cfg["v_head_dim"])
         else:
             w.add_head_count_kv(cfg["num_key_value_heads"])
             w.add_key_length(cfg["qk_nope_head_dim"] + rope)
@@ -131,14 +132,14 @@ def metadata(cfg, split, yarn=False):
     return kv
 
 
-def make_case(case, base, split, qtype=T.F32, yarn=False):
+def make_case(case, base, split, qtype=T.F32, yarn=False, mla_keys=True):
     """(HF float32 checkpoint dir, GGUF path, entries, config, order)."""
     fixture, extra, _ = CASES[case]
     make_arch_fixtures.make(fixture, str(base / "bf16"), **extra)
     cfg, order, arrays = gw.read_hf(str(base / "bf16"))
     gw.write_hf(base / "hf", cfg, arrays, order)
     entries = layout(cfg, order, split)
-    path = gw.write_gguf(base / f"{case}.gguf", "deepseek2", entries, arrays, qtype, kv=metadata(cfg, split, yarn),
+    path = gw.write_gguf(base / f"{case}.gguf", "deepseek2", entries, arrays, qtype, kv=metadata(cfg, split, yarn, mla_keys),
                          n_tokens=cfg["vocab_size"])
     return base / "hf", path, entries, cfg, order
 
@@ -161,6 +162,16 @@ def test_float_gguf_equals_the_hf_checkpoint(weightcast_bin, tmp_path, case, for
         proc = run_cli(weightcast_bin, "convert", path, "--quantization", scheme, "-o", tmp_path / f"g-{scheme}")
         assert "Unused extern parameters" not in proc.stdout
         assert_same_files(tmp_path / f"hf-{scheme}", tmp_path / f"g-{scheme}")
+
+
+def test_split_file_without_the_mla_keys_takes_the_sizes_from_k_b_and_v_b(weightcast_bin, tmp_path):
+    """key_length / value_length there are rank + rope and rank (the MQA form), no head sizes."""
+    hf, path, _, _, _ = make_case("v3", tmp_path, True, T.F16, mla_keys=False)
+    keys = gguf.GGUFReader(str(path)).fields
+    assert "deepseek2.attention.key_length_mla" not in keys and "deepseek2.attention.key_length" in keys
+    run_cli(weightcast_bin, "convert", hf, "--quantization", "q0f16", "-o", tmp_path / "hf-out")
+    run_cli(weightcast_bin, "convert", path, "--quantization", "q0f16", "-o", tmp_path / "g-out")
+    assert_same_files(tmp_path / "hf-out", tmp_path / "g-out")
 
 
 def test_split_kv_b_model_matches_the_converter():

@@ -3,11 +3,13 @@
 // per head into attn_k_b (each head's rows transposed) and attn_v_b; older ones keep attn_kv_b
 // whole. Both read back as kv_b_proj (docs/source-formats.md#gguf-deepseek2-view).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <regex>
 
 #include "arch/gguf/family_helpers.h"
 #include "arch/gguf/view.h"
+#include "util/error.h"
 
 namespace weightcast {
 
@@ -35,17 +37,49 @@ const GgufNameTable kLayer = {
     {"ffn_down_shexp", "mlp.shared_experts.down_proj"},
 };
 
-// The attention sizes: from the *_mla keys where written (newer files, whose key_length and
-// value_length describe llama.cpp's MQA form instead), else from key_length / value_length.
 struct Mla {
   std::int64_t heads, rope, nope, v;
 };
 
-Mla read_mla(const GgufMeta& meta) {
+// A tensor's shape in C order (ggml's reversed), from whichever part holds it; empty if none does.
+std::vector<std::int64_t> tensor_shape(const GgufModel& model, std::string_view name) {
+  for (std::size_t p = 0; p < model.size(); ++p)
+    for (const auto& t : model.part(p).tensors())
+      if (t.name == name) return {t.ne.rbegin(), t.ne.rend()};
+  return {};
+}
+
+// The split's sizes from the tensors themselves, whatever metadata the converter wrote.
+Mla split_sizes(const GgufModel& model) {
+  const auto k = tensor_shape(model, "blk.0.attn_k_b.weight");
+  const auto v = tensor_shape(model, "blk.0.attn_v_b.weight");
+  if (k.size() != 3 || v.size() != 3 || k[0] != v[0] || k[1] != v[2])
+    fail(
+        "{}: neither blk.0.attn_kv_b.weight nor blk.0.attn_k_b.weight [heads, rank, nope] and "
+        "blk.0.attn_v_b.weight [heads, v, rank] (found [{}] and [{}])",
+        model.path().string(), fmt::join(k, ", "), fmt::join(v, ", "));
+  return {k[0], 0, k[2], v[1]};
+}
+
+bool split_kv_b(const GgufMeta& meta) {
+  return !meta.has_tensor("blk.0.attn_kv_b.weight") && meta.has_tensor("blk.0.attn_k_b.weight");
+}
+
+// The attention sizes. Split files: nope and v from attn_k_b / attn_v_b. Otherwise from the *_mla
+// keys where written (newer files, whose key_length and value_length describe llama.cpp's MQA
+// form instead), else from key_length / value_length.
+Mla read_mla(const GgufModel& model) {
+  const GgufMeta meta(model);
   Mla s{meta.heads(), meta.get_int("rope.dimension_count"), 0, 0};
   const auto k = meta.find_int("attention.key_length_mla");
-  s.nope = k ? *k - s.rope : meta.get_int("attention.key_length") - s.rope;
-  s.v = k ? meta.get_int("attention.value_length_mla") : meta.get_int("attention.value_length");
+  if (split_kv_b(meta)) {
+    const auto t = split_sizes(model);
+    s.nope = t.nope;
+    s.v = t.v;
+  } else {
+    s.nope = k ? *k - s.rope : meta.get_int("attention.key_length") - s.rope;
+    s.v = k ? meta.get_int("attention.value_length_mla") : meta.get_int("attention.value_length");
+  }
   if (s.rope <= 0 || s.nope <= 0 || s.v <= 0)
     meta.fail_meta(fmt::format(
         "{}, {} and {} give the head sizes rope {}, nope {}, v {}: each must be positive",
@@ -76,7 +110,7 @@ GgufNaming naming(const GgufModel& model) {
   const GgufMeta meta(model);
   const auto n_expert = meta.expert_count();
   const bool whole_kv_b = meta.has_tensor("blk.0.attn_kv_b.weight");
-  const auto mla = whole_kv_b ? Mla{} : read_mla(meta);
+  const auto mla = whole_kv_b ? Mla{} : split_sizes(model);
   return [n_expert, whole_kv_b, mla](const std::string& g) {
     static const std::regex exps(R"(blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight)");
     static const std::regex split(R"(blk\.(\d+)\.attn_(k|v)_b\.weight)");
@@ -140,7 +174,7 @@ nlohmann::json config(const GgufModel& model) {
   const bool v3 =
       meta.has_tensor("blk." + std::to_string(meta.block_count() - 1) + ".exp_probs_b.bias");
   auto cfg = meta.base_config(v3 ? "deepseek_v3" : "deepseek_v2");
-  const auto mla = read_mla(meta);
+  const auto mla = read_mla(model);
   cfg.erase("head_dim");  // key_length is no head size here
   cfg["intermediate_size"] = meta.get_int("feed_forward_length");
   cfg["num_key_value_heads"] = mla.heads;  // MLA: the MQA form's 1 is llama.cpp's, HF has heads
