@@ -57,7 +57,7 @@ TEST(Gguf, TypeTableRows) {
   EXPECT_EQ(find_ggml_type(16)->decode, nullptr);
 }
 
-// A hand-built GGUF v3 (metadata as u32 or string, tensors with their data).
+// A hand-built GGUF v3 (metadata as u32, string, f32 or bool; tensors with their data).
 class GgufBuilder {
  public:
   void kv(const std::string& key, std::uint32_t value) {
@@ -65,6 +65,12 @@ class GgufBuilder {
   }
   void kv(const std::string& key, const std::string& value) {
     put_str(kvs_, key), put<std::uint32_t>(kvs_, 8), put_str(kvs_, value), ++n_kv_;
+  }
+  void kv_f32(const std::string& key, float value) {
+    put_str(kvs_, key), put<std::uint32_t>(kvs_, 6), put(kvs_, value), ++n_kv_;
+  }
+  void kv_bool(const std::string& key, bool value) {
+    put_str(kvs_, key), put<std::uint32_t>(kvs_, 7), put<std::uint8_t>(kvs_, value), ++n_kv_;
   }
   void tensor(const std::string& name, std::vector<std::uint64_t> ne, std::uint32_t type,
               const std::string& bytes) {
@@ -181,6 +187,79 @@ TEST(Gguf, UnknownArchitectureIsNamed) {
         << e.what();
   }
   std::filesystem::remove(path);
+}
+
+// DeepSeek's config from the metadata alone. Newer files (`mla`) describe llama.cpp's MQA form in
+// key_length / value_length / head_count_kv and the HF sizes in the *_mla keys; older ones give
+// the HF sizes in key_length / value_length. exp_probs_b (V3's correction bias) means noaux_tc.
+nlohmann::json deepseek2_config(bool mla) {
+  GgufBuilder b;
+  b.kv("general.architecture", std::string("deepseek2"));
+  for (const auto& [k, v] :
+       std::vector<std::pair<std::string, std::uint32_t>>{{"block_count", 2},
+                                                          {"embedding_length", 8},
+                                                          {"feed_forward_length", 12},
+                                                          {"attention.head_count", 2},
+                                                          {"vocab_size", 3},
+                                                          {"attention.kv_lora_rank", 4},
+                                                          {"rope.dimension_count", 2},
+                                                          {"leading_dense_block_count", 1},
+                                                          {"expert_count", 4},
+                                                          {"expert_used_count", 2},
+                                                          {"expert_shared_count", 1},
+                                                          {"expert_feed_forward_length", 6},
+                                                          {"expert_group_count", 2},
+                                                          {"expert_group_used_count", 1},
+                                                          {"attention.key_length", mla ? 6 : 5},
+                                                          {"attention.value_length", mla ? 4 : 3},
+                                                          {"attention.head_count_kv", mla ? 1 : 2}})
+    b.kv("deepseek2." + k, v);
+  if (mla) {
+    b.kv("deepseek2.attention.key_length_mla", 5);
+    b.kv("deepseek2.attention.value_length_mla", 3);
+    b.kv("deepseek2.expert_gating_func", 2);
+    b.kv_f32("deepseek2.expert_weights_scale", 2.5f);
+    b.kv_bool("deepseek2.expert_weights_norm", true);
+    b.kv("deepseek2.rope.scaling.type", std::string("yarn"));
+    b.kv_f32("deepseek2.rope.scaling.yarn_log_multiplier", 0.0707f);
+    b.tensor("blk.1.exp_probs_b.bias", {4}, 0, f32_rows(4, 1));
+  }
+  b.tensor("token_embd.weight", {8, 3}, 0, f32_rows(3, 8));
+  const auto path = std::filesystem::path(testing::TempDir()) / "deepseek2-test.gguf";
+  b.write(path);
+  auto cfg = gguf_config(path);
+  std::filesystem::remove(path);
+  return cfg;
+}
+
+TEST(Gguf, Deepseek2ConfigFromEitherConvertersMetadata) {
+  for (const bool mla : {true, false}) {
+    const auto cfg = deepseek2_config(mla);
+    EXPECT_EQ(cfg["model_type"], mla ? "deepseek_v3" : "deepseek_v2");
+    EXPECT_EQ(cfg["num_key_value_heads"], 2);  // MLA in HF: as many as the heads
+    EXPECT_EQ(cfg["qk_nope_head_dim"], 3);
+    EXPECT_EQ(cfg["qk_rope_head_dim"], 2);
+    EXPECT_EQ(cfg["v_head_dim"], 3);
+    EXPECT_EQ(cfg["kv_lora_rank"], 4);
+    EXPECT_TRUE(cfg["q_lora_rank"].is_null());
+    EXPECT_FALSE(cfg.contains("head_dim"));
+    EXPECT_EQ(cfg["first_k_dense_replace"], 1);
+    EXPECT_EQ(cfg["n_routed_experts"], 4);
+    EXPECT_EQ(cfg["n_shared_experts"], 1);
+    EXPECT_EQ(cfg["moe_intermediate_size"], 6);
+    EXPECT_EQ(cfg["intermediate_size"], 12);
+    EXPECT_EQ(cfg["n_group"], 2);
+    EXPECT_EQ(cfg["topk_group"], 1);
+    EXPECT_EQ(cfg["scoring_func"], mla ? "sigmoid" : "softmax");
+    EXPECT_EQ(cfg["topk_method"], mla ? "noaux_tc" : "group_limited_greedy");
+    EXPECT_EQ(cfg["routed_scaling_factor"], mla ? 2.5 : 1.0);
+    EXPECT_EQ(cfg["norm_topk_prob"], mla);
+    EXPECT_EQ(cfg["tie_word_embeddings"], true);
+    EXPECT_EQ(cfg.contains("rope_scaling"), mla);
+    if (mla) {
+      EXPECT_NEAR(cfg["rope_scaling"]["mscale_all_dim"].get<double>(), 0.707, 1e-6);
+    }
+  }
 }
 
 }  // namespace

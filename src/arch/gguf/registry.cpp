@@ -10,6 +10,8 @@ extern const GgufView kLlamaGguf, kQwen2Gguf, kQwen2MoeGguf, kQwen3Gguf, kQwen3M
 extern const GgufView kGpt2Gguf, kGptNeoxGguf, kStarcoder2Gguf, kStableLmGguf, kOlmoGguf,
     kOlmo2Gguf, kInternLm2Gguf, kCommandRGguf, kMiniCpmGguf, kBaichuanGguf, kNemotronGguf,
     kChatGlmGguf;
+// gguf-deepseek2 (deepseek2.cpp)
+extern const GgufView kDeepseek2Gguf;
 
 const std::vector<const GgufView*>& gguf_views() {
   // clang-format off
@@ -18,6 +20,7 @@ const std::vector<const GgufView*>& gguf_views() {
       &kGemmaGguf, &kGemma2Gguf, &kGemma3Gguf, &kPhi2Gguf, &kPhi3Gguf,
       &kGpt2Gguf, &kGptNeoxGguf, &kStarcoder2Gguf, &kStableLmGguf, &kOlmoGguf, &kOlmo2Gguf,
       &kInternLm2Gguf, &kCommandRGguf, &kMiniCpmGguf, &kBaichuanGguf, &kNemotronGguf, &kChatGlmGguf,
+      &kDeepseek2Gguf,
   };
   // clang-format on
   return all;

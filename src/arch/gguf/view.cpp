@@ -175,7 +175,15 @@ constexpr std::string_view kSizeFields[] = {"hidden_size",
                                             "num_experts",
                                             "num_experts_per_tok",
                                             "moe_intermediate_size",
-                                            "shared_expert_intermediate_size"};
+                                            "shared_expert_intermediate_size",
+                                            "n_routed_experts",
+                                            "n_shared_experts",
+                                            "first_k_dense_replace",
+                                            "kv_lora_rank",
+                                            "q_lora_rank",
+                                            "qk_nope_head_dim",
+                                            "qk_rope_head_dim",
+                                            "v_head_dim"};
 
 // A field at the top level of config.json, else in its text_config (multimodal wrappers).
 const nlohmann::json* json_field(const nlohmann::json& cfg, std::string_view key) {

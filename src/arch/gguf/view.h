@@ -14,7 +14,10 @@
 // - naming(model) returns a function from a GGUF tensor name to a GgufTensorName. A plain rename
 //   sets only `hf` (and `unpermute_heads` for llama's q/k rows). The other fields, all off by
 //   default, say what else to undo, in this order per GGUF tensor:
-//     transpose       2-D: swap the axes back (llama.cpp transposed it)
+//     transpose       swap the last two axes back (llama.cpp transposed it; a 3-D tensor is
+//                     transposed per outermost index, DeepSeek's per-head attn_k_b)
+//     flatten         merge the two outermost dimensions ([heads, rows, cols] -> [heads*rows,
+//                     cols]), after the transpose
 //     slices          one GGUF tensor -> several HF tensors, each rows [begin, end) of the
 //                     outermost (C-order) dimension; squeeze drops that dimension (one expert
 //                     of a [n_expert, rows, cols] stack: expert_slices() builds those); each
@@ -24,7 +27,8 @@
 //                     (-1 undoes Gemma's norms stored as 1 + w)
 //     concat_order    >= 0: the GGUF tensors of one part that name the same `hf` are
 //                     concatenated along the outermost dimension in this order (a fused HF
-//                     tensor that llama.cpp split, e.g. Baichuan's W_pack)
+//                     tensor that llama.cpp split, e.g. Baichuan's W_pack); parts of different
+//                     float types join as float32
 //     skip            llama.cpp wrote a tensor the HF checkpoint lacks (rope_freqs): drop it
 //     rows            last, on the whole (concatenated) tensor: HF row r is row rows(r)
 //                     (GPT-NeoX's q|k|v per head, InternLM2's per-group wqkv)
@@ -63,6 +67,7 @@ struct GgufTensorName {
   std::vector<GgufSlice> slices = {};  // not empty: these HF tensors instead of `hf`
   float add = 0;                       // added to every value, in float32
   bool transpose = false;
+  bool flatten = false;
   int concat_order = -1;
   bool skip = false;
   std::function<std::int64_t(std::int64_t)> rows = {};
