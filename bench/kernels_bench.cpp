@@ -55,7 +55,7 @@ void BM_CastBf16ToF16(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
 }
-BENCHMARK(BM_CastBf16ToF16)->Arg(0)->Arg(1)->ArgName("avx2");
+BENCHMARK(BM_CastBf16ToF16)->Arg(0)->Arg(1)->Arg(2)->ArgName("level");
 
 }  // namespace
 }  // namespace weightcast

@@ -1,0 +1,72 @@
+#include "map/cast.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "util/float_bits.h"
+
+namespace weightcast {
+namespace {
+
+// Every 16-bit pattern (NaNs, infinities, subnormals, values beyond binary16's range), at an
+// odd length so the vector loops leave a tail.
+std::vector<std::uint16_t> every_pattern() {
+  std::vector<std::uint16_t> v;
+  for (std::uint32_t b = 0; b < 0x10000; ++b) v.push_back(static_cast<std::uint16_t>(b));
+  v.push_back(0x7FC1);
+  v.push_back(0x3F80);
+  v.push_back(0x0001);
+  return v;
+}
+
+template <typename Out, typename In>
+std::vector<Out> cast_all(DType from, DType to, const std::vector<In>& in, SimdLevel level) {
+  std::vector<Out> out(in.size() * sizeof(In) / dtype_size(from));
+  cast_function(from, to, level)(reinterpret_cast<const std::byte*>(in.data()),
+                                 reinterpret_cast<std::byte*>(out.data()), out.size());
+  return out;
+}
+
+TEST(Cast, EverySimdLevelWritesTheScalarBytes) {
+  const auto patterns = every_pattern();
+  std::mt19937 rng(3);
+  std::vector<std::uint32_t> f32(100003);
+  for (auto& x : f32) x = static_cast<std::uint32_t>(rng());
+  for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > simd_level()) continue;
+    const int l = static_cast<int>(level);
+    EXPECT_EQ((cast_all<std::uint16_t>(DType::kBF16, DType::kF16, patterns, SimdLevel::kScalar)),
+              (cast_all<std::uint16_t>(DType::kBF16, DType::kF16, patterns, level)))
+        << "bf16 -> f16, level " << l;
+    EXPECT_EQ((cast_all<std::uint32_t>(DType::kBF16, DType::kF32, patterns, SimdLevel::kScalar)),
+              (cast_all<std::uint32_t>(DType::kBF16, DType::kF32, patterns, level)))
+        << "bf16 -> f32, level " << l;
+    EXPECT_EQ((cast_all<std::uint32_t>(DType::kF16, DType::kF32, patterns, SimdLevel::kScalar)),
+              (cast_all<std::uint32_t>(DType::kF16, DType::kF32, patterns, level)))
+        << "f16 -> f32, level " << l;
+    EXPECT_EQ((cast_all<std::uint16_t>(DType::kF32, DType::kF16, f32, SimdLevel::kScalar)),
+              (cast_all<std::uint16_t>(DType::kF32, DType::kF16, f32, level)))
+        << "f32 -> f16, level " << l;
+  }
+}
+
+TEST(Cast, BfloatToHalfRoundsToNearestEvenAndOverflowsToInfinity) {
+  const std::vector<std::uint16_t> in = {0x3F80, 0x477F, 0x4780, 0x3300, 0xFF80, 0x3340};
+  for (SimdLevel level : {SimdLevel::kScalar, simd_level()}) {
+    std::vector<std::uint16_t> big(64, 0x3F80);  // through the vector loop too
+    big.insert(big.end(), in.begin(), in.end());
+    const auto out = cast_all<std::uint16_t>(DType::kBF16, DType::kF16, big, level);
+    EXPECT_EQ(out[64], 0x3C00);  // 1.0
+    EXPECT_EQ(out[65], 0x7BF8);  // 65280, exact
+    EXPECT_EQ(out[66], 0x7C00);  // 65536 overflows
+    EXPECT_EQ(out[67], 0x0000);  // 2^-25, half the least subnormal: ties to even, zero
+    EXPECT_EQ(out[68], 0xFC00);  // -inf
+    EXPECT_EQ(out[69], 0x0001);  // 1.5 * 2^-25 rounds up to the least subnormal
+  }
+}
+
+}  // namespace
+}  // namespace weightcast
