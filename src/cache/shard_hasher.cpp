@@ -11,13 +11,12 @@
 #include "cache/md5_multi.h"
 #include "cache/output_dir.h"
 #include "util/error.h"
-#include "util/mapped_file.h"
 
 namespace weightcast {
 
 namespace {
 
-constexpr std::size_t kChunkBlocks = (1u << 20) / 64;  // 1 MiB read per lane and round
+constexpr std::size_t kChunkBlocks = (128u << 10) / 64;  // per lane and round: all lanes fit L2
 
 }  // namespace
 
@@ -69,12 +68,52 @@ void ShardHasher::run() {
   }
 }
 
+namespace {
+
+// A shard read back with pread into a buffer reused for every round: no page faults on a mapping
+// and no unmapping across threads, and the md5 lanes read from cache rather than memory.
+class ShardReader {
+ public:
+  explicit ShardReader(const std::filesystem::path& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) fail<IOError>("{}: cannot open: {}", path.string(), std::strerror(errno));
+    const off_t end = ::lseek(fd_, 0, SEEK_END);
+    if (end < 0) fail<IOError>("{}: cannot size: {}", path.string(), std::strerror(errno));
+    size_ = static_cast<std::size_t>(end);
+  }
+  ~ShardReader() { ::close(fd_); }
+  ShardReader(const ShardReader&) = delete;
+  ShardReader& operator=(const ShardReader&) = delete;
+  std::size_t size() const { return size_; }
+  std::size_t offset() const { return offset_; }
+  // The next `n` bytes, in `buffer`.
+  const std::byte* next(std::size_t n, std::byte* buffer) {
+    std::size_t got = 0;
+    while (got < n) {
+      const ssize_t r = ::pread(fd_, buffer + got, n - got, static_cast<off_t>(offset_ + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0)
+        fail<IOError>("{}: read back failed at byte {}: {}", path_.string(), offset_ + got,
+                      r < 0 ? std::strerror(errno) : "the file is shorter than written");
+      got += static_cast<std::size_t>(r);
+    }
+    offset_ += n;
+    return buffer;
+  }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::size_t size_ = 0, offset_ = 0;
+};
+
+}  // namespace
+
 void ShardHasher::hash_batch(std::vector<Job>& batch) {
   const int n = static_cast<int>(batch.size());
-  // Mapped, not read: no copy. Each window is dropped from our resident set once hashed.
-  std::vector<std::unique_ptr<MappedFile>> files;
-  std::vector<std::size_t> offset(n, 0);
-  for (int i = 0; i < n; ++i) files.push_back(std::make_unique<MappedFile>(batch[i].path));
+  std::vector<std::unique_ptr<ShardReader>> files;
+  for (int i = 0; i < n; ++i) files.push_back(std::make_unique<ShardReader>(batch[i].path));
+  if (buffer_.empty()) buffer_.resize(Md5Lanes::kLanes * kChunkBlocks * 64);
   Md5Lanes lanes;
   std::vector<bool> done(n, false);
   std::vector<Md5Digest> out(n);
@@ -84,9 +123,11 @@ void ShardHasher::hash_batch(std::vector<Job>& batch) {
     bool any = false;
     for (int i = 0; i < n; ++i) {
       if (done[i]) continue;
-      const std::size_t left = (files[i]->size() - offset[i]) / 64;
+      auto& f = *files[i];
+      const std::size_t left = (f.size() - f.offset()) / 64;
       if (left == 0) {  // only the tail is left: finish this lane
-        out[i] = lanes.finish(i, files[i]->bytes().subspan(offset[i]), files[i]->size());
+        const std::size_t tail = f.size() - f.offset(), total = f.size();
+        out[i] = lanes.finish(i, {f.next(tail, lane_buffer(i)), tail}, total);
         done[i] = true;
         continue;
       }
@@ -96,19 +137,18 @@ void ShardHasher::hash_batch(std::vector<Job>& batch) {
     if (!any) break;
     std::array<const std::byte*, Md5Lanes::kLanes> data{};
     for (int i = 0; i < n; ++i)
-      if (!done[i]) data[i] = files[i]->bytes().data() + offset[i];
+      if (!done[i]) data[i] = files[i]->next(blocks * 64, lane_buffer(i));
     lanes.update(data, blocks);
-    for (int i = 0; i < n; ++i) {
-      if (done[i]) continue;
-      files[i]->done_with(offset[i], blocks * 64);
-      offset[i] += blocks * 64;
-    }
   }
   std::lock_guard lock(mutex_);
   for (int i = 0; i < n; ++i) {
     if (digests_.size() <= batch[i].index) digests_.resize(batch[i].index + 1);
     digests_[batch[i].index] = to_hex(out[i]);
   }
+}
+
+std::byte* ShardHasher::lane_buffer(int lane) {
+  return buffer_.data() + static_cast<std::size_t>(lane) * kChunkBlocks * 64;
 }
 
 void ShardHasher::run_sync() {

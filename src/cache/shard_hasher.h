@@ -1,5 +1,5 @@
 // md5 of every finished shard, on a thread of its own so that hashing overlaps quantizing and
-// writing. Shards are read back from the staging files (still in the page cache) eight at a time
+// writing. Shards are read back from the staging files (still in the page cache) sixteen at a time
 // through small reused buffers, and hashed in the lanes of Md5Lanes. When syncing, a second
 // thread flushes each shard to disk (fdatasync) as soon as it is queued, overlapping the run.
 #pragma once
@@ -34,6 +34,7 @@ class ShardHasher {
   };
   void run();
   void hash_batch(std::vector<Job>& batch);
+  std::byte* lane_buffer(int lane);
   void run_sync();
 
   std::mutex mutex_;
@@ -41,6 +42,7 @@ class ShardHasher {
   std::deque<Job> jobs_;
   std::deque<std::filesystem::path> to_sync_;
   std::vector<std::string> digests_;
+  std::vector<std::byte> buffer_;  // one chunk per lane, reused
   std::exception_ptr error_;
   bool closing_ = false;
   bool sync_ = false;

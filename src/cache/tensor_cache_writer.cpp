@@ -20,8 +20,7 @@ namespace weightcast {
 Tensor encode_for_cache(Tensor tensor, ThreadPool& pool) {
   if (tensor.dtype != DType::kF32) return tensor;
   const auto n = static_cast<std::size_t>(numel(tensor.shape));
-  Tensor out{tensor.name, DType::kF32, tensor.shape,
-             std::make_unique_for_overwrite<std::byte[]>(n * 2), n * 2};
+  Tensor out{tensor.name, DType::kF32, tensor.shape, allocate_buffer(n * 2), n * 2};
   const float* in = tensor.as<float>();
   pool.parallel_for(n, 1 << 16, [&](std::size_t b, std::size_t e) {
     encode_f32_for_cache(in + b, e - b, out.buffer.get() + 2 * b);

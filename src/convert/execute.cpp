@@ -76,7 +76,8 @@ struct Finished {
   // total size on its first block, `stream_end` on its last.
   std::optional<OutputDef> stream_begin;
   std::size_t stream_bytes = 0;
-  std::vector<std::byte> chunk;
+  Buffer chunk;  // pooled: a fresh 8 MiB block for each would fault every page in again
+  std::size_t chunk_bytes = 0;
   bool stream_end = false;
 };
 
@@ -87,7 +88,7 @@ void write_finished(TensorCacheWriter& writer, const Finished& item) {
     writer.begin_streamed(item.stream_begin->name, item.stream_begin->dtype, shape,
                           item.stream_bytes);
   }
-  if (!item.chunk.empty()) writer.write_streamed(item.chunk);
+  if (item.chunk_bytes) writer.write_streamed({item.chunk.get(), item.chunk_bytes});
   if (item.stream_end) writer.end_streamed();
   for (std::size_t i = 0; i < item.records.size(); ++i) {
     const auto& r = item.records[i];
@@ -198,8 +199,9 @@ class Producer {
       const std::size_t e = std::min(rows.rows(), b + block_rows);
       Finished block;
       if (b == 0) block.stream_begin = first, block.stream_bytes = rows.rows() * row_bytes;
-      block.chunk.resize((e - b) * row_bytes);
-      first_rows(p, rows, b, e, block.chunk.data(), rest);
+      block.chunk_bytes = (e - b) * row_bytes;
+      block.chunk = allocate_buffer(block.chunk_bytes);
+      first_rows(p, rows, b, e, block.chunk.get(), rest);
       block.stream_end = e == rows.rows();
       if (!queue_.push(std::move(block))) return false;
     }

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 
+#include "util/buffer_pool.h"
 #include "util/dtype.h"
 
 namespace weightcast {
@@ -14,13 +15,13 @@ struct Tensor {
   std::string name;
   DType dtype = DType::kF32;
   Shape shape;
-  std::unique_ptr<std::byte[]> buffer;  // uninitialised on allocation: kernels write every byte
+  Buffer buffer;  // uninitialised on allocation: kernels write every byte
   std::size_t nbytes = 0;
 
   static Tensor allocate(std::string name, DType dtype, Shape shape) {
     Tensor t{std::move(name), dtype, std::move(shape), nullptr, 0};
     t.nbytes = static_cast<std::size_t>(numel(t.shape)) * dtype_size(dtype);
-    t.buffer = std::make_unique_for_overwrite<std::byte[]>(t.nbytes);
+    t.buffer = allocate_buffer(t.nbytes);
     return t;
   }
   template <typename T>

@@ -473,18 +473,20 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
                                            const std::uint16_t* w, std::size_t k, std::uint32_t* qw,
                                            std::uint16_t* scales) {
   const std::size_t gs = geo.gs, groups = k / gs;
-  thread_local std::vector<std::uint16_t> max_bits;
-  thread_local std::vector<float> divisors, recips;
-  max_bits.resize(groups);
-  divisors.resize(groups);
-  recips.resize(groups);
+  // Plain pointers into the thread's scratch: a thread_local touched in the loop costs a TLS
+  // lookup (and a vzeroupper) per group.
+  thread_local std::vector<float> scratch;
+  scratch.resize(3 * groups);
+  float* divisors = scratch.data();
+  float* recips = divisors + groups;
+  auto* max_bits = reinterpret_cast<std::uint16_t*>(recips + groups);
   for (std::size_t g = 0; g < groups; ++g) {
-    max_bits[g] = group_max_bits512(w + g * gs, gs);
-    if (max_bits[g] >= 0x7C00) return false;  // infinity or NaN
+    const std::uint16_t m = group_max_bits512(w + g * gs, gs);
+    if (m >= 0x7C00) return false;  // infinity or NaN
+    max_bits[g] = m;
   }
-  if (!row_scales512(max_bits.data(), groups, geo.max_int, scales, divisors.data(), recips.data()))
-    return false;
-  std::memset(qw, 0, geo.words * sizeof(std::uint32_t));
+  if (!row_scales512(max_bits, groups, geo.max_int, scales, divisors, recips)) return false;
+  if (a.bits != 4) std::memset(qw, 0, geo.words * sizeof(std::uint32_t));  // packed by OR
   alignas(64) std::int32_t codes[256];
   Group512 grp{{},
                {},
