@@ -4,8 +4,10 @@
 Generates deterministic synthetic bf16 safetensors checkpoints with real shapes (cached in
 bench/cache/), then alternates, for several repeats, `cp -r SOURCE NEW_DIR` (the baseline) and
 `weightcast convert` for each scheme, each into a fresh output directory with a warm page cache.
-Reports, per run, the median wall, user and system time and the peak RSS, and the ratio
-convert / copy: the median of the per-alternation ratios (each convert against the copy of its
+Conversions run with --no-sync, as the copy does not flush either; one more row runs the first
+scheme durably (the default: every shard and manifest flushed to disk before publishing), so the
+cost of durable publishing shows apart. Reports, per run, the median wall, user and system time and
+the peak RSS, and the ratio convert / copy: the median of the per-alternation ratios (each convert against the copy of its
 own alternation, since these machines are noisy) with their spread. The result goes to
 bench/results/<shape>.json and is appended as one line to bench/results/history.jsonl, so a
 regression shows against earlier runs; --json prints it.
@@ -111,7 +113,8 @@ def main():
     src = ensure_checkpoint(args.shape, args.cache)
     src_bytes = sum(os.path.getsize(os.path.join(src, f)) for f in os.listdir(src))
     scratch = tempfile.mkdtemp(prefix="weightcast-bench-", dir=args.scratch or args.cache)
-    samples = {name: [] for name in ["copy", *args.schemes]}
+    durable = f"{args.schemes[0]}+sync"
+    samples = {name: [] for name in ["copy", *args.schemes, durable]}
     try:
         warm(src)
         for rep in range(args.repeats):
@@ -120,8 +123,11 @@ def main():
                 if name == "copy":
                     cmd = ["cp", "-r", src, out]
                 else:
-                    cmd = [args.binary, "convert", src, "--quantization", name, "-o", out,
+                    scheme = name.removesuffix("+sync")
+                    cmd = [args.binary, "convert", src, "--quantization", scheme, "-o", out,
                            "--threads", str(args.threads), "--quiet"]
+                    if name != durable:
+                        cmd.append("--no-sync")
                 samples[name].append(measure(cmd))
                 shutil.rmtree(out)
     finally:
@@ -160,9 +166,9 @@ def summarize(args, src_bytes, samples):
 def print_table(result):
     print(f"\n{result['shape']}: {result['source_bytes'] / 1e9:.2f} GB bf16 source, median of "
           f"{result['repeats']} alternations, {result['threads']} threads")
-    print(f"{'run':<10} {'wall s':>8} {'user s':>7} {'sys s':>7} {'peak RSS MiB':>13} {'/ copy':>7}  spread")
+    print(f"{'run':<13} {'wall s':>8} {'user s':>7} {'sys s':>7} {'peak RSS MiB':>13} {'/ copy':>7}  spread")
     for r in result["results"]:
-        print(f"{r['run']:<10} {r['wall_s']:>8.3f} {r['user_s']:>7.3f} {r['sys_s']:>7.3f} "
+        print(f"{r['run']:<13} {r['wall_s']:>8.3f} {r['user_s']:>7.3f} {r['sys_s']:>7.3f} "
               f"{r['peak_rss_mib']:>13.1f} {r['ratio_to_copy']:>7.2f}  {r['ratio_min']:.2f}-{r['ratio_max']:.2f}")
 
 

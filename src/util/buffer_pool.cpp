@@ -16,8 +16,8 @@ constexpr std::size_t kHeader = 64;  // keeps the data 64-byte aligned
 constexpr std::size_t kLarge = 1u << 20;
 constexpr std::size_t kHugePage = 2u << 20;
 // What the pool may keep: a few parameters' worth, well under the memory the pipeline holds.
-constexpr std::size_t kKeptBytes = 160u << 20;
-constexpr std::size_t kKeptBlocks = 12;
+constexpr std::size_t kKeptBytes = 96u << 20;
+constexpr std::size_t kKeptBlocks = 8;
 
 struct Header {
   std::size_t capacity;  // bytes of the whole block, header included

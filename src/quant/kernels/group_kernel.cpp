@@ -407,6 +407,34 @@ WEIGHTCAST_AVX512 inline std::uint16_t group_max_bits512(const std::uint16_t* p,
   return static_cast<std::uint16_t>(0xFFFF - (_mm_cvtsi128_si32(_mm_minpos_epu16(inv)) & 0xFFFF));
 }
 
+// The max |w| bits of four consecutive 32-element groups at once: a reduction tree over the four
+// vectors instead of four horizontal reductions. False when one of them is infinite or NaN.
+WEIGHTCAST_AVX512 inline bool four_group_max_bits(const std::uint16_t* p, std::uint16_t* out) {
+  const __m512i mask = _mm512_set1_epi16(0x7FFF);
+  __m512i a[4];
+  for (int i = 0; i < 4; ++i) a[i] = _mm512_and_si512(_mm512_loadu_si512(p + 32 * i), mask);
+  // Halves: [group 0's 16 | group 1's 16], [group 2's | group 3's].
+  const __m512i x01 = _mm512_max_epu16(_mm512_shuffle_i64x2(a[0], a[1], 0x44),
+                                       _mm512_shuffle_i64x2(a[0], a[1], 0xEE));
+  const __m512i x23 = _mm512_max_epu16(_mm512_shuffle_i64x2(a[2], a[3], 0x44),
+                                       _mm512_shuffle_i64x2(a[2], a[3], 0xEE));
+  // Quarters: 128-bit chunk c holds group c's eight candidates.
+  __m512i y =
+      _mm512_max_epu16(_mm512_shuffle_i64x2(x01, x23, 0x88), _mm512_shuffle_i64x2(x01, x23, 0xDD));
+  y = _mm512_max_epu16(y, _mm512_bsrli_epi128(y, 8));
+  y = _mm512_max_epu16(y, _mm512_bsrli_epi128(y, 4));
+  y = _mm512_max_epu16(y, _mm512_bsrli_epi128(y, 2));
+  // Each chunk's first word is its group's max.
+  constexpr __mmask32 kFirsts = 0x01010101;
+  if (_mm512_mask_cmpge_epu16_mask(kFirsts, y, _mm512_set1_epi16(0x7C00))) return false;
+  const __m512i firsts =
+      _mm512_permutexvar_epi16(_mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 24, 16, 8, 0),
+                               y);
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm512_castsi512_si128(firsts));
+  return true;
+}
+
 // Rounds to binary16 precision with integer ops, as F16Simd::op8 (shorter latency than a
 // conversion round trip; the values on this path are never NaN or infinite).
 WEIGHTCAST_AVX512 inline __m512 to_f16_precision(__m512 x) {
@@ -480,7 +508,11 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
   float* divisors = scratch.data();
   float* recips = divisors + groups;
   auto* max_bits = reinterpret_cast<std::uint16_t*>(recips + groups);
-  for (std::size_t g = 0; g < groups; ++g) {
+  std::size_t g = 0;
+  if (gs == 32)
+    for (; g + 4 <= groups; g += 4)
+      if (!four_group_max_bits(w + g * gs, max_bits + g)) return false;
+  for (; g < groups; ++g) {
     const std::uint16_t m = group_max_bits512(w + g * gs, gs);
     if (m >= 0x7C00) return false;  // infinity or NaN
     max_bits[g] = m;
