@@ -141,7 +141,7 @@ def convert_weight(
     sync: bool = True,
     quiet: bool = False,
     progress: Optional[bool] = None,
-    stream_mib: int = 256,
+    stream_mib: int = 32,
     on_log: Optional[Callable[[str], None]] = None,
     strict: bool = False,
     dequantize_fp8: bool = False,

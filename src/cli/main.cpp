@@ -56,7 +56,7 @@ struct ConvertArgs {
   std::string round_mode = "ties-even";
   std::string lora_adapter;
   unsigned threads = 0, tp_shards = 0;
-  std::size_t stream_mib = 256;
+  std::size_t stream_mib = 32;
   bool quiet = false, dry_run = false, json = false, no_sync = false, strict = false;
   bool dequantize_fp8 = false;
 };
@@ -193,9 +193,9 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
       ->capture_default_str();
   convert
       ->add_option("--stream-mib", a.stream_mib,
-                   "Records stored unquantized of at least this many MiB (giant embeddings, "
-                   "stacked MoE experts, FP8 block checkpoints) are cast and written block by "
-                   "block instead of held whole; at least 32")
+                   "Records of at least this many MiB (giant embeddings, stacked MoE experts, FP8 "
+                   "block checkpoints) are produced and written block by block instead of held "
+                   "whole, their source pages dropped as they are read; at least 32")
       ->check(CLI::Range(std::size_t{32}, std::size_t{1} << 30))
       ->capture_default_str();
   convert->add_option("--lora-adapter", a.lora_adapter,

@@ -202,6 +202,7 @@ class Producer {
       block.chunk_bytes = (e - b) * row_bytes;
       block.chunk = allocate_buffer(block.chunk_bytes);
       first_rows(p, rows, b, e, block.chunk.get(), rest);
+      rows.release_read();
       block.stream_end = e == rows.rows();
       if (!queue_.push(std::move(block))) return false;
     }

@@ -11,18 +11,25 @@ SourceRows::SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtyp
     const auto& file = *ckpt.files()[loc.file];
     auto cast = mapping_.element_cast(info.name, info.dtype, file.widens_bf16(), dtype);
     counters_.push_back(std::make_shared<Counter>());
-    if (may_be_nonfinite(info.dtype))  // counted on the block the cast just read
-      cast = [cast = std::move(cast), counter = counters_.back(), from = info.dtype](
-                 const std::byte* in, std::byte* out, std::size_t n) {
-        cast(in, out, n);
+    const auto data = file.data(loc.index);
+    // Non-finite values counted on the block the cast just read, and the bytes read noted.
+    cast = [cast = std::move(cast), counter = counters_.back(), from = info.dtype, data,
+            count = may_be_nonfinite(info.dtype),
+            elem = dtype_size(info.dtype)](const std::byte* in, std::byte* out, std::size_t n) {
+      cast(in, out, n);
+      if (count) {
         NonFiniteCount c;
         count_nonfinite(from, in, n, c);
         if (c.nan) counter->nan += c.nan;
         if (c.inf) counter->inf += c.inf;
-      };
-    parts_.push_back(
-        {file.data(loc.index), dtype_size(info.dtype), static_cast<std::size_t>(numel(info.shape)),
-         info.shape.empty() ? 1 : static_cast<std::size_t>(info.shape.back()), std::move(cast)});
+      }
+      if (in >= data.data() && in < data.data() + data.size())
+        counter->note_read(static_cast<std::size_t>(in - data.data()), n * elem);
+    };
+    parts_.push_back({data, dtype_size(info.dtype), static_cast<std::size_t>(numel(info.shape)),
+                      info.shape.empty() ? 1 : static_cast<std::size_t>(info.shape.back()),
+                      std::move(cast)});
+    sources_.push_back({&file, loc.index});
     file.prefetch(loc.index);
   }
 }
@@ -31,6 +38,24 @@ std::vector<NonFiniteCount> SourceRows::nonfinite() const {
   std::vector<NonFiniteCount> out;
   for (const auto& c : counters_) out.push_back({c->nan.load(), c->inf.load()});
   return out;
+}
+
+void SourceRows::Counter::note_read(std::size_t offset, std::size_t bytes) {
+  std::size_t lo = read_lo.load(std::memory_order_relaxed);
+  while (offset < lo && !read_lo.compare_exchange_weak(lo, offset, std::memory_order_relaxed)) {
+  }
+  std::size_t hi = read_hi.load(std::memory_order_relaxed);
+  while (offset + bytes > hi &&
+         !read_hi.compare_exchange_weak(hi, offset + bytes, std::memory_order_relaxed)) {
+  }
+}
+
+void SourceRows::release_read() const {
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    auto& c = *counters_[i];
+    const std::size_t lo = c.read_lo.exchange(SIZE_MAX), hi = c.read_hi.exchange(0);
+    if (hi > lo) sources_[i].file->release_range(sources_[i].index, lo, hi - lo);
+  }
 }
 
 void SourceRows::fill(std::size_t begin, std::size_t end, std::byte* out) const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -19,12 +20,22 @@ class SourceRows final : public ParamRows {
   void fill(std::size_t begin, std::size_t end, std::byte* out) const override;
   // NaN and infinity among the elements read so far, per source (in the plan's order).
   std::vector<NonFiniteCount> nonfinite() const;
+  // Lets the sources drop the pages read since the last call (not while a fill runs): a large
+  // parameter produced block by block then holds a block's worth of source pages, not all.
+  void release_read() const;
 
  private:
   struct Counter {
     std::atomic<std::uint64_t> nan{0}, inf{0};
+    std::atomic<std::size_t> read_lo{SIZE_MAX}, read_hi{0};  // bytes read since release_read
+    void note_read(std::size_t offset, std::size_t bytes);
+  };
+  struct Source {
+    const SourceFile* file;
+    std::size_t index;
   };
   std::vector<std::shared_ptr<Counter>> counters_;
+  std::vector<Source> sources_;
   const Mapping& mapping_;
   std::vector<SourcePart> parts_;
   std::size_t out_size_;

@@ -34,6 +34,9 @@ class SourceFile {
   // Hints: the tensor will be read soon / its pages may be dropped.
   virtual void prefetch(std::size_t) const {}
   virtual void release(std::size_t) const {}
+  // The whole pages within bytes [offset, offset + length) of tensor i may be dropped: a large
+  // parameter read in order releases what it has read as it goes.
+  virtual void release_range(std::size_t, std::size_t, std::size_t) const {}
   // MLC's torch loader turns bfloat16 tensors into float32 before the mapping runs (which
   // matters where the mapping does arithmetic, e.g. Gemma's norm + 1).
   virtual bool widens_bf16() const { return false; }

@@ -166,5 +166,11 @@ void MappedFile::will_need(std::size_t offset, std::size_t length) const {
 void MappedFile::done_with(std::size_t offset, std::size_t length) const {
   advise(data_, size_, offset, length, MADV_DONTNEED);
 }
+void MappedFile::done_with_pages_within(std::size_t offset, std::size_t length) const {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t start = (offset + page - 1) / page * page,
+                    end = (offset + length) / page * page;
+  if (end > start) advise(data_, size_, start, end - start, MADV_DONTNEED);
+}
 
 }  // namespace weightcast

@@ -30,6 +30,8 @@ class MappedFile {
   // flat however large the file is. Both are hints and never fail.
   void will_need(std::size_t offset, std::size_t length) const;
   void done_with(std::size_t offset, std::size_t length) const;
+  // Drops only the pages wholly inside the range (its neighbours may still be read).
+  void done_with_pages_within(std::size_t offset, std::size_t length) const;
 
   // Why the file's bytes may no longer be those mapped ("" when they are): a read past its end
   // (it was truncated), or a different size, modification time or inode at the path now.
