@@ -15,8 +15,6 @@ namespace weightcast {
 
 namespace {
 
-const GgufNameTable kTop = {
-    {"token_embd", "model.embed_tokens"}, {"output_norm", "model.norm"}, {"output", "lm_head"}};
 const GgufNameTable kLayer = {
     {"attn_q", "self_attn.q_proj"},
     {"attn_q_a", "self_attn.q_a_proj"},
@@ -115,7 +113,7 @@ GgufNaming naming(const GgufModel& model) {
     static const std::regex exps(R"(blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight)");
     static const std::regex split(R"(blk\.(\d+)\.attn_(k|v)_b\.weight)");
     static const std::regex bias(R"(blk\.(\d+)\.exp_probs_b\.bias)");
-    GgufTensorName name{gguf_to_hf(g, kTop, kLayer)};
+    GgufTensorName name{gguf_to_hf(g, kLlamaStyleTop, kLayer)};
     std::smatch m;
     if (n_expert > 0 && std::regex_match(g, m, exps))
       name.slices = expert_slices(

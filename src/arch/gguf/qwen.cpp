@@ -3,14 +3,13 @@
 // (docs/source-formats.md#gguf-qwen-views).
 #include <regex>
 
+#include "arch/gguf/family_helpers.h"
 #include "arch/gguf/view.h"
 
 namespace weightcast {
 
 namespace {
 
-const GgufNameTable kTop = {
-    {"token_embd", "model.embed_tokens"}, {"output_norm", "model.norm"}, {"output", "lm_head"}};
 const GgufNameTable kLayer = {
     {"attn_q", "self_attn.q_proj"},
     {"attn_k", "self_attn.k_proj"},
@@ -34,7 +33,7 @@ GgufNaming naming(const GgufModel& model) {
   const auto n_expert = GgufMeta(model).expert_count();
   return [n_expert](const std::string& g) {
     static const std::regex exps(R"(blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight)");
-    GgufTensorName name{gguf_to_hf(g, kTop, kLayer)};
+    GgufTensorName name{gguf_to_hf(g, kLlamaStyleTop, kLayer)};
     std::smatch m;
     if (n_expert > 0 && std::regex_match(g, m, exps))
       name.slices = expert_slices(
