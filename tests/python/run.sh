@@ -5,4 +5,9 @@
 root=$(cd "$(dirname "$0")/../.." && pwd)
 py="$root/.venv/bin/python"
 [ -x "$py" ] || py=python3
+# On every core when pytest-xdist is there (tests/requirements.txt) and the caller has not chosen.
+case " ${PYTEST_ADDOPTS:-} $* " in
+  *" -n "* | *" -n="*) ;;
+  *) "$py" -c "import xdist" 2>/dev/null && set -- -n auto "$@" ;;
+esac
 exec "$py" -m pytest "$@"
