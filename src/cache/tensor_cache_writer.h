@@ -21,6 +21,7 @@
 #include "cache/output_dir.h"
 #include "cache/shard_hasher.h"
 #include "util/dtype.h"
+#include "util/simd.h"
 #include "util/tensor.h"
 #include "util/thread_pool.h"
 
@@ -35,7 +36,8 @@ inline constexpr const char* kB16ManifestName = "tensor-cache-b16.json";
 // encoding applies.
 Tensor encode_for_cache(Tensor tensor, ThreadPool& pool);
 // The same encoding for `n` float32 values, into 2 bytes each.
-void encode_f32_for_cache(const float* in, std::size_t n, std::byte* out);
+void encode_f32_for_cache(const float* in, std::size_t n, std::byte* out,
+                          SimdLevel level = simd_level());
 // Bytes per element as stored: 2 for float32, dtype_size otherwise.
 inline std::size_t cache_element_size(DType dtype) {
   return dtype == DType::kF32 ? 2 : dtype_size(dtype);

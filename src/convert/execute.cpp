@@ -119,15 +119,18 @@ class Producer {
     const SourceRows rows(p, ckpt_, p.def->dtype.value_or(scheme_.model_dtype()));
     std::span<const OutputDef> planned = p.outputs;
     std::vector<Tensor> records;
+    Finished item;
     if (p.streamed) {
       if (p.production == Production::kRowBlocks) records = scheme_.start_rows(*p.def, rows);
       if (!stream_first(p, rows, records)) return false;
       planned = planned.subspan(1);
+    } else if (encodes_directly(p)) {
+      item = encode_directly(p, rows);
     } else {
       records = compute_whole(p, rows);
     }
     note_nonfinite(p, rows);
-    Finished item = encode(std::move(records), planned);
+    if (item.records.empty()) item = encode(std::move(records), planned);
     stats_.compute_seconds += seconds_since(start);
     return item.records.empty() || queue_.push(std::move(item));
   }
@@ -168,6 +171,28 @@ class Producer {
         pieces.push_back(std::move(piece));
     }
     return pieces;
+  }
+
+  // A float32 record stored as mapped (q0f32, float32 norms): cast and encoded to its cache bytes
+  // row block by row block, never materialised in float32 (twice the bytes, another pass).
+  static bool encodes_directly(const PlannedParam& p) {
+    return p.production == Production::kAsIs && p.shards == 1 && p.outputs.size() == 1 &&
+           p.outputs.front().dtype == DType::kF32 && !p.shape.empty();
+  }
+  Finished encode_directly(const PlannedParam& p, const SourceRows& rows) {
+    const auto& first = p.outputs.front();
+    const std::size_t bytes =
+        rows.rows() * static_cast<std::size_t>(p.shape.back()) * cache_element_size(DType::kF32);
+    Tensor record{first.name, DType::kF32, p.shape, allocate_buffer(bytes), bytes};
+    std::vector<Tensor> none;
+    first_rows(p, rows, 0, rows.rows(), record.buffer.get(), none);
+    release_sources(p);
+    stats_.param_bytes += static_cast<double>(numel(p.shape)) * dtype_size(DType::kF32);
+    ++stats_.param_count;
+    Finished item;
+    item.dtypes.push_back(DType::kF32);
+    item.records.push_back(std::make_unique<const Tensor>(std::move(record)));
+    return item;
   }
 
   // Writes rows [begin, end) of the first record, encoded for the cache, to `dst`.

@@ -151,6 +151,17 @@ WEIGHTCAST_AVX2 void bf16_to_f32_avx2(const std::byte* in, std::byte* out, std::
     _mm256_storeu_ps(reinterpret_cast<float*>(out + i * 4), load_bf16x8(in + i * 2));
   to_f32<read_bf16>(in + i * 2, out + i * 4, n - i);
 }
+
+WEIGHTCAST_AVX512 void bf16_to_f32_avx512(const std::byte* in, std::byte* out, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_si512(
+        out + i * 4,
+        _mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i * 2))),
+            16));
+  bf16_to_f32_avx2(in + i * 2, out + i * 4, n - i);
+}
 #endif
 
 bool is_integer(DType t) {
@@ -213,6 +224,8 @@ CastFn cast_function(DType from, DType to, SimdLevel level) {
 #if defined(__x86_64__)
   if (level >= SimdLevel::kAvx512 && from == DType::kBF16 && to == DType::kF16)
     return bf16_to_f16_avx512;
+  if (level >= SimdLevel::kAvx512 && from == DType::kBF16 && to == DType::kF32)
+    return bf16_to_f32_avx512;
   if (avx2) {
     if (from == DType::kBF16 && to == DType::kF16) return bf16_to_f16_avx2;
     if (from == DType::kF32 && to == DType::kF16) return f32_to_f16_avx2;

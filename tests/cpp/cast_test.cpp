@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "cache/tensor_cache_writer.h"
 #include "util/float_bits.h"
 
 namespace weightcast {
@@ -65,6 +66,26 @@ TEST(Cast, BfloatToHalfRoundsToNearestEvenAndOverflowsToInfinity) {
     EXPECT_EQ(out[67], 0x0000);  // 2^-25, half the least subnormal: ties to even, zero
     EXPECT_EQ(out[68], 0xFC00);  // -inf
     EXPECT_EQ(out[69], 0x0001);  // 1.5 * 2^-25 rounds up to the least subnormal
+  }
+}
+
+// float32 stored as bfloat16 (docs/tensor-cache.md#float32-as-bfloat16): every level writes what
+// the scalar rule writes, around the limit, for infinities, NaNs and subnormals too.
+TEST(Cast, EveryLevelEncodesFloat32ForTheCacheAsTheScalarRule) {
+  std::mt19937 rng(5);
+  std::vector<std::uint32_t> bits = {0x7F7F0000, 0x7F7EFFFF, 0x7F7F8000, 0x7F7FFFFF, 0x7F800000,
+                                     0x7F800001, 0x7FC00000, 0xFF7F0000, 0xFF7EFFFF, 0x80000001,
+                                     0x00008000, 0x00018000, 0x3F818000, 0x3F808000, 0xFFFFFFFF};
+  for (int i = 0; i < 100003; ++i) bits.push_back(static_cast<std::uint32_t>(rng()));
+  std::vector<float> in(bits.size());
+  std::memcpy(in.data(), bits.data(), bits.size() * 4);
+  std::vector<std::uint16_t> expected(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) expected[i] = f32_to_bf16_cache_encoding(in[i]);
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > simd_level()) continue;
+    std::vector<std::uint16_t> out(in.size());
+    encode_f32_for_cache(in.data(), in.size(), reinterpret_cast<std::byte*>(out.data()), level);
+    EXPECT_EQ(out, expected) << "level " << static_cast<int>(level);
   }
 }
 
