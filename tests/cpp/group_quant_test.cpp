@@ -125,7 +125,7 @@ TEST(GroupQuant, SimdAndScalarPathsWriteIdenticalBytes) {
   std::mt19937 rng(42);
   for (DType dtype : {DType::kF16, DType::kBF16, DType::kF32})
     for (auto [bits, gs] : {std::pair{4, 32}, std::pair{3, 40}, std::pair{4, 128}, std::pair{2, 16},
-                            std::pair{8, 64}, std::pair{3, 80}})
+                            std::pair{8, 64}, std::pair{3, 80}, std::pair{4, 40}})
       for (RoundMode mode : {RoundMode::kTiesEven, RoundMode::kTiesAway})
         for (bool rounded : {true, false})
           for (std::size_t k : {32u, 40u, 72u, 100u, 256u, 4000u, 4096u}) {

@@ -389,7 +389,7 @@ WEIGHTCAST_AVX2 void quantize_rows_avx2(const GroupKernelArgs& a, const void* in
 // finite binary16 x and every positive finite binary16 s (tests/cpp/group_quant_test.cpp samples
 // it); the one difference, -0 for +0, cannot change a code. Rows where s would be infinite or
 // zero for a nonzero group, or holding a NaN (whose reduction order matters), go through the
-// AVX2 path. Groups of a multiple of 16.
+// AVX2 path. 4-bit codes, groups of a multiple of 8.
 
 WEIGHTCAST_AVX512 inline std::uint16_t group_max_bits512(const std::uint16_t* p, std::size_t gs) {
   const __m512i mask = _mm512_set1_epi16(0x7FFF);
@@ -397,9 +397,10 @@ WEIGHTCAST_AVX512 inline std::uint16_t group_max_bits512(const std::uint16_t* p,
   std::size_t i = 0;
   for (; i + 32 <= gs; i += 32)
     acc = _mm512_max_epu16(acc, _mm512_and_si512(_mm512_loadu_si512(p + i), mask));
-  if (i < gs)
-    acc = _mm512_max_epu16(acc, _mm512_and_si512(_mm512_maskz_loadu_epi16(0xFFFF, p + i),
-                                                 mask));  // a last 16
+  if (i < gs) {  // the last 8 to 24
+    const __mmask32 tail = (1u << (gs - i)) - 1;
+    acc = _mm512_max_epu16(acc, _mm512_and_si512(_mm512_maskz_loadu_epi16(tail, p + i), mask));
+  }
   const __m256i m =
       _mm256_max_epu16(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
   const __m128i x = _mm_max_epu16(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
@@ -461,10 +462,11 @@ WEIGHTCAST_AVX512 inline __m512i round_to_int16(__m512 u, RoundMode mode) {
   return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, step));
 }
 
-// Sixteen codes as int32 lanes. On this path x / s is finite (s is finite and nonzero, |x| <= the
-// group's max), so the clamp works on integers.
-WEIGHTCAST_AVX512 inline __m512i codes16(const std::uint16_t* w, const Group512& g) {
-  const __m512 x = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
+// Sixteen codes as int32 lanes (the lanes outside `live` read as zero). On this path x / s is
+// finite (s is finite and nonzero, |x| <= the group's max), so the clamp works on integers.
+WEIGHTCAST_AVX512 inline __m512i codes16(const std::uint16_t* w, const Group512& g,
+                                         __mmask16 live = 0xFFFF) {
+  const __m512 x = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(live, w));
   const __m512 q0 = _mm512_mul_ps(x, g.recip);
   const __m512 e = _mm512_fnmadd_ps(q0, g.divisor, x);
   const __m512 q = _mm512_fmadd_ps(e, g.recip, q0);
@@ -519,7 +521,7 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
   }
   if (!row_scales512(max_bits, groups, geo.max_int, scales, divisors, recips)) return false;
   if (a.bits != 4) std::memset(qw, 0, geo.words * sizeof(std::uint32_t));  // packed by OR
-  alignas(64) std::int32_t codes[256];
+  alignas(64) std::int32_t codes[256 + 16];
   Group512 grp{{},
                {},
                _mm512_set1_ps(geo.max_int),
@@ -529,7 +531,7 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
     grp.recip = _mm512_set1_ps(recips[g]);
     grp.divisor = _mm512_set1_ps(divisors[g]);
     const std::uint16_t* p = w + g * gs;
-    if (a.bits == 4) {  // two codes per byte: each qword's two lanes into its low byte
+    if (a.bits == 4 && gs % 16 == 0) {  // two codes per byte: each qword's pair into one byte
       for (std::size_t j = 0; j < gs; j += 16) {
         const __m512i c = codes16(p + j, grp);
         const __m512i pairs = _mm512_or_si512(c, _mm512_srli_epi64(c, 28));
@@ -538,7 +540,10 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
       }
       continue;
     }
-    for (std::size_t j = 0; j < gs; j += 16) _mm512_store_si512(codes + j, codes16(p + j, grp));
+    for (std::size_t j = 0; j < gs; j += 16) {
+      const __mmask16 live = gs - j >= 16 ? 0xFFFF : (1u << (gs - j)) - 1;  // 8 at the end
+      _mm512_store_si512(codes + j, codes16(p + j, grp, live));
+    }
     pack_codes(codes, gs, a.bits, geo.per_word, qw + g * gs / geo.per_word);
   }
   return true;
@@ -546,7 +551,9 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
 
 bool avx512_suits(const GroupKernelArgs& a, std::size_t k) {
   const auto gs = static_cast<std::size_t>(a.group_size);
-  return a.dtype == DType::kF16 && gs % 16 == 0 && gs <= 256 && k % gs == 0 &&
+  // 4-bit codes only: for 2-, 3- and 8-bit codes the packing, not the arithmetic, bounds the
+  // speed, and AVX2 packs as fast.
+  return a.dtype == DType::kF16 && a.bits == 4 && gs % 8 == 0 && gs <= 256 && k % gs == 0 &&
          gs % static_cast<std::size_t>(32 / a.bits) == 0;
 }
 
