@@ -59,6 +59,11 @@ def test_matches_the_oracle(weightcast_bin, tmp_path, case):
 def test_phi3_v_with_its_full_vision_tower(weightcast_bin, tmp_path):
     """One test for the ~600 MB checkpoint (CLIP ViT-L/14-336 has MLC's fixed size): both schemes,
     the tables, and pre-sharding at 2 (the tower whole in every shard)."""
+    # Its code paths (the CLIP tower's plain mappings) run in smaller tests too; instrumented, the
+    # 600 MB conversion alone would take half a minute of CI.
+    with open(weightcast_bin, "rb") as f:
+        if b"__asan_init" in f.read():
+            pytest.skip("instrumented build: the 600 MB phi3_v conversion runs in the release suite")
     src = make(tmp_path, "phi3_v")
     check_case(weightcast_bin, src, tmp_path, "phi3_v")
     mlc_oracle.convert(str(src), "q0f16", str(tmp_path / "expected-tp2"), shards=2)
