@@ -46,17 +46,6 @@ fs::path manifest_of(const fs::path& path) {
   return {};
 }
 
-template <typename T>
-T get(const nlohmann::ordered_json& j, const char* key, const fs::path& manifest) {
-  if (!j.is_object() || !j.contains(key))
-    fail("{}: not an MLC manifest: an entry has no \"{}\"", manifest.string(), key);
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    fail("{}: not an MLC manifest: \"{}\" has the wrong type", manifest.string(), key);
-  }
-}
-
 // "ok", or what is wrong with the shard on disk.
 std::string shard_status(const fs::path& file, std::size_t nbytes, const std::string& md5) {
   std::error_code ec;
@@ -77,7 +66,7 @@ std::string describe(const fs::path& manifest_path) {
   const auto manifest = read_json_file(manifest_path);
   const auto dir =
       manifest_path.parent_path().empty() ? fs::path(".") : manifest_path.parent_path();
-  const auto shards = get<nlohmann::ordered_json>(manifest, "records", manifest_path);
+  const auto shards = manifest_field<nlohmann::ordered_json>(manifest, "records", manifest_path);
   if (!shards.is_array())
     fail("{}: not an MLC manifest: \"records\" is not a list", manifest_path.string());
   std::string rows, shard_rows;
@@ -85,26 +74,26 @@ std::string describe(const fs::path& manifest_path) {
   std::size_t records = 0, total = 0, bad = 0;
   for (std::size_t k = 0; k < shards.size(); ++k) {
     const auto& shard = shards[k];
-    const auto data_path = get<std::string>(shard, "dataPath", manifest_path);
-    const auto nbytes = get<std::size_t>(shard, "nbytes", manifest_path);
-    const auto recs = get<nlohmann::ordered_json>(shard, "records", manifest_path);
+    const auto data_path = manifest_field<std::string>(shard, "dataPath", manifest_path);
+    const auto nbytes = manifest_field<std::size_t>(shard, "nbytes", manifest_path);
+    const auto recs = manifest_field<nlohmann::ordered_json>(shard, "records", manifest_path);
     if (data_path.find('/') != std::string::npos || data_path == "..")
       fail("{}: shard path {} leaves the pack's directory", manifest_path.string(), data_path);
-    const auto status =
-        shard_status(dir / data_path, nbytes, get<std::string>(shard, "md5sum", manifest_path));
+    const auto status = shard_status(dir / data_path, nbytes,
+                                     manifest_field<std::string>(shard, "md5sum", manifest_path));
     bad += status != "ok";
     total += nbytes;
     shard_rows += fmt::format("  {:<24} {:>12} {:>6}  {}\n", data_path, nbytes, recs.size(),
                               status == "ok" ? "md5 ok" : status);
     for (const auto& r : recs) {
-      const auto dtype = get<std::string>(r, "dtype", manifest_path);
-      const auto bytes = get<std::size_t>(r, "nbytes", manifest_path);
+      const auto dtype = manifest_field<std::string>(r, "dtype", manifest_path);
+      const auto bytes = manifest_field<std::size_t>(r, "nbytes", manifest_path);
       auto& d = dtypes[dtype];
       ++d.records;
       d.bytes += bytes;
       ++records;
       rows += fmt::format("  {:<48} {:<10} {:<20} {:>12} {:>6} {:>12}\n",
-                          get<std::string>(r, "name", manifest_path), dtype,
+                          manifest_field<std::string>(r, "name", manifest_path), dtype,
                           r.contains("shape") ? r["shape"].dump() : "?", bytes, k,
                           r.value("byteOffset", std::size_t{0}));
     }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cache/md5_multi.h"
+#include "cache/pack_reader.h"
 #include "cache/tensor_cache_writer.h"
 #include "util/error.h"
 #include "util/float_bits.h"
@@ -18,17 +19,6 @@ namespace weightcast {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-template <typename T>
-T get(const Json& j, const char* key, const fs::path& manifest) {
-  if (!j.is_object() || !j.contains(key))
-    fail("{}: not an MLC manifest: an entry has no \"{}\"", manifest.string(), key);
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    fail("{}: not an MLC manifest: \"{}\" has the wrong type", manifest.string(), key);
-  }
-}
 
 fs::path manifest_path(const fs::path& pack) {
   std::error_code ec;
@@ -89,11 +79,11 @@ void open_shard(PackCheck& pack, ShardCheck& s, const fs::path& dir) {
 void add_record(PackCheck& pack, const Json& r, std::size_t k) {
   const auto& m = pack.manifest;
   RecordCheck rec;
-  rec.name = get<std::string>(r, "name", m);
-  rec.dtype_name = get<std::string>(r, "dtype", m);
+  rec.name = manifest_field<std::string>(r, "name", m);
+  rec.dtype_name = manifest_field<std::string>(r, "dtype", m);
   rec.format = r.value("format", std::string("raw"));
-  rec.shape = get<Shape>(r, "shape", m);
-  rec.nbytes = get<std::size_t>(r, "nbytes", m);
+  rec.shape = manifest_field<Shape>(r, "shape", m);
+  rec.nbytes = manifest_field<std::size_t>(r, "nbytes", m);
   rec.offset = r.value("byteOffset", std::size_t{0});
   rec.shard = k;
   rec.dtype = dtype_from_tvm_name(rec.dtype_name);
@@ -240,19 +230,19 @@ PackCheck check_pack(const fs::path& pack_path, const std::string& quantization)
   const auto manifest = read_json_file(pack.manifest);
   const auto dir =
       pack.manifest.parent_path().empty() ? fs::path(".") : pack.manifest.parent_path();
-  const auto shards = get<Json>(manifest, "records", pack.manifest);
+  const auto shards = manifest_field<Json>(manifest, "records", pack.manifest);
   if (!shards.is_array())
     fail("{}: not an MLC manifest: \"records\" is not a list", pack.manifest.string());
   pack.shards.resize(shards.size());
   for (std::size_t k = 0; k < shards.size(); ++k) {
     auto& s = pack.shards[k];
-    s.file = get<std::string>(shards[k], "dataPath", pack.manifest);
-    s.nbytes = get<std::size_t>(shards[k], "nbytes", pack.manifest);
+    s.file = manifest_field<std::string>(shards[k], "dataPath", pack.manifest);
+    s.nbytes = manifest_field<std::size_t>(shards[k], "nbytes", pack.manifest);
     s.md5_expected = shards[k].value("md5sum", std::string());
     if (s.file.find('/') != std::string::npos || s.file == "..")
       fail("{}: shard path {} leaves the pack's directory", pack.manifest.string(), s.file);
     open_shard(pack, s, dir);
-    const auto recs = get<Json>(shards[k], "records", pack.manifest);
+    const auto recs = manifest_field<Json>(shards[k], "records", pack.manifest);
     s.records = recs.size();
     for (const auto& r : recs) add_record(pack, r, k);
   }
