@@ -110,16 +110,12 @@ GgufNaming naming(const GgufModel& model) {
   const bool whole_kv_b = meta.has_tensor("blk.0.attn_kv_b.weight");
   const auto mla = whole_kv_b ? Mla{} : split_sizes(model);
   return [n_expert, whole_kv_b, mla](const std::string& g) {
-    static const std::regex exps(R"(blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight)");
     static const std::regex split(R"(blk\.(\d+)\.attn_(k|v)_b\.weight)");
     static const std::regex bias(R"(blk\.(\d+)\.exp_probs_b\.bias)");
     GgufTensorName name{gguf_to_hf(g, kLlamaStyleTop, kLayer)};
+    if (name_expert_stack(g, n_expert, name)) return name;
     std::smatch m;
-    if (n_expert > 0 && std::regex_match(g, m, exps))
-      name.slices = expert_slices(
-          "model.layers." + m[1].str() + ".mlp.experts.{}." + m[2].str() + "_proj.weight",
-          n_expert);
-    else if (std::regex_match(g, m, split) && !whole_kv_b)
+    if (std::regex_match(g, m, split) && !whole_kv_b)
       name =
           kv_b_part("model.layers." + m[1].str() + ".self_attn.kv_b_proj.weight", m[2] == "k", mla);
     else if (std::regex_match(g, m, split))

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <regex>
+
 namespace weightcast {
 
 const GgufNameTable kLlamaStyleTop = {
@@ -17,6 +19,15 @@ const GgufNameTable kLlamaStyleLayer = {
     {"attn_norm", "input_layernorm"},
     {"ffn_norm", "post_attention_layernorm"},
 };
+
+bool name_expert_stack(const std::string& gguf_name, std::int64_t n_expert, GgufTensorName& name) {
+  static const std::regex exps(R"(blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight)");
+  std::smatch m;
+  if (n_expert <= 0 || !std::regex_match(gguf_name, m, exps)) return false;
+  name.slices = expert_slices(
+      "model.layers." + m[1].str() + ".mlp.experts.{}." + m[2].str() + "_proj.weight", n_expert);
+  return true;
+}
 
 bool is_block_weight(const std::string& g, std::initializer_list<std::string_view> modules) {
   const auto blk = gguf_block(g);

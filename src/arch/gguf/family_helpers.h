@@ -23,6 +23,11 @@ extern const GgufNameTable kLlamaStyleTop, kLlamaStyleLayer;
 // families whose converter permutes like Llama's (OLMo, MiniCPM).
 GgufNaming llama_permuted_naming(const GgufModel& model);
 
+// blk.N.ffn_{gate,up,down}_exps.weight, an expert stack, as the per-expert HF tensors
+// model.layers.N.mlp.experts.{e}.{gate,up,down}_proj.weight (Qwen MoE, DeepSeek); false for any
+// other name, or when the model has no experts.
+bool name_expert_stack(const std::string& gguf_name, std::int64_t n_expert, GgufTensorName& name);
+
 // Whether a GGUF name is blk.N.<module>.weight with `module` one of `modules`.
 bool is_block_weight(const std::string& gguf_name, std::initializer_list<std::string_view> modules);
 

@@ -1,8 +1,6 @@
 // Qwen's GGUF views (qwen2, qwen2moe, qwen3, qwen3moe): llama.cpp keeps HF's rows as they are (no
 // q/k permutation) and stacks each MoE layer's experts per projection
 // (docs/source-formats.md#gguf-qwen-views).
-#include <regex>
-
 #include "arch/gguf/family_helpers.h"
 #include "arch/gguf/view.h"
 
@@ -32,13 +30,8 @@ const GgufNameTable kLayer = {
 GgufNaming naming(const GgufModel& model) {
   const auto n_expert = GgufMeta(model).expert_count();
   return [n_expert](const std::string& g) {
-    static const std::regex exps(R"(blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight)");
     GgufTensorName name{gguf_to_hf(g, kLlamaStyleTop, kLayer)};
-    std::smatch m;
-    if (n_expert > 0 && std::regex_match(g, m, exps))
-      name.slices = expert_slices(
-          "model.layers." + m[1].str() + ".mlp.experts.{}." + m[2].str() + "_proj.weight",
-          n_expert);
+    name_expert_stack(g, n_expert, name);
     return name;
   };
 }
