@@ -6,7 +6,10 @@ bench/cache/), then alternates, for several repeats, `cp -r SOURCE NEW_DIR` (the
 `weightcast convert` for each scheme, each into a fresh output directory with a warm page cache.
 Conversions run with --no-sync, as the copy does not flush either; one more row runs the first
 scheme durably (the default: every shard and manifest flushed to disk before publishing), so the
-cost of durable publishing shows apart. Reports, per run, the median wall, user and system time and
+cost of durable publishing shows apart, and one with --direct-io (shards written past the page
+cache). Before every run, copy or conversion alike, a scratch file as large as the source (at most
+3 GiB) is written and deleted, so each run starts from the same memory state (level_memory;
+--no-level skips it). Reports, per run, the median wall, user and system time and
 the peak RSS, and the ratio convert / copy: the median of the per-alternation ratios (each convert against the copy of its
 own alternation, since these machines are noisy) with their spread. The result goes to
 bench/results/<shape>.json and is appended as one line to bench/results/history.jsonl, so a
@@ -83,6 +86,24 @@ def warm(path):
                     pass
 
 
+LEVEL_CAP = 3 << 30
+
+
+def level_memory(scratch, nbytes):
+    """Writes and deletes a scratch file of `nbytes` (at most 3 GiB), so that the next run finds
+    the same supply of recently used free memory whatever ran before it. On a VM whose host backs
+    guest memory lazily, the first touch of a page the guest has not used for a while costs several
+    times a reused one (docs/performance.md): without this, a run after one that freed a large
+    output (the copy after a q0 conversion, say) is much faster than one after a run that freed
+    little, and the ratios measure the order of the runs."""
+    path = os.path.join(scratch, "level.tmp")
+    block = b"\0" * (64 << 20)
+    with open(path, "wb") as f:
+        for _ in range(max(1, min(nbytes, LEVEL_CAP) // len(block))):
+            f.write(block)
+    os.remove(path)
+
+
 def measure(cmd):
     """(wall s, user s, system s, peak RSS MiB) of a command, read by /usr/bin/time: rusage taken
     from Python itself would count the interpreter's own pages, inherited across fork."""
@@ -108,13 +129,16 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--scratch", default=None, help="where outputs go (default: next to the cache)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    ap.add_argument("--no-level", action="store_true",
+                    help="do not level the memory before each run (see level_memory)")
     args = ap.parse_args()
 
     src = ensure_checkpoint(args.shape, args.cache)
     src_bytes = sum(os.path.getsize(os.path.join(src, f)) for f in os.listdir(src))
     scratch = tempfile.mkdtemp(prefix="weightcast-bench-", dir=args.scratch or args.cache)
     durable = f"{args.schemes[0]}+sync"
-    samples = {name: [] for name in ["copy", *args.schemes, durable]}
+    direct = f"{args.schemes[0]}+direct"
+    samples = {name: [] for name in ["copy", *args.schemes, durable, direct]}
     try:
         warm(src)
         for rep in range(args.repeats):
@@ -123,11 +147,15 @@ def main():
                 if name == "copy":
                     cmd = ["cp", "-r", src, out]
                 else:
-                    scheme = name.removesuffix("+sync")
+                    scheme = name.removesuffix("+sync").removesuffix("+direct")
                     cmd = [args.binary, "convert", src, "--quantization", scheme, "-o", out,
                            "--threads", str(args.threads), "--quiet"]
                     if name != durable:
                         cmd.append("--no-sync")
+                    if name == direct:
+                        cmd.append("--direct-io")
+                if not args.no_level:
+                    level_memory(scratch, src_bytes)
                 samples[name].append(measure(cmd))
                 shutil.rmtree(out)
     finally:
@@ -159,6 +187,7 @@ def summarize(args, src_bytes, samples):
                      "ratio_to_copy": round(statistics.median(ratios), 3),
                      "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3)})
     return {"shape": args.shape, "source_bytes": src_bytes, "repeats": args.repeats,
+            "leveled": not args.no_level,
             "threads": args.threads or os.cpu_count(), "cpus": os.cpu_count(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S"), "results": rows}
 

@@ -82,6 +82,12 @@ struct ConvertOptions {
   // that a power loss soon after a successful run cannot leave a manifest naming short shards.
   // Off: faster scratch conversions whose durability is left to the operating system.
   bool sync = true;
+  // Write the shards with O_DIRECT, past the page cache (where the file system allows it; others
+  // get ordinary writes). The run then costs device bandwidth instead of page-cache memory: fewer
+  // CPU cycles where fresh page-cache pages are expensive (some VMs), and the page cache is left
+  // to other work; but the run waits for the device, and md5 reads the shards back from it
+  // (docs/performance.md).
+  bool direct_io = false;
   // A PEFT LoRA adapter directory (MLC's --lora-adapter), merged into the base tensors as they
   // are read; empty: none (docs/lora.md).
   std::filesystem::path lora_adapter;

@@ -145,14 +145,16 @@ def convert_weight(
     on_log: Optional[Callable[[str], None]] = None,
     strict: bool = False,
     dequantize_fp8: bool = False,
+    direct_io: bool = False,
 ) -> ConvertResult:
     """Convert a checkpoint into an MLC weight pack, as ``mlc_llm convert_weight`` does.
 
     The first eight parameters are MLC's, in MLC's order (``lora_adapter``: a PEFT LoRA adapter
     directory merged into the base weights as they are read). ``tensor_parallel_shards`` (0: read
     ``MLC_INTERNAL_PRESHARD_NUM``), ``round_mode``, ``threads``, ``dry_run``, ``sync`` (False:
-    ``--no-sync``), ``stream_mib``, ``strict`` (NaN or infinity in a source is an error) and
-    ``dequantize_fp8`` (FP8 block checkpoints into any scheme) mirror the CLI's flags. Log lines (MLC's statistics among them) go to the ``weightcast``
+    ``--no-sync``), ``stream_mib``, ``strict`` (NaN or infinity in a source is an error),
+    ``dequantize_fp8`` (FP8 block checkpoints into any scheme) and ``direct_io`` (shards written
+    with O_DIRECT) mirror the CLI's flags. Log lines (MLC's statistics among them) go to the ``weightcast``
     logger, or to ``on_log``; ``quiet`` drops them. ``progress`` (default: stderr is a terminal)
     draws a progress line on stderr.
 
@@ -183,7 +185,7 @@ def convert_weight(
             _path_str(output, "output") if output is not None else "", round_mode, int(threads),
             int(tensor_parallel_shards), bool(dry_run), bool(sync), int(stream_mib), on_log, line,
             _path_str(lora_adapter, "lora_adapter") if lora_adapter is not None else "",
-            bool(strict), bool(dequantize_fp8))
+            bool(strict), bool(dequantize_fp8), bool(direct_io))
     finally:
         if line is not None:
             line.close()

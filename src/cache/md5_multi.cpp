@@ -244,12 +244,14 @@ void Md5Lanes::update(const std::array<const std::byte*, kLanes>& data, std::siz
 #else
   (void)level;
 #endif
-  for (int lane = 0; lane < kLanes; ++lane) {
-    if (!data[lane]) continue;
-    std::uint32_t st[4] = {state_[0][lane], state_[1][lane], state_[2][lane], state_[3][lane]};
-    for (std::size_t blk = 0; blk < blocks; ++blk) block_scalar(st, data[lane] + blk * 64);
-    for (int j = 0; j < 4; ++j) state_[j][lane] = st[j];
-  }
+  for (int lane = 0; lane < kLanes; ++lane)
+    if (data[lane]) update_lane(lane, data[lane], blocks);
+}
+
+void Md5Lanes::update_lane(int lane, const std::byte* data, std::size_t blocks) {
+  std::uint32_t st[4] = {state_[0][lane], state_[1][lane], state_[2][lane], state_[3][lane]};
+  for (std::size_t blk = 0; blk < blocks; ++blk) block_scalar(st, data + blk * 64);
+  for (int k = 0; k < 4; ++k) state_[k][lane] = st[k];
 }
 
 Md5Digest Md5Lanes::finish(int lane, std::span<const std::byte> tail, std::uint64_t total_bytes) {

@@ -27,6 +27,8 @@ class Md5Lanes {
   // Processes `blocks` 64-byte blocks from each of `data[lane]` (nullptr: lane idle this call).
   void update(const std::array<const std::byte*, kLanes>& data, std::size_t blocks,
               SimdLevel level = simd_level());
+  // Processes `blocks` 64-byte blocks of one lane alone.
+  void update_lane(int lane, const std::byte* data, std::size_t blocks);
   // Pads and finishes one lane, given its last (< 64) bytes and its total length.
   Md5Digest finish(int lane, std::span<const std::byte> tail, std::uint64_t total_bytes);
 

@@ -16,7 +16,11 @@ namespace weightcast {
 
 namespace {
 
-constexpr std::size_t kChunkBlocks = (128u << 10) / 64;  // per lane and round: all lanes fit L2
+// Bytes per lane and round: read from the page cache, small enough that all lanes fit L2; read
+// from the device (O_DIRECT), large enough for its throughput.
+constexpr std::size_t kCachedChunk = 128u << 10;
+constexpr std::size_t kDirectChunk = 1u << 20;
+constexpr std::size_t kPage = 4096;  // O_DIRECT's alignment
 
 }  // namespace
 
@@ -37,10 +41,10 @@ ShardHasher::~ShardHasher() {
   if (syncer_.joinable()) syncer_.join();
 }
 
-void ShardHasher::add(std::size_t index, std::filesystem::path path) {
+void ShardHasher::add(std::size_t index, std::filesystem::path path, bool direct) {
   std::lock_guard lock(mutex_);
   if (sync_) to_sync_.push_back(path);
-  jobs_.push_back({index, std::move(path)});
+  jobs_.push_back({index, std::move(path), direct});
   changed_.notify_all();
 }
 
@@ -71,11 +75,17 @@ void ShardHasher::run() {
 namespace {
 
 // A shard read back with pread into a buffer reused for every round: no page faults on a mapping
-// and no unmapping across threads, and the md5 lanes read from cache rather than memory.
+// and no unmapping across threads, and the md5 lanes read from cache rather than memory. With
+// `direct`, reads are O_DIRECT (page-aligned buffer, offsets and lengths: the caller keeps every
+// read but the last at a page-aligned offset).
 class ShardReader {
  public:
-  explicit ShardReader(const std::filesystem::path& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ShardReader(const std::filesystem::path& path, bool direct) : path_(path) {
+    if (direct) {
+      fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+      direct_ = fd_ >= 0;
+    }
+    if (fd_ < 0) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) fail<IOError>("{}: cannot open: {}", path.string(), std::strerror(errno));
     const off_t end = ::lseek(fd_, 0, SEEK_END);
     if (end < 0) fail<IOError>("{}: cannot size: {}", path.string(), std::strerror(errno));
@@ -86,11 +96,12 @@ class ShardReader {
   ShardReader& operator=(const ShardReader&) = delete;
   std::size_t size() const { return size_; }
   std::size_t offset() const { return offset_; }
-  // The next `n` bytes, in `buffer`.
+  // The next `n` bytes, in `buffer` (room for `n` rounded up to a page when direct).
   const std::byte* next(std::size_t n, std::byte* buffer) {
+    const std::size_t want = direct_ ? (n + kPage - 1) / kPage * kPage : n;
     std::size_t got = 0;
     while (got < n) {
-      const ssize_t r = ::pread(fd_, buffer + got, n - got, static_cast<off_t>(offset_ + got));
+      const ssize_t r = ::pread(fd_, buffer + got, want - got, static_cast<off_t>(offset_ + got));
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0)
         fail<IOError>("{}: read back failed at byte {}: {}", path_.string(), offset_ + got,
@@ -104,6 +115,7 @@ class ShardReader {
  private:
   std::filesystem::path path_;
   int fd_ = -1;
+  bool direct_ = false;
   std::size_t size_ = 0, offset_ = 0;
 };
 
@@ -112,33 +124,45 @@ class ShardReader {
 void ShardHasher::hash_batch(std::vector<Job>& batch) {
   const int n = static_cast<int>(batch.size());
   std::vector<std::unique_ptr<ShardReader>> files;
-  for (int i = 0; i < n; ++i) files.push_back(std::make_unique<ShardReader>(batch[i].path));
-  if (buffer_.empty()) buffer_.resize(Md5Lanes::kLanes * kChunkBlocks * 64);
+  bool direct = false;
+  for (int i = 0; i < n; ++i) {
+    files.push_back(std::make_unique<ShardReader>(batch[i].path, batch[i].direct));
+    direct = direct || batch[i].direct;
+  }
+  const std::size_t chunk = direct ? kDirectChunk : kCachedChunk;
+  if (!buffer_ || chunk_ != chunk) {
+    buffer_ = allocate_buffer(Md5Lanes::kLanes * chunk);
+    chunk_ = chunk;
+  }
   Md5Lanes lanes;
   std::vector<bool> done(n, false);
   std::vector<Md5Digest> out(n);
   for (;;) {
-    // Lanes run in lockstep: the round covers as many whole blocks as every live lane has.
-    std::size_t blocks = kChunkBlocks;
+    // Lanes run in lockstep: the round covers as many whole pages as every live lane has, so
+    // that reads stay page-aligned. A lane with less than a page left finishes on its own.
+    std::size_t bytes = chunk;
     bool any = false;
     for (int i = 0; i < n; ++i) {
       if (done[i]) continue;
       auto& f = *files[i];
-      const std::size_t left = (f.size() - f.offset()) / 64;
-      if (left == 0) {  // only the tail is left: finish this lane
-        const std::size_t tail = f.size() - f.offset(), total = f.size();
-        out[i] = lanes.finish(i, {f.next(tail, lane_buffer(i)), tail}, total);
+      const std::size_t left = f.size() - f.offset();
+      if (left < kPage) {
+        const std::uint64_t total = f.size();
+        const std::byte* rest = f.next(left, lane_buffer(i));
+        const std::size_t whole = left / 64 * 64;
+        lanes.update_lane(i, rest, whole / 64);
+        out[i] = lanes.finish(i, {rest + whole, left - whole}, total);
         done[i] = true;
         continue;
       }
-      blocks = std::min(blocks, left);
+      bytes = std::min(bytes, left / kPage * kPage);
       any = true;
     }
     if (!any) break;
     std::array<const std::byte*, Md5Lanes::kLanes> data{};
     for (int i = 0; i < n; ++i)
-      if (!done[i]) data[i] = files[i]->next(blocks * 64, lane_buffer(i));
-    lanes.update(data, blocks);
+      if (!done[i]) data[i] = files[i]->next(bytes, lane_buffer(i));
+    lanes.update(data, bytes / 64);
   }
   std::lock_guard lock(mutex_);
   for (int i = 0; i < n; ++i) {
@@ -148,7 +172,7 @@ void ShardHasher::hash_batch(std::vector<Job>& batch) {
 }
 
 std::byte* ShardHasher::lane_buffer(int lane) {
-  return buffer_.data() + static_cast<std::size_t>(lane) * kChunkBlocks * 64;
+  return buffer_.get() + static_cast<std::size_t>(lane) * chunk_;
 }
 
 void ShardHasher::run_sync() {

@@ -1,6 +1,7 @@
 // md5 of every finished shard, on a thread of its own so that hashing overlaps quantizing and
-// writing. Shards are read back from the staging files (still in the page cache) sixteen at a time
-// through small reused buffers, and hashed in the lanes of Md5Lanes. When syncing, a second
+// writing. Shards are read back from the staging files sixteen at a time through reused buffers
+// (from the page cache, or with O_DIRECT for shards written so), and hashed in the lanes of
+// Md5Lanes. When syncing, a second
 // thread flushes each shard to disk (fdatasync) as soon as it is queued, overlapping the run.
 #pragma once
 
@@ -13,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "util/buffer_pool.h"
+
 namespace weightcast {
 
 class ShardHasher {
@@ -22,8 +25,9 @@ class ShardHasher {
   ShardHasher(const ShardHasher&) = delete;
   ShardHasher& operator=(const ShardHasher&) = delete;
 
-  // Queues a complete shard file; `index` is its position in the manifest.
-  void add(std::size_t index, std::filesystem::path path);
+  // Queues a complete shard file; `index` is its position in the manifest. `direct`: the file was
+  // written past the page cache, so it is read back the same way.
+  void add(std::size_t index, std::filesystem::path path, bool direct = false);
   // Hashes whatever is queued, then returns the lowercase hex digests by index.
   std::vector<std::string> finish();
 
@@ -31,6 +35,7 @@ class ShardHasher {
   struct Job {
     std::size_t index;
     std::filesystem::path path;
+    bool direct;
   };
   void run();
   void hash_batch(std::vector<Job>& batch);
@@ -42,7 +47,8 @@ class ShardHasher {
   std::deque<Job> jobs_;
   std::deque<std::filesystem::path> to_sync_;
   std::vector<std::string> digests_;
-  std::vector<std::byte> buffer_;  // one chunk per lane, reused
+  Buffer buffer_;  // one chunk per lane, page-aligned, reused
+  std::size_t chunk_ = 0;
   std::exception_ptr error_;
   bool closing_ = false;
   bool sync_ = false;

@@ -11,10 +11,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <regex>
 
 #include "cache/py_json.h"
+#include "util/buffer_pool.h"
 #include "util/error.h"
 #include "util/fault_point.h"
 #include "util/float_bits.h"
@@ -122,20 +124,62 @@ std::string shard_name(std::size_t k) {
 }  // namespace
 
 // One shard file being written in the staging folder, with its records.
+//
+// With `direct`, the file is written with O_DIRECT: the bytes go from our buffers to the device
+// without passing through the page cache, whose fresh pages cost more than the copy into them on
+// some machines (docs/performance.md). O_DIRECT needs page-aligned memory, offsets and lengths, so
+// bytes are gathered in a pooled, page-aligned staging buffer (page-aligned input at a page-aligned
+// offset skips it), and the last partial page is written padded and cut back with ftruncate. A
+// file system that refuses O_DIRECT gets ordinary writes; `direct` reports which were used.
 class TensorCacheWriter::Shard {
  public:
-  Shard(fs::path path, bool sync) : path_(std::move(path)), sync_(sync) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  Shard(fs::path path, bool sync, bool& direct)
+      : path_(std::move(path)), sync_(sync), writer_direct_(&direct) {
+    constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+    if (direct) {
+      fd_ = ::open(path_.c_str(), kFlags | O_DIRECT, 0644);
+      if (fd_ < 0 && errno == EINVAL) direct = false;
+    }
+    if (!direct) fd_ = ::open(path_.c_str(), kFlags, 0644);
     if (fd_ < 0) fail<IOError>("{}: cannot create: {}", path_.string(), std::strerror(errno));
+    direct_ = direct;
   }
   ~Shard() {
     if (fd_ >= 0) ::close(fd_);
   }
   void write(std::span<const std::byte> data) {
-    write_all(fd_, data, path_);
     size_ += data.size();
+    while (!data.empty()) {
+      if (!direct_) {
+        write_all(fd_, data, path_);
+        written_ += data.size();
+        return;
+      }
+      if (staged_ == 0 && is_page_aligned(data.data()) && data.size() >= kPage) {
+        const std::size_t n = data.size() / kPage * kPage;
+        write_direct(data.first(n));
+        data = data.subspan(n);
+        continue;
+      }
+      if (!stage_) stage_ = allocate_buffer(kStageBytes);
+      const std::size_t n = std::min(kStageBytes - staged_, data.size());
+      std::memcpy(stage_.get() + staged_, data.data(), n);
+      staged_ += n;
+      data = data.subspan(n);
+      if (staged_ == kStageBytes) flush_stage();
+    }
   }
   void close() {
+    if (direct_ && staged_ > 0) {
+      // The last partial page, zero-padded; ftruncate cuts the file back to its true size.
+      const std::size_t padded = (staged_ + kPage - 1) / kPage * kPage;
+      std::memset(stage_.get() + staged_, 0, padded - staged_);
+      staged_ = padded;
+      flush_stage();
+      if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0)
+        fail<IOError>("{}: truncate failed: {}", path_.string(), std::strerror(errno));
+    }
+    stage_.reset();
     const int fd = fd_;
     fd_ = -1;
     // Starts the write-back now, without waiting; the hasher's fdatasync waits for it later.
@@ -145,17 +189,54 @@ class TensorCacheWriter::Shard {
   }
   const fs::path& path() const { return path_; }
   std::size_t size() const { return size_; }
+  bool direct() const { return direct_; }
   nlohmann::ordered_json records = nlohmann::ordered_json::array();
 
  private:
+  static constexpr std::size_t kPage = 4096;  // O_DIRECT's alignment on every common device
+  static constexpr std::size_t kStageBytes = 8u << 20;
+  static bool is_page_aligned(const void* p) {
+    return reinterpret_cast<std::uintptr_t>(p) % kPage == 0;
+  }
+
+  void flush_stage() {
+    write_direct({stage_.get(), staged_});
+    staged_ = 0;
+  }
+  void write_direct(std::span<const std::byte> data) {
+    while (!data.empty()) {
+      const ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(written_));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINVAL && written_ == 0) {
+        // Opened but refused at the first write (some FUSE and network file systems).
+        if (::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_DIRECT) != 0)
+          fail<IOError>("{}: cannot leave O_DIRECT: {}", path_.string(), std::strerror(errno));
+        direct_ = *writer_direct_ = false;
+        write_all(fd_, data, path_);
+        written_ += data.size();
+        return;
+      }
+      if (n <= 0)
+        fail<IOError>("{}: write failed: {}", path_.string(),
+                      n < 0 ? std::strerror(errno) : "no progress");
+      data = data.subspan(static_cast<std::size_t>(n));
+      written_ += static_cast<std::size_t>(n);
+    }
+  }
+
   fs::path path_;
   bool sync_;
+  bool* writer_direct_;  // cleared on a fallback, so that later shards do not try again
+  bool direct_ = false;
   int fd_ = -1;
-  std::size_t size_ = 0;
+  std::size_t size_ = 0;     // bytes given to write()
+  std::size_t written_ = 0;  // bytes on file (padding included)
+  Buffer stage_;
+  std::size_t staged_ = 0;
 };
 
-TensorCacheWriter::TensorCacheWriter(fs::path output_dir, bool sync)
-    : output_dir_(std::move(output_dir)), sync_(sync), hasher_(sync) {
+TensorCacheWriter::TensorCacheWriter(fs::path output_dir, bool sync, bool direct)
+    : output_dir_(std::move(output_dir)), sync_(sync), direct_(direct), hasher_(sync) {
   std::error_code ec;
   if (fs::exists(output_dir_, ec) && !fs::is_directory(output_dir_, ec))
     fail<IOError>("{}: output path exists and is not a directory", output_dir_.string());
@@ -184,7 +265,7 @@ void TensorCacheWriter::finish_shard(Shard& shard, std::size_t number, const fs:
   rec["records"] = std::move(shard.records);
   rec["md5sum"] = "";  // filled in by commit(), once the hasher is done
   shards_.push_back(std::move(rec));
-  hasher_.add(shards_.size() - 1, final_path);
+  hasher_.add(shards_.size() - 1, final_path, shard.direct());
   fault_point("shard-staged");
 }
 
@@ -217,7 +298,7 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
   if (pending_size + data.size() >= kShardCapBytes) {
     if (2 * data.size() >= kShardCapBytes) {  // out-of-band: a shard of its own
       const std::size_t number = counter_++;
-      Shard shard(staging_dir_ / shard_name(number), sync_);
+      Shard shard(staging_dir_ / shard_name(number), sync_, direct_);
       rec["byteOffset"] = 0;
       shard.records.push_back(std::move(rec));
       shard.write(data);
@@ -226,7 +307,7 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
     }
     flush_pending();
   }
-  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp", sync_);
+  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp", sync_, direct_);
   rec["byteOffset"] = pending_->size();
   pending_->records.push_back(std::move(rec));
   pending_->write(data);
@@ -240,7 +321,8 @@ void TensorCacheWriter::begin_streamed(const std::string& name, DType dtype, con
   rec["byteOffset"] = 0;
   // What append() does with a record this large: a shard of its own, numbered now.
   streaming_number_ = counter_++;
-  streaming_ = std::make_unique<Shard>(staging_dir_ / shard_name(streaming_number_), sync_);
+  streaming_ =
+      std::make_unique<Shard>(staging_dir_ / shard_name(streaming_number_), sync_, direct_);
   streaming_->records.push_back(std::move(rec));
   streaming_left_ = nbytes;
 }

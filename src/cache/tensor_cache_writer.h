@@ -46,8 +46,10 @@ inline std::size_t cache_element_size(DType dtype) {
 class TensorCacheWriter {
  public:
   // Takes the output directory's lock (an IOError if another run holds it). `sync`: flush every
-  // shard, the manifests and the directories to disk before and after publishing.
-  explicit TensorCacheWriter(std::filesystem::path output_dir, bool sync = true);
+  // shard, the manifests and the directories to disk before and after publishing. `direct`:
+  // write shards with O_DIRECT, past the page cache, where the file system allows it.
+  explicit TensorCacheWriter(std::filesystem::path output_dir, bool sync = true,
+                             bool direct = true);
   ~TensorCacheWriter();  // discards the staged files unless commit() succeeded, then unlocks
   TensorCacheWriter(const TensorCacheWriter&) = delete;
   TensorCacheWriter& operator=(const TensorCacheWriter&) = delete;
@@ -76,6 +78,7 @@ class TensorCacheWriter {
 
   std::filesystem::path output_dir_;
   bool sync_;
+  bool direct_;  // cleared when the file system refuses O_DIRECT
   std::unique_ptr<OutputLock> lock_;
   std::filesystem::path staging_dir_;
   ShardHasher hasher_;

@@ -57,7 +57,8 @@ struct ConvertArgs {
   std::string lora_adapter;
   unsigned threads = 0, tp_shards = 0;
   std::size_t stream_mib = 32;
-  bool quiet = false, dry_run = false, json = false, no_sync = false, strict = false;
+  bool quiet = false, dry_run = false, json = false, no_sync = false, strict = false,
+       direct_io = false;
   bool dequantize_fp8 = false;
 };
 
@@ -125,6 +126,10 @@ void add_convert_flags(CLI::App* convert, ConvertArgs& a) {
   convert->add_flag("--no-sync", a.no_sync,
                     "Do not flush the output to disk before and after publishing it (faster, for "
                     "scratch conversions: a power loss soon after may leave short shards)");
+  convert->add_flag("--direct-io", a.direct_io,
+                    "Write the shards with O_DIRECT, past the page cache: costs device bandwidth "
+                    "instead of page-cache memory (faster where fresh page-cache pages are slow, "
+                    "as in some VMs; slower where the device is; see docs/performance.md)");
   convert->add_flag("--dequantize-fp8", a.dequantize_fp8,
                     "FP8 checkpoints with block scales (weight_block_size): dequantize and "
                     "requantize them into --quantization (MLC takes them only into the "
@@ -264,6 +269,7 @@ int run_convert(ConvertArgs a) {
   }
   weightcast::ConvertOptions options;
   options.sync = !a.no_sync;
+  options.direct_io = a.direct_io;
   options.strict = a.strict;
   options.round_mode = a.round_mode == "ties-away" ? weightcast::RoundMode::kTiesAway
                                                    : weightcast::RoundMode::kTiesEven;

@@ -297,7 +297,7 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
   ConvertStats stats;
   std::unique_ptr<TensorCacheWriter> owned_writer;
   try {
-    owned_writer = std::make_unique<TensorCacheWriter>(output, options.sync);
+    owned_writer = std::make_unique<TensorCacheWriter>(output, options.sync, options.direct_io);
   } catch (const std::system_error& e) {  // its hashing thread
     fail<IOError>("cannot start a thread: {} (the limit on processes and threads, ulimit -u?)",
                   e.what());

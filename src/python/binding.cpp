@@ -118,7 +118,7 @@ nb::dict convert(const std::string& config, const std::string& quantization,
                  const std::string& round_mode, unsigned threads, unsigned tensor_parallel_shards,
                  bool dry_run, bool sync, std::size_t stream_mib, nb::object on_log,
                  nb::object on_progress, const std::string& lora_adapter, bool strict,
-                 bool dequantize_fp8) {
+                 bool dequantize_fp8, bool direct_io) {
   std::atomic<bool> cancel{false};
   auto options = make_options(round_mode, threads, tensor_parallel_shards, dry_run, sync,
                               stream_mib, on_log, on_progress);
@@ -126,6 +126,7 @@ nb::dict convert(const std::string& config, const std::string& quantization,
   options.lora_adapter = lora_adapter;
   options.strict = strict;
   options.dequantize_fp8 = dequantize_fp8;
+  options.direct_io = direct_io;
   weightcast::ConvertStats stats;
   run_interruptibly(cancel, [&] {
     stats = weightcast::convert_weight(config, quantization, model, device, source, source_format,
@@ -216,7 +217,7 @@ NB_MODULE(_weightcast, m) {
         nb::arg("round_mode"), nb::arg("threads"), nb::arg("tensor_parallel_shards"),
         nb::arg("dry_run"), nb::arg("sync"), nb::arg("stream_mib"), nb::arg("on_log").none(),
         nb::arg("on_progress").none(), nb::arg("lora_adapter") = "", nb::arg("strict") = false,
-        nb::arg("dequantize_fp8") = false);
+        nb::arg("dequantize_fp8") = false, nb::arg("direct_io") = false);
   m.def("inspect", &inspect);
   m.def("verify", &verify);
   m.def("quantization_names", &weightcast::quantization_names);

@@ -12,7 +12,10 @@ namespace weightcast {
 
 namespace {
 
-constexpr std::size_t kHeader = 64;  // keeps the data 64-byte aligned
+constexpr std::size_t kHeader = 64;  // keeps small buffers' data 64-byte aligned
+// Large buffers' data start a page into their mapping, page-aligned as O_DIRECT writes need
+// (docs/performance.md); the header sits just before the data either way.
+constexpr std::size_t kLargeHeader = 4096;
 constexpr std::size_t kLarge = 1u << 20;
 constexpr std::size_t kHugePage = 2u << 20;
 // What the pool may keep: a few parameters' worth, well under the memory the pipeline holds.
@@ -23,6 +26,7 @@ struct Header {
   std::size_t capacity;  // bytes of the whole block, header included
   bool mapped;
 };
+static_assert(sizeof(Header) <= kHeader);
 
 class Pool {
  public:
@@ -51,7 +55,10 @@ class Pool {
     kept_ += c;
     return true;
   }
-  static Header* header(std::byte* block) { return reinterpret_cast<Header*>(block); }
+  // A mapped block's header, just before its page-aligned data.
+  static Header* header(std::byte* block) {
+    return reinterpret_cast<Header*>(block + kLargeHeader - kHeader);
+  }
 
  private:
   std::mutex mutex_;
@@ -74,29 +81,27 @@ std::byte* map_block(std::size_t capacity) {
 }  // namespace
 
 Buffer allocate_buffer(std::size_t bytes) {
-  const std::size_t needed = kHeader + bytes;
-  std::byte* block = nullptr;
-  bool mapped = needed >= kLarge;
-  std::size_t capacity = needed;
-  if (mapped) {
-    capacity = (needed + kHugePage - 1) / kHugePage * kHugePage;
-    block = pool().take(needed);
-    if (block)
-      capacity = Pool::header(block)->capacity;
-    else
-      block = map_block(capacity);
-  } else {
-    block = static_cast<std::byte*>(std::aligned_alloc(kHeader, (needed + 63) / 64 * 64));
+  if (kHeader + bytes < kLarge) {
+    const std::size_t needed = kHeader + bytes;
+    auto* block = static_cast<std::byte*>(std::aligned_alloc(kHeader, (needed + 63) / 64 * 64));
     if (!block) throw std::bad_alloc();
+    *reinterpret_cast<Header*>(block) = {needed, false};
+    return Buffer(block + kHeader);
   }
-  *Pool::header(block) = {capacity, mapped};
-  return Buffer(block + kHeader);
+  const std::size_t needed = kLargeHeader + bytes;
+  std::byte* block = pool().take(needed);
+  if (!block) {
+    const std::size_t capacity = (needed + kHugePage - 1) / kHugePage * kHugePage;
+    block = map_block(capacity);
+    *Pool::header(block) = {capacity, true};
+  }
+  return Buffer(block + kLargeHeader);
 }
 
 void BufferDeleter::operator()(std::byte* data) const noexcept {
-  std::byte* block = data - kHeader;
-  const Header h = *Pool::header(block);
-  if (!h.mapped) return std::free(block);
+  const Header h = *reinterpret_cast<const Header*>(data - kHeader);
+  if (!h.mapped) return std::free(data - kHeader);
+  std::byte* block = data - kLargeHeader;
   if (!pool().keep(block)) ::munmap(block, h.capacity);
 }
 

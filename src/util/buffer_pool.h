@@ -15,7 +15,8 @@ struct BufferDeleter {
 };
 using Buffer = std::unique_ptr<std::byte[], BufferDeleter>;
 
-// Uninitialised, 64-byte aligned, at least `bytes` long (a valid pointer even for zero bytes).
+// Uninitialised, at least `bytes` long (a valid pointer even for zero bytes); 64-byte aligned, and
+// page-aligned from 1 MiB on.
 Buffer allocate_buffer(std::size_t bytes);
 
 }  // namespace weightcast

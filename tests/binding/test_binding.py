@@ -36,6 +36,16 @@ def test_python_call_writes_the_cli_bytes(tiny, tmp_path, scheme):
     assert result.bits_per_param > 0 and result.size_gb > 0
 
 
+def test_direct_io_writes_the_same_bytes(tiny, tmp_path):
+    cli_out, py_out, plain = tmp_path / "cli", tmp_path / "py", tmp_path / "plain"
+    subprocess.run([sys.executable, "-m", "weightcast", "convert", str(tiny), "--quantization",
+                    "q4f16_1", "-o", str(cli_out), "--quiet", "--direct-io"], check=True)
+    weightcast.convert_weight(config=tiny, quantization="q4f16_1", output=py_out, direct_io=True,
+                              sync=False)
+    weightcast.convert_weight(config=tiny, quantization="q4f16_1", output=plain)
+    assert read_pack(cli_out) == read_pack(plain) == read_pack(py_out)
+
+
 def test_weightcast_command_on_path_is_the_cli():
     bindir = Path(sys.executable).parent
     proc = subprocess.run([str(bindir / "weightcast"), "--version"], capture_output=True, text=True)

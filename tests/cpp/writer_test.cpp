@@ -7,7 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "cache/md5_multi.h"
 #include "test_util.h"
+#include "util/buffer_pool.h"
 #include "weightcast/weightcast.h"
 
 namespace weightcast {
@@ -68,6 +70,55 @@ TEST_F(WriterTest, OutOfBandRuleMatchesTvmjs) {
   EXPECT_EQ(fs::file_size(dir_ / "out" / "params_shard_1.bin"), 31 * mib);
   EXPECT_TRUE(clean(dir_ / "out"));
   EXPECT_FALSE(fs::exists(dir_ / "out" / kB16ManifestName));  // no float32 records
+}
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The same records through ordinary and O_DIRECT writes: every shard and the manifest are the
+// same bytes, and each md5 (read back through the page cache or past it) is the file's.
+TEST_F(WriterTest, DirectWritesAreTheSameBytesAsBufferedOnes) {
+  const std::size_t mib = 1 << 20;
+  std::mt19937 rng(7);
+  // Page-aligned (pooled) and unaligned data; sizes that are not whole pages.
+  Buffer pooled = allocate_buffer(40 * mib);
+  for (std::size_t i = 0; i < 40 * mib; ++i) pooled[i] = static_cast<std::byte>(rng());
+  const std::byte* unaligned = pooled.get() + 3;
+  auto write_all = [&](const fs::path& out, bool direct) {
+    TensorCacheWriter w(out, /*sync=*/false, direct);
+    auto add = [&](const char* name, const std::byte* data, std::size_t n) {
+      w.append(name, DType::kU8, {static_cast<std::int64_t>(n)}, {data, n});
+    };
+    add("small", unaligned, 5);
+    add("odd", unaligned + 5, 3000017);
+    add("big", pooled.get(), 30 * mib);  // overflows, >= 16 MiB: shard 0, page-aligned
+    add("mid", unaligned + 9, 15 * mib);
+    const std::size_t streamed = 33 * mib + 123;  // shard 1
+    w.begin_streamed("streamed", DType::kU8, {static_cast<std::int64_t>(streamed)}, streamed);
+    // An aligned whole-page piece, an unaligned one, then the aligned rest.
+    w.write_streamed({pooled.get(), 8 * mib});
+    w.write_streamed({unaligned + 7, 1000});
+    w.write_streamed({pooled.get(), streamed - 8 * mib - 1000});
+    w.end_streamed();
+    add("mid2", unaligned + 1, 15 * mib);           // overflows: shard 2 is small..mid
+    add("near-cap", unaligned + 2, 17 * mib - 10);  // joins mid2: 32 MiB - 10
+    add("tail", unaligned + 11, 4095);              // overflows: shard 3, then a shard of 4095
+    return w.commit({});
+  };
+  EXPECT_EQ(write_all(dir_ / "buffered", false), 5u);
+  EXPECT_EQ(write_all(dir_ / "direct", true), 5u);
+  const auto manifest = read_json(dir_ / "direct" / kManifestName);
+  EXPECT_EQ(manifest, read_json(dir_ / "buffered" / kManifestName));
+  for (const auto& shard : manifest["records"]) {
+    const std::string path = shard["dataPath"];
+    const std::string bytes = file_bytes(dir_ / "direct" / path);
+    EXPECT_EQ(bytes.size(), shard["nbytes"].get<std::size_t>()) << path;
+    EXPECT_EQ(bytes, file_bytes(dir_ / "buffered" / path)) << path;
+    EXPECT_EQ(shard["md5sum"], to_hex(md5_openssl(std::as_bytes(std::span(bytes))))) << path;
+  }
+  EXPECT_TRUE(clean(dir_ / "direct"));
 }
 
 TEST_F(WriterTest, RerunRemovesStaleShardsAndManifests) {
