@@ -1,6 +1,7 @@
 #include "cache/shard_hasher.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -74,10 +75,13 @@ void ShardHasher::run() {
 
 namespace {
 
-// A shard read back with pread into a buffer reused for every round: no page faults on a mapping
-// and no unmapping across threads, and the md5 lanes read from cache rather than memory. With
-// `direct`, reads are O_DIRECT (page-aligned buffer, offsets and lengths: the caller keeps every
-// read but the last at a page-aligned offset).
+// A shard read back for hashing. From the page cache: mapped a 4 MiB window at a time, its page
+// tables filled in one call (MAP_POPULATE), and the lanes read the mapping itself: no copy (a
+// pread into a buffer copies every byte, a third of the system time of a q0 conversion), and the
+// windows keep the mapped pages (which count in the RSS) to 64 MiB for sixteen lanes. The file is
+// our own staging file, under the output's lock. With `direct`:
+// O_DIRECT preads into the caller's page-aligned buffer (offsets and lengths page-aligned too: the
+// caller keeps every read but the last at a page-aligned offset).
 class ShardReader {
  public:
   ShardReader(const std::filesystem::path& path, bool direct) : path_(path) {
@@ -91,13 +95,48 @@ class ShardReader {
     if (end < 0) fail<IOError>("{}: cannot size: {}", path.string(), std::strerror(errno));
     size_ = static_cast<std::size_t>(end);
   }
-  ~ShardReader() { ::close(fd_); }
+  ~ShardReader() {
+    unmap();
+    ::close(fd_);
+  }
   ShardReader(const ShardReader&) = delete;
   ShardReader& operator=(const ShardReader&) = delete;
   std::size_t size() const { return size_; }
   std::size_t offset() const { return offset_; }
   // The next `n` bytes, in `buffer` (room for `n` rounded up to a page when direct).
   const std::byte* next(std::size_t n, std::byte* buffer) {
+    if (!direct_ && n > 0) {
+      const bool inside = window_ && offset_ + n <= window_offset_ + window_size_;
+      if (inside || map_window(n)) {
+        offset_ += n;
+        return window_ + (offset_ - n - window_offset_);
+      }
+    }
+    return read(n, buffer);
+  }
+
+ private:
+  static constexpr std::size_t kWindow = 4u << 20;
+
+  // Maps the window [offset_, offset_ + kWindow) (offset_ is page-aligned: see the class comment);
+  // false when mapping fails or the file is short (then pread serves, or reports it).
+  bool map_window(std::size_t n) {
+    unmap();
+    if (offset_ % kPage != 0 || offset_ + n > size_) return false;
+    const std::size_t len = std::min(std::max(kWindow, n), size_ - offset_);
+    void* p = ::mmap(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_,
+                     static_cast<off_t>(offset_));
+    if (p == MAP_FAILED) return false;
+    window_ = static_cast<const std::byte*>(p);
+    window_offset_ = offset_;
+    window_size_ = len;
+    return true;
+  }
+  void unmap() {
+    if (window_) ::munmap(const_cast<std::byte*>(window_), window_size_);
+    window_ = nullptr;
+  }
+  const std::byte* read(std::size_t n, std::byte* buffer) {
     const std::size_t want = direct_ ? (n + kPage - 1) / kPage * kPage : n;
     std::size_t got = 0;
     while (got < n) {
@@ -112,10 +151,11 @@ class ShardReader {
     return buffer;
   }
 
- private:
   std::filesystem::path path_;
   int fd_ = -1;
   bool direct_ = false;
+  const std::byte* window_ = nullptr;
+  std::size_t window_offset_ = 0, window_size_ = 0;
   std::size_t size_ = 0, offset_ = 0;
 };
 
