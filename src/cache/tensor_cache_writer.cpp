@@ -293,15 +293,33 @@ nlohmann::ordered_json TensorCacheWriter::record(const std::string& name, DType 
 
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
                                std::span<const std::byte> data) {
-  auto rec = record(name, dtype, shape, data.size());
+  const std::span<const std::byte> one[] = {data};
+  append(name, dtype, shape, one);
+}
+
+void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
+                               std::span<const std::span<const std::byte>> pieces,
+                               const PiecesWritten& written) {
+  std::size_t nbytes = 0;
+  for (const auto& piece : pieces) nbytes += piece.size();
+  auto rec = record(name, dtype, shape, nbytes);
+  auto write_pieces = [&](Shard& shard) {
+    constexpr std::size_t kBlock = 8u << 20;
+    for (std::size_t i = 0; i < pieces.size(); ++i)
+      for (std::size_t off = 0; off < pieces[i].size(); off += kBlock) {
+        const std::size_t n = std::min(kBlock, pieces[i].size() - off);
+        shard.write(pieces[i].subspan(off, n));
+        if (written) written(i, off, n);
+      }
+  };
   const std::size_t pending_size = pending_ ? pending_->size() : 0;
-  if (pending_size + data.size() >= kShardCapBytes) {
-    if (2 * data.size() >= kShardCapBytes) {  // out-of-band: a shard of its own
+  if (pending_size + nbytes >= kShardCapBytes) {
+    if (2 * nbytes >= kShardCapBytes) {  // out-of-band: a shard of its own
       const std::size_t number = counter_++;
       Shard shard(staging_dir_ / shard_name(number), sync_, direct_);
       rec["byteOffset"] = 0;
       shard.records.push_back(std::move(rec));
-      shard.write(data);
+      write_pieces(shard);
       finish_shard(shard, number, shard.path());
       return;
     }
@@ -310,7 +328,7 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
   if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp", sync_, direct_);
   rec["byteOffset"] = pending_->size();
   pending_->records.push_back(std::move(rec));
-  pending_->write(data);
+  write_pieces(*pending_);
 }
 
 void TensorCacheWriter::begin_streamed(const std::string& name, DType dtype, const Shape& shape,

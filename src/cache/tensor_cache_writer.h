@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -28,6 +29,8 @@
 namespace weightcast {
 
 inline constexpr std::size_t kShardCapBytes = 32u << 20;
+// Told that bytes [offset, offset + n) of piece `piece` of a record are written.
+using PiecesWritten = std::function<void(std::size_t piece, std::size_t offset, std::size_t n)>;
 inline constexpr const char* kManifestName = "tensor-cache.json";
 inline constexpr const char* kB16ManifestName = "tensor-cache-b16.json";
 
@@ -57,6 +60,11 @@ class TensorCacheWriter {
   // `data` are the encoded bytes; `dtype` the record's declared dtype.
   void append(const std::string& name, DType dtype, const Shape& shape,
               std::span<const std::byte> data);
+  // The same, for a record whose bytes are `pieces` end to end, written a block at a time;
+  // `written`, when set, is told each block once it is written.
+  void append(const std::string& name, DType dtype, const Shape& shape,
+              std::span<const std::span<const std::byte>> pieces,
+              const PiecesWritten& written = {});
   // A record of at least kShardCapBytes (so always a shard of its own) written in pieces, so that
   // it is never held whole: begin_streamed, then its encoded bytes through write_streamed in
   // order, then end_streamed once exactly `nbytes` have come.

@@ -50,18 +50,19 @@ std::string with_commas(std::int64_t n) {
 
 // One line on how the plan produces the parameters (before the table, which stays pure JSON).
 std::string plan_summary(const Plan& plan) {
-  std::size_t whole = 0, as_is = 0, row_blocks = 0;
+  std::size_t whole = 0, as_is = 0, row_blocks = 0, passing = 0;
   std::vector<std::string> streamed;
   for (const auto& p : plan.params) {
     (p.production == Production::kAsIs        ? as_is
      : p.production == Production::kRowBlocks ? row_blocks
                                               : whole)++;
     if (p.streamed) streamed.push_back(p.def->name);
+    if (p.passes_through) ++passing;
   }
   return fmt::format(
-      "Plan: {} parameters: {} stored as mapped, {} computed by row blocks, {} computed whole; "
-      "streamed block by block: {}",
-      plan.params.size(), as_is, row_blocks, whole,
+      "Plan: {} parameters: {} stored as mapped ({} of them written straight from the source "
+      "bytes), {} computed by row blocks, {} computed whole; streamed block by block: {}",
+      plan.params.size(), as_is, passing, row_blocks, whole,
       streamed.empty() ? "none" : fmt::format("{}", fmt::join(streamed, ", ")));
 }
 
@@ -99,6 +100,7 @@ std::string output_summary(const Plan& plan, const std::vector<std::size_t>& rec
   const std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
   for (const auto& p : plan.params) {
     std::size_t in_flight = 2 * threads * (std::size_t{8} << 20);
+    if (p.passes_through) continue;  // views of the mapped sources
     if (!p.streamed) {
       in_flight = static_cast<std::size_t>(numel(p.shape)) * 4;  // mapped, at most float32
       for (const auto& o : p.outputs) in_flight += record_size(o);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <thread>
@@ -16,6 +18,7 @@
 #include "util/error.h"
 #include "util/fault_point.h"
 #include "util/mapped_file.h"
+#include "util/nonfinite.h"
 
 namespace weightcast {
 
@@ -79,6 +82,18 @@ struct Finished {
   Buffer chunk;  // pooled: a fresh 8 MiB block for each would fault every page in again
   std::size_t chunk_bytes = 0;
   bool stream_end = false;
+  // A record whose cache bytes are its sources' bytes end to end (PlannedParam::passes_through),
+  // written from the memory-mapped sources themselves; `release` drops the source pages behind
+  // the writer, so that a large record never has all its pages mapped at once.
+  struct PassThrough {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    std::vector<std::span<const std::byte>> pieces;
+    PiecesWritten release;
+  };
+  std::optional<PassThrough> pass_through;
+  bool empty() const { return records.empty() && !pass_through; }
 };
 
 void write_finished(TensorCacheWriter& writer, const Finished& item) {
@@ -90,6 +105,10 @@ void write_finished(TensorCacheWriter& writer, const Finished& item) {
   }
   if (item.chunk_bytes) writer.write_streamed({item.chunk.get(), item.chunk_bytes});
   if (item.stream_end) writer.end_streamed();
+  if (item.pass_through) {
+    const auto& r = *item.pass_through;
+    writer.append(r.name, r.dtype, r.shape, r.pieces, r.release);
+  }
   for (std::size_t i = 0; i < item.records.size(); ++i) {
     const auto& r = item.records[i];
     writer.append(r->name, item.dtypes[i], r->shape, r->bytes());
@@ -120,7 +139,9 @@ class Producer {
     std::span<const OutputDef> planned = p.outputs;
     std::vector<Tensor> records;
     Finished item;
-    if (p.streamed) {
+    if (p.passes_through) {
+      item = pass_through(p);
+    } else if (p.streamed) {
       if (p.production == Production::kRowBlocks) records = scheme_.start_rows(*p.def, rows);
       if (!stream_first(p, rows, records)) return false;
       planned = planned.subspan(1);
@@ -129,17 +150,16 @@ class Producer {
     } else {
       records = compute_whole(p, rows);
     }
-    note_nonfinite(p, rows);
-    if (item.records.empty()) item = encode(std::move(records), planned);
+    note_nonfinite(p, item.pass_through ? pass_through_nonfinite(p) : rows.nonfinite());
+    if (item.empty()) item = encode(std::move(records), planned);
     stats_.compute_seconds += seconds_since(start);
-    return item.records.empty() || queue_.push(std::move(item));
+    return item.empty() || queue_.push(std::move(item));
   }
 
  private:
   // Source tensors holding NaN or infinity (docs/verify.md#convert-checks-its-input): listed
   // once each, or an error under --strict.
-  void note_nonfinite(const PlannedParam& p, const SourceRows& rows) {
-    const auto counts = rows.nonfinite();
+  void note_nonfinite(const PlannedParam& p, const std::vector<NonFiniteCount>& counts) {
     for (std::size_t i = 0; i < counts.size(); ++i) {
       if (!counts[i].nan && !counts[i].inf) continue;
       const auto& name = ckpt_.info(p.sources[i]).name;
@@ -175,6 +195,57 @@ class Producer {
 
   // A float32 record stored as mapped (q0f32, float32 norms): cast and encoded to its cache bytes
   // row block by row block, never materialised in float32 (twice the bytes, another pass).
+  // The record of a parameter that passes through (PlannedParam::passes_through): views of the
+  // mapped sources, which the writer writes as they are (one copy, by the kernel, where the
+  // cast would read them, write a buffer and the writer copy that).
+  Finished pass_through(const PlannedParam& p) {
+    const auto& first = p.outputs.front();
+    Finished item;
+    item.pass_through = Finished::PassThrough{first.name, first.dtype, p.shape, {}, {}};
+    std::size_t bytes = 0;
+    for (const auto& loc : p.sources) {
+      item.pass_through->pieces.push_back(ckpt_.files()[loc.file]->data(loc.index));
+      bytes += item.pass_through->pieces.back().size();
+    }
+    if (bytes != static_cast<std::size_t>(numel(p.shape)) * cache_element_size(first.dtype))
+      fail("internal error: {} passes through {} bytes", first.name, bytes);
+    // Run by the writer thread, which may outlive this producer on an error: no `this`.
+    item.pass_through->release = [&ckpt = ckpt_, sources = p.sources](
+                                     std::size_t piece, std::size_t offset, std::size_t n) {
+      const auto& loc = sources.at(piece);
+      ckpt.files()[loc.file]->release_range(loc.index, offset, n);
+    };
+    stats_.param_bytes += static_cast<double>(numel(p.shape)) * dtype_size(first.dtype);
+    ++stats_.param_count;
+    return item;
+  }
+  // The input check that SourceRows' casts would have made, on all cores, 8 MiB at a time, each
+  // block's pages dropped once counted (the writer reads them again, a block at a time too).
+  std::vector<NonFiniteCount> pass_through_nonfinite(const PlannedParam& p) {
+    std::vector<NonFiniteCount> counts(p.sources.size());
+    for (std::size_t i = 0; i < p.sources.size(); ++i) {
+      const auto& loc = p.sources[i];
+      const DType dtype = ckpt_.info(loc).dtype;
+      if (!may_be_nonfinite(dtype)) continue;
+      const auto& file = *ckpt_.files()[loc.file];
+      const auto data = file.data(loc.index);
+      const std::size_t elem = dtype_size(dtype), block = (8u << 20) / elem;
+      std::mutex mutex;
+      for (std::size_t first = 0; first < data.size() / elem; first += block) {
+        const std::size_t n = std::min(block, data.size() / elem - first);
+        pool_.parallel_for(n, 1 << 18, [&](std::size_t b, std::size_t e) {
+          NonFiniteCount c;
+          count_nonfinite(dtype, data.data() + (first + b) * elem, e - b, c);
+          std::lock_guard lock(mutex);
+          counts[i].nan += c.nan;
+          counts[i].inf += c.inf;
+        });
+        file.release_range(loc.index, first * elem, n * elem);
+      }
+    }
+    return counts;
+  }
+
   static bool encodes_directly(const PlannedParam& p) {
     return p.production == Production::kAsIs && p.shards == 1 && p.outputs.size() == 1 &&
            p.outputs.front().dtype == DType::kF32 && !p.shape.empty();

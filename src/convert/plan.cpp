@@ -164,6 +164,27 @@ void plan_outputs(PlannedParam& p, const Scheme& scheme, int t, std::size_t stre
   p.streamed = streams(p, stream_from);
 }
 
+// Whether a parameter stored as mapped is, in the cache, its sources' bytes laid end to end: one
+// record, a flat concatenation (or one source as is), and an element cast that keeps every byte
+// (the same dtype, or bfloat16 into float32, which the cache stores as bfloat16 again:
+// docs/tensor-cache.md#float32-as-bfloat16). Readers that widen bfloat16 hand over other bytes.
+bool passes_through(const PlannedParam& p, const Checkpoint& ckpt, const Scheme& scheme) {
+  if (p.production != Production::kAsIs || p.shards != 1 || p.outputs.size() != 1 ||
+      p.sources.empty() || !mapping_or_identity(p.def->mapping).concatenates_flat(p.sources.size()))
+    return false;
+  const DType out = p.outputs.front().dtype;
+  if (p.def->dtype.value_or(scheme.model_dtype()) != out) return false;
+  std::size_t bytes = 0;
+  for (const auto& loc : p.sources) {
+    const auto& info = ckpt.info(loc);
+    if (ckpt.files()[loc.file]->widens_bf16() ||
+        !(info.dtype == out || (info.dtype == DType::kBF16 && out == DType::kF32)))
+      return false;
+    bytes += static_cast<std::size_t>(numel(info.shape)) * dtype_size(info.dtype);
+  }
+  return bytes == static_cast<std::size_t>(numel(p.shape)) * cache_element_size(out);
+}
+
 PlannedParam plan_param(const ParamDef& def, const Checkpoint& ckpt, const Scheme& scheme, int t,
                         std::size_t stream_from) {
   PlannedParam p;
@@ -178,6 +199,8 @@ PlannedParam plan_param(const ParamDef& def, const Checkpoint& ckpt, const Schem
   }
   p.shape = mapped_shape(def, p.sources, ckpt);
   plan_outputs(p, scheme, t, stream_from);
+  p.passes_through = passes_through(p, ckpt, scheme);
+  if (p.passes_through) p.streamed = false;  // it holds no bytes, however large
   return p;
 }
 

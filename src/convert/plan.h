@@ -27,6 +27,9 @@ struct PlannedParam {
   Production production = Production::kWhole;  // the scheme's policy for it
   // Its first record is produced and written block by block, never held whole (too large).
   bool streamed = false;
+  // Its one record's bytes in the cache are its sources' bytes end to end: written from the
+  // memory-mapped sources themselves, never copied in user space (see passes_through).
+  bool passes_through = false;
 };
 
 struct Plan {

@@ -75,6 +75,7 @@ class Identity final : public Mapping {
             std::byte* out) const override {
     fill_flat(in, begin, end, out);
   }
+  bool concatenates_flat(std::size_t) const override { return true; }
 };
 
 // The sources concatenated along axis 0 or 1; stacking adds the group axis in front.
@@ -84,6 +85,9 @@ class Concat : public Mapping {
   Shape shape(const std::string& param, std::span<const SourceShape> sources) const override {
     if (sources.size() == 1) return sources.front().shape;
     return concatenated(param, sources).first;
+  }
+  bool concatenates_flat(std::size_t sources) const override {
+    return axis_ == 0 || sources == 1;  // Stack too: its groups are consecutive sources
   }
   void fill(const MappedView& in, std::size_t begin, std::size_t end,
             std::byte* out) const override {

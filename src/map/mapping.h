@@ -72,6 +72,9 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // Whether the parameter is a per-head slice of one source (DeepSeek's w_uk / w_uv), which an
   // FP8 block checkpoint keeps in FP8 whatever its role.
   virtual bool slices_heads() const { return false; }
+  // Whether the parameter is its `sources` sources' elements end to end, in order, each cast by
+  // the plain element_cast: then a parameter whose cast keeps the bytes is its sources' bytes.
+  virtual bool concatenates_flat(std::size_t /*sources*/) const { return false; }
 };
 
 // The identity (map::identity()) when `mapping` is null: one source, taken as is.

@@ -27,7 +27,8 @@ def big(tmp_path_factory):
 
 @pytest.mark.parametrize("scheme", ["q0f16", "q0f32", "q4f16_1", "q4f16_2"])
 def test_streamed_records_match_the_oracle(weightcast_bin, big, tmp_path, scheme):
-    """q0f32 streams through the float32 -> bf16 encoding; q4f16_1 quantizes the embedding's
+    """q0f16 streams through the bf16 -> f16 cast (q0f32 passes the bf16 bytes through, see below);
+    q4f16_1 quantizes the embedding's
     q_weight block by block (its q_scale follows whole); q4f16_2 leaves the embedding
     unquantized, so it streams while the rest is quantized."""
     mlc_oracle.convert(str(big), scheme, str(tmp_path / "expected"))
@@ -66,6 +67,26 @@ def test_streamed_sources_are_released_as_they_are_read(weightcast_bin, big, tmp
     streamed = peak_rss_kib(weightcast_bin, *args, "-o", tmp_path / "streamed")
     assert held > 128 * 1024, held  # the whole mapped embedding, at least
     assert streamed + 64 * 1024 < held, (streamed, held)
+
+
+@pytest.mark.parametrize("scheme", ["q0bf16", "q0f32"])
+def test_records_pass_through_from_the_mapped_source(weightcast_bin, big, tmp_path, scheme):
+    """bf16 sources into q0bf16 and q0f32 (stored as bf16) are their own cache bytes: the plan
+    says so, the writer writes them from the mapped source, and its pages are dropped behind it,
+    so the 128 MiB embedding is never resident at once; the bytes are the oracle's."""
+    plan = run_cli(weightcast_bin, "convert", big, "--quantization", scheme, "--dry-run").stdout
+    params = int(plan.split("Plan: ")[1].split(" parameters")[0])
+    assert f"({params} of them written straight from the source bytes)" in plan, plan.splitlines()[0]
+    cast = run_cli(weightcast_bin, "convert", big, "--quantization", "q0f16", "--dry-run").stdout
+    assert "(0 of them written straight from the source bytes)" in cast
+    mlc_oracle.convert(str(big), scheme, str(tmp_path / "expected"))
+    run_cli(weightcast_bin, "convert", big, "--quantization", scheme, "-o", tmp_path / "out")
+    assert_same_files(tmp_path / "expected", tmp_path / "out")
+    with open(weightcast_bin, "rb") as f:
+        if b"__asan_init" in f.read():
+            return  # AddressSanitizer's shadow memory makes the peak meaningless
+    peak = peak_rss_kib(weightcast_bin, "convert", big, "--quantization", scheme, "-q", "-o", tmp_path / "again")
+    assert peak < 64 * 1024, peak
 
 
 def test_stream_mib_below_the_out_of_band_size_is_refused(weightcast_bin, tmp_path):

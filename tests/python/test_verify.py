@@ -318,10 +318,16 @@ def test_convert_reports_nonfinite_sources(weightcast_bin, poisoned, tmp_path):
         [weightcast_bin, "convert", str(poisoned), "--quantization", "q4f16_1", "-o", str(tmp_path / "scalar"),
          "--json"], capture_output=True, text=True, env={**os.environ, "WEIGHTCAST_SIMD": "scalar"})
     assert json.loads(env_proc.stdout)["nonfinite_sources"] == stats["nonfinite_sources"]
+    # Records whose bytes pass through from the source (bf16 into q0bf16 and q0f32) are scanned too.
+    for scheme in ("q0bf16", "q0f32"):
+        passed = run_cli(weightcast_bin, "convert", poisoned, "--quantization", scheme, "-o",
+                         tmp_path / scheme, "--json")
+        assert json.loads(passed.stdout)["nonfinite_sources"] == stats["nonfinite_sources"], scheme
 
 
-def test_convert_strict_refuses_nonfinite(weightcast_bin, poisoned, tmp_path):
-    proc = convert(weightcast_bin, poisoned, tmp_path / "out", "--strict", scheme="q0f16")
+@pytest.mark.parametrize("scheme", ["q0f16", "q0bf16"])
+def test_convert_strict_refuses_nonfinite(weightcast_bin, poisoned, tmp_path, scheme):
+    proc = convert(weightcast_bin, poisoned, tmp_path / "out", "--strict", scheme=scheme)
     assert_error(proc, "model.", "--strict")
     assert not (tmp_path / "out" / "tensor-cache.json").exists()
     clean = convert(weightcast_bin, make_clean(tmp_path), tmp_path / "ok", "--strict", scheme="q0f16")
