@@ -37,7 +37,7 @@ import hf_checkpoint  # noqa: E402
 import make_fixtures  # noqa: E402
 
 SMALL = (32000, 256, 2, 704, 8, 2)  # a few MB: keeps the CI run short
-DEFAULT_SCHEMES = ["q4f16_1", "q4f16_0", "q3f16_1", "q0f16", "q0f32"]
+DEFAULT_SCHEMES = ["q4f16_1", "q4f16_0", "q3f16_1", "q0f16", "q0bf16", "q0f32"]
 # Mixtral-8x7B's layer with two layers only: about 6 GB, most of it in the expert stacks.
 MIXTRAL_6GB = dict(vocab=32000, hidden=4096, layers=2, inter=14336, heads=32, kv_heads=8, experts=8)
 SHAPES = ["small", *make_fixtures.SHAPES, "mixtral-6gb"]
