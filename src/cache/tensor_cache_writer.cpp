@@ -299,7 +299,7 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
 
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
                                std::span<const std::span<const std::byte>> pieces,
-                               const PiecesWritten& written) {
+                               const PiecesWritten& before, const PiecesWritten& written) {
   std::size_t nbytes = 0;
   for (const auto& piece : pieces) nbytes += piece.size();
   auto rec = record(name, dtype, shape, nbytes);
@@ -308,6 +308,7 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
     for (std::size_t i = 0; i < pieces.size(); ++i)
       for (std::size_t off = 0; off < pieces[i].size(); off += kBlock) {
         const std::size_t n = std::min(kBlock, pieces[i].size() - off);
+        if (before) before(i, off, n);
         shard.write(pieces[i].subspan(off, n));
         if (written) written(i, off, n);
       }

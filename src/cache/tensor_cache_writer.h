@@ -29,7 +29,7 @@
 namespace weightcast {
 
 inline constexpr std::size_t kShardCapBytes = 32u << 20;
-// Told that bytes [offset, offset + n) of piece `piece` of a record are written.
+// Told of bytes [offset, offset + n) of piece `piece` of a record being written.
 using PiecesWritten = std::function<void(std::size_t piece, std::size_t offset, std::size_t n)>;
 inline constexpr const char* kManifestName = "tensor-cache.json";
 inline constexpr const char* kB16ManifestName = "tensor-cache-b16.json";
@@ -61,9 +61,9 @@ class TensorCacheWriter {
   void append(const std::string& name, DType dtype, const Shape& shape,
               std::span<const std::byte> data);
   // The same, for a record whose bytes are `pieces` end to end, written a block at a time;
-  // `written`, when set, is told each block once it is written.
+  // `before` and `written`, when set, are told of each block before and after it is written.
   void append(const std::string& name, DType dtype, const Shape& shape,
-              std::span<const std::span<const std::byte>> pieces,
+              std::span<const std::span<const std::byte>> pieces, const PiecesWritten& before = {},
               const PiecesWritten& written = {});
   // A record of at least kShardCapBytes (so always a shard of its own) written in pieces, so that
   // it is never held whole: begin_streamed, then its encoded bytes through write_streamed in

@@ -72,6 +72,29 @@ std::uint64_t source_bytes(const PlannedParam& p, const Checkpoint& checkpoint) 
   return n;
 }
 
+// Source tensors holding NaN or infinity (docs/verify.md#convert-checks-its-input): listed once
+// each, or an error under --strict. The producer notes what its casts counted; the writer notes the
+// records that pass through, which it scans as it writes them.
+class NonFiniteLog {
+ public:
+  NonFiniteLog(ConvertStats& stats, bool strict) : stats_(stats), strict_(strict) {}
+  void note(const std::string& tensor, const NonFiniteCount& count) {
+    if (!count.nan && !count.inf) return;
+    if (strict_)
+      fail("{}: {} NaN and {} infinite values (--strict refuses non-finite input)", tensor,
+           count.nan, count.inf);
+    std::lock_guard lock(mutex_);
+    auto& seen = stats_.nonfinite;
+    if (std::none_of(seen.begin(), seen.end(), [&](const auto& s) { return s.tensor == tensor; }))
+      seen.push_back({tensor, count.nan, count.inf});
+  }
+
+ private:
+  ConvertStats& stats_;
+  bool strict_;
+  std::mutex mutex_;
+};
+
 struct Finished {
   std::vector<std::unique_ptr<const Tensor>> records;  // encoded for the cache
   std::vector<DType> dtypes;                           // declared dtypes
@@ -83,14 +106,17 @@ struct Finished {
   std::size_t chunk_bytes = 0;
   bool stream_end = false;
   // A record whose cache bytes are its sources' bytes end to end (PlannedParam::passes_through),
-  // written from the memory-mapped sources themselves; `release` drops the source pages behind
-  // the writer, so that a large record never has all its pages mapped at once.
+  // written from the memory-mapped sources themselves. `before` maps each block's source pages
+  // in one call; `written` scans the block just written (still in cache) for NaN and infinity and
+  // drops its pages, so that a large record never has all its pages mapped; `done` reports the
+  // counts.
   struct PassThrough {
     std::string name;
     DType dtype;
     Shape shape;
     std::vector<std::span<const std::byte>> pieces;
-    PiecesWritten release;
+    PiecesWritten before, written;
+    std::function<void()> done;
   };
   std::optional<PassThrough> pass_through;
   bool empty() const { return records.empty() && !pass_through; }
@@ -107,7 +133,8 @@ void write_finished(TensorCacheWriter& writer, const Finished& item) {
   if (item.stream_end) writer.end_streamed();
   if (item.pass_through) {
     const auto& r = *item.pass_through;
-    writer.append(r.name, r.dtype, r.shape, r.pieces, r.release);
+    writer.append(r.name, r.dtype, r.shape, r.pieces, r.before, r.written);
+    r.done();
   }
   for (std::size_t i = 0; i < item.records.size(); ++i) {
     const auto& r = item.records[i];
@@ -119,12 +146,12 @@ void write_finished(TensorCacheWriter& writer, const Finished& item) {
 class Producer {
  public:
   Producer(const Resolved& r, const ConvertOptions& options, BoundedQueue<Finished>& queue,
-           ConvertStats& stats)
+           ConvertStats& stats, NonFiniteLog& nonfinite)
       : ckpt_(*r.checkpoint),
         scheme_(*r.scheme),
         pool_(options.threads),
         kernel_{options.round_mode, r.fp8_cast},
-        strict_(options.strict),
+        nonfinite_(nonfinite),
         queue_(queue),
         stats_(stats) {
     if (!pool_.start_error().empty() && options.on_log)
@@ -150,26 +177,16 @@ class Producer {
     } else {
       records = compute_whole(p, rows);
     }
-    note_nonfinite(p, item.pass_through ? pass_through_nonfinite(p) : rows.nonfinite());
+    if (!item.pass_through) note_nonfinite(p, rows.nonfinite());  // else the writer's
     if (item.empty()) item = encode(std::move(records), planned);
     stats_.compute_seconds += seconds_since(start);
     return item.empty() || queue_.push(std::move(item));
   }
 
  private:
-  // Source tensors holding NaN or infinity (docs/verify.md#convert-checks-its-input): listed
-  // once each, or an error under --strict.
   void note_nonfinite(const PlannedParam& p, const std::vector<NonFiniteCount>& counts) {
-    for (std::size_t i = 0; i < counts.size(); ++i) {
-      if (!counts[i].nan && !counts[i].inf) continue;
-      const auto& name = ckpt_.info(p.sources[i]).name;
-      if (strict_)
-        fail("{}: {} NaN and {} infinite values (--strict refuses non-finite input)", name,
-             counts[i].nan, counts[i].inf);
-      auto& seen = stats_.nonfinite;
-      if (std::none_of(seen.begin(), seen.end(), [&](const auto& s) { return s.tensor == name; }))
-        seen.push_back({name, counts[i].nan, counts[i].inf});
-    }
+    for (std::size_t i = 0; i < counts.size(); ++i)
+      nonfinite_.note(ckpt_.info(p.sources[i]).name, counts[i]);
   }
 
   void release_sources(const PlannedParam& p) {
@@ -201,7 +218,7 @@ class Producer {
   Finished pass_through(const PlannedParam& p) {
     const auto& first = p.outputs.front();
     Finished item;
-    item.pass_through = Finished::PassThrough{first.name, first.dtype, p.shape, {}, {}};
+    item.pass_through = Finished::PassThrough{first.name, first.dtype, p.shape, {}, {}, {}, {}};
     std::size_t bytes = 0;
     for (const auto& loc : p.sources) {
       item.pass_through->pieces.push_back(ckpt_.files()[loc.file]->data(loc.index));
@@ -210,42 +227,31 @@ class Producer {
     if (bytes != static_cast<std::size_t>(numel(p.shape)) * cache_element_size(first.dtype))
       fail("internal error: {} passes through {} bytes", first.name, bytes);
     // Run by the writer thread, which may outlive this producer on an error: no `this`.
-    item.pass_through->release = [&ckpt = ckpt_, sources = p.sources](
+    auto counts = std::make_shared<std::vector<NonFiniteCount>>(p.sources.size());
+    item.pass_through->before = [&ckpt = ckpt_, sources = p.sources](
+                                    std::size_t piece, std::size_t offset, std::size_t n) {
+      const auto& loc = sources.at(piece);
+      ckpt.files()[loc.file]->populate_range(loc.index, offset, n);
+    };
+    item.pass_through->written = [&ckpt = ckpt_, sources = p.sources, counts](
                                      std::size_t piece, std::size_t offset, std::size_t n) {
       const auto& loc = sources.at(piece);
-      ckpt.files()[loc.file]->release_range(loc.index, offset, n);
+      const auto& file = *ckpt.files()[loc.file];
+      const DType dtype = ckpt.info(loc).dtype;
+      if (may_be_nonfinite(dtype))
+        count_nonfinite(dtype, file.data(loc.index).data() + offset, n / dtype_size(dtype),
+                        (*counts)[piece]);
+      file.release_range(loc.index, offset, n);
+    };
+    std::vector<std::string> names;
+    for (const auto& loc : p.sources) names.push_back(ckpt_.info(loc).name);
+    item.pass_through->done = [&log = nonfinite_, names = std::move(names), counts] {
+      for (std::size_t i = 0; i < names.size(); ++i) log.note(names[i], (*counts)[i]);
     };
     stats_.param_bytes += static_cast<double>(numel(p.shape)) * dtype_size(first.dtype);
     ++stats_.param_count;
     return item;
   }
-  // The input check that SourceRows' casts would have made, on all cores, 8 MiB at a time, each
-  // block's pages dropped once counted (the writer reads them again, a block at a time too).
-  std::vector<NonFiniteCount> pass_through_nonfinite(const PlannedParam& p) {
-    std::vector<NonFiniteCount> counts(p.sources.size());
-    for (std::size_t i = 0; i < p.sources.size(); ++i) {
-      const auto& loc = p.sources[i];
-      const DType dtype = ckpt_.info(loc).dtype;
-      if (!may_be_nonfinite(dtype)) continue;
-      const auto& file = *ckpt_.files()[loc.file];
-      const auto data = file.data(loc.index);
-      const std::size_t elem = dtype_size(dtype), block = (8u << 20) / elem;
-      std::mutex mutex;
-      for (std::size_t first = 0; first < data.size() / elem; first += block) {
-        const std::size_t n = std::min(block, data.size() / elem - first);
-        pool_.parallel_for(n, 1 << 18, [&](std::size_t b, std::size_t e) {
-          NonFiniteCount c;
-          count_nonfinite(dtype, data.data() + (first + b) * elem, e - b, c);
-          std::lock_guard lock(mutex);
-          counts[i].nan += c.nan;
-          counts[i].inf += c.inf;
-        });
-        file.release_range(loc.index, first * elem, n * elem);
-      }
-    }
-    return counts;
-  }
-
   static bool encodes_directly(const PlannedParam& p) {
     return p.production == Production::kAsIs && p.shards == 1 && p.outputs.size() == 1 &&
            p.outputs.front().dtype == DType::kF32 && !p.shape.empty();
@@ -329,7 +335,7 @@ class Producer {
   const Scheme& scheme_;
   ThreadPool pool_;
   KernelOptions kernel_;
-  bool strict_;
+  NonFiniteLog& nonfinite_;
   BoundedQueue<Finished>& queue_;
   ConvertStats& stats_;
 };
@@ -366,6 +372,7 @@ void throw_source_change_or_rethrow() {
 ConvertStats execute(const Plan& plan, const Resolved& resolved,
                      const std::filesystem::path& output, const ConvertOptions& options) {
   ConvertStats stats;
+  NonFiniteLog nonfinite(stats, options.strict);  // outlives the writer thread
   std::unique_ptr<TensorCacheWriter> owned_writer;
   try {
     owned_writer = std::make_unique<TensorCacheWriter>(output, options.sync, options.direct_io);
@@ -393,7 +400,7 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
     if (writer_thread.joinable()) writer_thread.join();
   };
   try {
-    Producer producer(resolved, options, queue, stats);
+    Producer producer(resolved, options, queue, stats, nonfinite);
     Progress progress{0, plan.params.size(), {}, 0, 0};
     for (const auto& p : plan.params) progress.bytes_total += source_bytes(p, *resolved.checkpoint);
     for (const auto& p : plan.params) {

@@ -37,6 +37,8 @@ class SourceFile {
   // The whole pages within bytes [offset, offset + length) of tensor i may be dropped: a large
   // parameter read in order releases what it has read as it goes.
   virtual void release_range(std::size_t, std::size_t, std::size_t) const {}
+  // Maps bytes [offset, offset + length) of tensor i ahead of a write() from them.
+  virtual void populate_range(std::size_t, std::size_t, std::size_t) const {}
   // MLC's torch loader turns bfloat16 tensors into float32 before the mapping runs (which
   // matters where the mapping does arithmetic, e.g. Gemma's norm + 1).
   virtual bool widens_bf16() const { return false; }

@@ -251,6 +251,10 @@ class SafetensorsFile final : public SourceFile {
   void release(std::size_t i) const override {
     map_.done_with(data_start_ + spans_[i].first, size(i));
   }
+  void populate_range(std::size_t i, std::size_t offset, std::size_t length) const override {
+    if (offset < size(i))
+      map_.populate(data_start_ + spans_[i].first + offset, std::min(length, size(i) - offset));
+  }
   void release_range(std::size_t i, std::size_t offset, std::size_t length) const override {
     if (offset < size(i))
       map_.done_with_pages_within(data_start_ + spans_[i].first + offset,

@@ -128,6 +128,8 @@ std::string MappedFile::changed() const {
   struct stat st {};
   if (::stat(path_.c_str(), &st) != 0) return "it was removed while being read";
   if (st.st_dev != dev_ || st.st_ino != ino_) return "it was replaced while being read";
+  if (static_cast<std::size_t>(st.st_size) < size_)  // found by a read in the kernel, no SIGBUS
+    return fmt::format("it was truncated from {} to {} bytes while being read", size_, st.st_size);
   if (static_cast<std::size_t>(st.st_size) != size_)
     return fmt::format("its size changed from {} to {} bytes while it was being read", size_,
                        st.st_size);
@@ -162,6 +164,13 @@ void advise(const std::byte* base, std::size_t size, std::size_t offset, std::si
 
 void MappedFile::will_need(std::size_t offset, std::size_t length) const {
   advise(data_, size_, offset, length, MADV_WILLNEED);
+}
+void MappedFile::populate(std::size_t offset, std::size_t length) const {
+#ifdef MADV_POPULATE_READ
+  advise(data_, size_, offset, length, MADV_POPULATE_READ);  // Linux 5.14; advice only
+#else
+  (void)offset, (void)length;
+#endif
 }
 void MappedFile::done_with(std::size_t offset, std::size_t length) const {
   advise(data_, size_, offset, length, MADV_DONTNEED);

@@ -29,6 +29,9 @@ class MappedFile {
   // Tell the kernel a range will be read soon / is no longer needed, so resident memory stays
   // flat however large the file is. Both are hints and never fail.
   void will_need(std::size_t offset, std::size_t length) const;
+  // Maps the range's pages in one call, ahead of a write() from them: a write that meets an
+  // unmapped page falls back to faulting it in and retrying, several times slower.
+  void populate(std::size_t offset, std::size_t length) const;
   void done_with(std::size_t offset, std::size_t length) const;
   // Drops only the pages wholly inside the range (its neighbours may still be read).
   void done_with_pages_within(std::size_t offset, std::size_t length) const;
