@@ -8,7 +8,7 @@ Conversions run with --no-sync, as the copy does not flush either; one more row 
 scheme durably (the default: every shard and manifest flushed to disk before publishing), so the
 cost of durable publishing shows apart, and one with --direct-io (shards written past the page
 cache). Before every run, copy or conversion alike, a scratch file as large as the source (at most
-3 GiB) is written and deleted, so each run starts from the same memory state (level_memory;
+8 GiB) is written and deleted, so each run starts from the same memory state (level_memory;
 --no-level skips it). Reports, per run, the median wall, user and system time and
 the peak RSS, and the ratio convert / copy: the median of the per-alternation ratios (each convert against the copy of its
 own alternation, since these machines are noisy) with their spread. The result goes to
@@ -86,11 +86,11 @@ def warm(path):
                     pass
 
 
-LEVEL_CAP = 3 << 30
+LEVEL_CAP = 8 << 30
 
 
 def level_memory(scratch, nbytes):
-    """Writes and deletes a scratch file of `nbytes` (at most 3 GiB), so that the next run finds
+    """Writes and deletes a scratch file of `nbytes` (at most 8 GiB), so that the next run finds
     the same supply of recently used free memory whatever ran before it. On a VM whose host backs
     guest memory lazily, the first touch of a page the guest has not used for a while costs several
     times a reused one (docs/performance.md): without this, a run after one that freed a large
