@@ -299,7 +299,7 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
 
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
                                std::span<const std::span<const std::byte>> pieces,
-                               const PiecesWritten& before, const PiecesWritten& written) {
+                               const BlockHook& before, const BlockHook& written) {
   std::size_t nbytes = 0;
   for (const auto& piece : pieces) nbytes += piece.size();
   auto rec = record(name, dtype, shape, nbytes);

@@ -30,7 +30,7 @@ namespace weightcast {
 
 inline constexpr std::size_t kShardCapBytes = 32u << 20;
 // Told of bytes [offset, offset + n) of piece `piece` of a record being written.
-using PiecesWritten = std::function<void(std::size_t piece, std::size_t offset, std::size_t n)>;
+using BlockHook = std::function<void(std::size_t piece, std::size_t offset, std::size_t n)>;
 inline constexpr const char* kManifestName = "tensor-cache.json";
 inline constexpr const char* kB16ManifestName = "tensor-cache-b16.json";
 
@@ -52,7 +52,7 @@ class TensorCacheWriter {
   // shard, the manifests and the directories to disk before and after publishing. `direct`:
   // write shards with O_DIRECT, past the page cache, where the file system allows it.
   explicit TensorCacheWriter(std::filesystem::path output_dir, bool sync = true,
-                             bool direct = true);
+                             bool direct = false);
   ~TensorCacheWriter();  // discards the staged files unless commit() succeeded, then unlocks
   TensorCacheWriter(const TensorCacheWriter&) = delete;
   TensorCacheWriter& operator=(const TensorCacheWriter&) = delete;
@@ -63,8 +63,8 @@ class TensorCacheWriter {
   // The same, for a record whose bytes are `pieces` end to end, written a block at a time;
   // `before` and `written`, when set, are told of each block before and after it is written.
   void append(const std::string& name, DType dtype, const Shape& shape,
-              std::span<const std::span<const std::byte>> pieces, const PiecesWritten& before = {},
-              const PiecesWritten& written = {});
+              std::span<const std::span<const std::byte>> pieces, const BlockHook& before = {},
+              const BlockHook& written = {});
   // A record of at least kShardCapBytes (so always a shard of its own) written in pieces, so that
   // it is never held whole: begin_streamed, then its encoded bytes through write_streamed in
   // order, then end_streamed once exactly `nbytes` have come.

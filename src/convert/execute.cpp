@@ -115,7 +115,7 @@ struct Finished {
     DType dtype;
     Shape shape;
     std::vector<std::span<const std::byte>> pieces;
-    PiecesWritten before, written;
+    BlockHook before, written;
     std::function<void()> done;
   };
   std::optional<PassThrough> pass_through;
@@ -210,8 +210,6 @@ class Producer {
     return pieces;
   }
 
-  // A float32 record stored as mapped (q0f32, float32 norms): cast and encoded to its cache bytes
-  // row block by row block, never materialised in float32 (twice the bytes, another pass).
   // The record of a parameter that passes through (PlannedParam::passes_through): views of the
   // mapped sources, which the writer writes as they are (one copy, by the kernel, where the
   // cast would read them, write a buffer and the writer copy that).
@@ -252,6 +250,9 @@ class Producer {
     ++stats_.param_count;
     return item;
   }
+
+  // A float32 record stored as mapped (q0f32, float32 norms): cast and encoded to its cache bytes
+  // row block by row block, never materialised in float32 (twice the bytes, another pass).
   static bool encodes_directly(const PlannedParam& p) {
     return p.production == Production::kAsIs && p.shards == 1 && p.outputs.size() == 1 &&
            p.outputs.front().dtype == DType::kF32 && !p.shape.empty();
