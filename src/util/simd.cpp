@@ -35,6 +35,13 @@ bool cpu_has_avx512() {
   const unsigned f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31;
   return (l.ebx & (f | dq | bw | vl)) == (f | dq | bw | vl) && os_saves_zmm();
 }
+
+// AVX512-FP16 (EDX bit 23) with VBMI (ECX bit 1), which every CPU with the former has.
+bool cpu_has_avx512fp16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return (edx & (1u << 23)) && (ecx & (1u << 1));
+}
 #endif
 
 }  // namespace
@@ -57,7 +64,9 @@ SimdLevel simd_level() {
     // AVX2 (which implies OS support for the wide registers) plus F16C.
     if (!__builtin_cpu_supports("avx2") || !cpu_has_f16c()) return SimdLevel::kScalar;
     if (forced && std::strcmp(forced, "avx2") == 0) return SimdLevel::kAvx2;
-    return cpu_has_avx512() ? SimdLevel::kAvx512 : SimdLevel::kAvx2;
+    if (!cpu_has_avx512()) return SimdLevel::kAvx2;
+    if (forced && std::strcmp(forced, "avx512") == 0) return SimdLevel::kAvx512;
+    return cpu_has_avx512fp16() ? SimdLevel::kAvx512Fp16 : SimdLevel::kAvx512;
 #else
     return SimdLevel::kScalar;
 #endif

@@ -115,7 +115,7 @@ std::vector<float> awkward_values(std::mt19937& rng, std::size_t n) {
 // The SIMD levels this CPU has, above scalar.
 std::vector<SimdLevel> simd_levels() {
   std::vector<SimdLevel> out;
-  for (SimdLevel l : {SimdLevel::kAvx2, SimdLevel::kAvx512})
+  for (SimdLevel l : {SimdLevel::kAvx2, SimdLevel::kAvx512, SimdLevel::kAvx512Fp16})
     if (l <= simd_level()) out.push_back(l);
   return out;
 }
@@ -189,13 +189,18 @@ TEST(GroupQuant, ReciprocalDivisionMatchesDivisionForEveryBinary16Value) {
     const std::size_t k = row.size(), groups = k / gs;
     for (RoundMode mode : {RoundMode::kTiesEven, RoundMode::kTiesAway}) {
       const GroupKernelArgs args{DType::kF16, 4, static_cast<int>(gs), true, mode};
-      std::vector<std::uint32_t> q_scalar(groups * 4), q_fast(groups * 4);
-      std::vector<std::uint16_t> s_scalar(groups), s_fast(groups);
+      std::vector<std::uint32_t> q_scalar(groups * 4);
+      std::vector<std::uint16_t> s_scalar(groups);
       group_quantize_rows(args, row.data(), 1, k, q_scalar.data(), s_scalar.data(),
                           SimdLevel::kScalar);
-      group_quantize_rows(args, row.data(), 1, k, q_fast.data(), s_fast.data(), SimdLevel::kAvx512);
-      ASSERT_EQ(q_scalar, q_fast) << "max " << m;
-      ASSERT_EQ(s_scalar, s_fast) << "max " << m;
+      for (SimdLevel level : {SimdLevel::kAvx512, SimdLevel::kAvx512Fp16}) {
+        if (level > simd_level()) continue;
+        std::vector<std::uint32_t> q_fast(groups * 4);
+        std::vector<std::uint16_t> s_fast(groups);
+        group_quantize_rows(args, row.data(), 1, k, q_fast.data(), s_fast.data(), level);
+        ASSERT_EQ(q_scalar, q_fast) << "max " << m << " level " << static_cast<int>(level);
+        ASSERT_EQ(s_scalar, s_fast) << "max " << m << " level " << static_cast<int>(level);
+      }
     }
   }
 }

@@ -445,6 +445,23 @@ WEIGHTCAST_AVX512 inline __m512 to_f16_precision(__m512 x) {
   return _mm512_castsi512_ps(_mm512_and_si512(up, _mm512_set1_epi32(~0x1FFF)));
 }
 
+// Spreads prefetches of a span over the groups of the rows that precede its use: `lines` cache
+// lines per group, `next` the line to fetch next.
+struct Prefetcher {
+  const char* next = nullptr;
+  const char* end = nullptr;
+  std::size_t lines = 0;
+  Prefetcher() = default;
+  Prefetcher(std::span<const std::byte> span, std::size_t groups)
+      : next(reinterpret_cast<const char*>(span.data())),
+        end(next + span.size()),
+        lines(groups == 0 ? 0 : (span.size() / 64 + groups) / groups) {}
+  void step() {
+    for (std::size_t i = 0; i < lines && next < end; ++i, next += 64)
+      _mm_prefetch(next, _MM_HINT_T1);
+  }
+};
+
 struct Group512 {
   __m512 recip, divisor, max_int;
   __m512i max_code;
@@ -498,10 +515,14 @@ WEIGHTCAST_AVX512 bool row_scales512(const std::uint16_t* max_bits, std::size_t 
   return true;
 }
 
-// False when the row needs the AVX2 path (see above).
-WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geometry& geo,
-                                           const std::uint16_t* w, std::size_t k, std::uint32_t* qw,
-                                           std::uint16_t* scales) {
+// A row's scales (stored) and the divisors and reciprocals its codes use, in the thread's
+// scratch. False when the row needs the AVX2 path (see above).
+struct RowScales512 {
+  const float* divisors;
+  const float* recips;
+};
+WEIGHTCAST_AVX512 bool prepare_row512(const Geometry& geo, const std::uint16_t* w, std::size_t k,
+                                      std::uint16_t* scales, RowScales512* out) {
   const std::size_t gs = geo.gs, groups = k / gs;
   // Plain pointers into the thread's scratch: a thread_local touched in the loop costs a TLS
   // lookup (and a vzeroupper) per group.
@@ -520,6 +541,19 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
     max_bits[g] = m;
   }
   if (!row_scales512(max_bits, groups, geo.max_int, scales, divisors, recips)) return false;
+  *out = {divisors, recips};
+  return true;
+}
+
+// False when the row needs the AVX2 path (see above).
+WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geometry& geo,
+                                           const std::uint16_t* w, std::size_t k, std::uint32_t* qw,
+                                           std::uint16_t* scales, Prefetcher& prefetch) {
+  const std::size_t gs = geo.gs, groups = k / gs;
+  RowScales512 row;
+  if (!prepare_row512(geo, w, k, scales, &row)) return false;
+  const float* divisors = row.divisors;
+  const float* recips = row.recips;
   if (a.bits != 4) std::memset(qw, 0, geo.words * sizeof(std::uint32_t));  // packed by OR
   alignas(64) std::int32_t codes[256 + 16];
   Group512 grp{{},
@@ -531,6 +565,7 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
     grp.recip = _mm512_set1_ps(recips[g]);
     grp.divisor = _mm512_set1_ps(divisors[g]);
     const std::uint16_t* p = w + g * gs;
+    prefetch.step();
     if (a.bits == 4 && gs % 16 == 0) {  // two codes per byte: each qword's pair into one byte
       for (std::size_t j = 0; j < gs; j += 16) {
         const __m512i c = codes16(p + j, grp);
@@ -549,6 +584,56 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
   return true;
 }
 
+// ---- AVX512-FP16: the quotient as above (float32, sixteen lanes), then the binary16 steps on
+// 32 lanes with binary16 instructions: RN16(q) by conversion, u = RN16(t + max_int) by a binary16
+// addition, and u to an int16 code rounding to nearest even. These are TVM's operations exactly:
+// a float32 result rounded once more to binary16 equals the binary16 operation on binary16
+// operands (double rounding is innocuous when 24 >= 2 x 11 + 2, Figueroa 1995), and x / s in
+// float32 is exact to the float32 rounding (checked exhaustively, see above). 4-bit codes, ties to
+// even, groups of a multiple of 32.
+
+WEIGHTCAST_AVX512FP16 inline __m256h quotient16(__m512 x, __m512 recip, __m512 divisor) {
+  const __m512 q0 = _mm512_mul_ps(x, recip);
+  const __m512 e = _mm512_fnmadd_ps(q0, divisor, x);
+  return _mm512_cvtxps_ph(_mm512_fmadd_ps(e, recip, q0));
+}
+
+WEIGHTCAST_AVX512FP16 bool quantize_row_avx512fp16(const Geometry& geo, const std::uint16_t* w,
+                                                   std::size_t k, std::uint32_t* qw,
+                                                   std::uint16_t* scales, Prefetcher& prefetch) {
+  const std::size_t gs = geo.gs, groups = k / gs;
+  RowScales512 row;
+  if (!prepare_row512(geo, w, k, scales, &row)) return false;
+  const __m512h max_int = _mm512_set1_ph(static_cast<_Float16>(geo.max_int));
+  const __m512i max_code = _mm512_set1_epi16(static_cast<short>(geo.max_code));
+  const __m512i low_bytes = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x3C383430,
+                                             0x2C282420, 0x1C181410, 0x0C080400);
+  auto* out = reinterpret_cast<__m128i*>(qw);
+  for (std::size_t g = 0; g < groups; ++g) {
+    const __m512 recip = _mm512_set1_ps(row.recips[g]), divisor = _mm512_set1_ps(row.divisors[g]);
+    const std::uint16_t* p = w + g * gs;
+    prefetch.step();
+    for (std::size_t j = 0; j < gs; j += 32, p += 32) {
+      const __m256h lo = quotient16(
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), recip, divisor);
+      const __m256h hi =
+          quotient16(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16))),
+                     recip, divisor);
+      const __m512h t = _mm512_castsi512_ph(_mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_castph_si256(lo)), _mm256_castph_si256(hi), 1));
+      const __m512i c = _mm512_cvt_roundph_epi16(_mm512_add_ph(t, max_int),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      // NaN (an all-zero group's 0 / 0) converts to -32768 and clamps to 0, as TVM's selects do.
+      const __m512i codes = _mm512_min_epi16(_mm512_max_epi16(c, _mm512_setzero_si512()), max_code);
+      // Two codes per byte, the even one low: c0 + 16 c1 in each dword, then the dwords' low
+      // bytes gathered into the first sixteen.
+      const __m512i pairs = _mm512_madd_epi16(codes, _mm512_set1_epi32(0x00100001));
+      _mm_storeu_si128(out++, _mm512_castsi512_si128(_mm512_permutexvar_epi8(low_bytes, pairs)));
+    }
+  }
+  return true;
+}
+
 bool avx512_suits(const GroupKernelArgs& a, std::size_t k) {
   const auto gs = static_cast<std::size_t>(a.group_size);
   // 4-bit codes only: for 2-, 3- and 8-bit codes the packing, not the arithmetic, bounds the
@@ -558,14 +643,21 @@ bool avx512_suits(const GroupKernelArgs& a, std::size_t k) {
 }
 
 void quantize_rows_avx512(const GroupKernelArgs& a, const void* input, std::size_t rows,
-                          std::size_t k, std::uint32_t* q_weight, void* q_scale) {
+                          std::size_t k, std::uint32_t* q_weight, void* q_scale, SimdLevel level) {
   const Geometry g(a, k);
   const auto* in = static_cast<const std::uint16_t*>(input);
   auto* scales = static_cast<std::uint16_t*>(q_scale);
-  for (std::size_t r = 0; r < rows; ++r)
-    if (!quantize_row_avx512(a, g, in + r * k, k, q_weight + r * g.words, scales + r * g.groups))
-      quantize_rows_avx2<F16Simd>(a, in + r * k, 1, k, q_weight + r * g.words,
-                                  scales + r * g.groups);
+  const bool fp16 =
+      level >= SimdLevel::kAvx512Fp16 && a.round_mode == RoundMode::kTiesEven && g.gs % 32 == 0;
+  Prefetcher prefetch(a.prefetch, rows * g.groups);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::uint16_t* w = in + r * k;
+    std::uint32_t* qw = q_weight + r * g.words;
+    std::uint16_t* s = scales + r * g.groups;
+    if (fp16 ? !quantize_row_avx512fp16(g, w, k, qw, s, prefetch)
+             : !quantize_row_avx512(a, g, w, k, qw, s, prefetch))
+      quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
+  }
 }
 
 #endif  // __x86_64__
@@ -576,7 +668,7 @@ void group_quantize_rows(const GroupKernelArgs& a, const void* input, std::size_
                          std::size_t k, std::uint32_t* q_weight, void* q_scale, SimdLevel level) {
 #if defined(__x86_64__)
   if (level >= SimdLevel::kAvx512 && avx512_suits(a, k))
-    return quantize_rows_avx512(a, input, rows, k, q_weight, q_scale);
+    return quantize_rows_avx512(a, input, rows, k, q_weight, q_scale, level);
   if (level >= SimdLevel::kAvx2) {
     switch (a.dtype) {
       case DType::kF16:

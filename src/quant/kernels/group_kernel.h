@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "util/dtype.h"
 #include "util/simd.h"
@@ -22,6 +23,9 @@ struct GroupKernelArgs {
   int group_size;
   bool rounded_scale = true;
   RoundMode round_mode = RoundMode::kTiesEven;
+  // Memory the caller reads next (the following rows' source): the AVX-512 paths pull it into
+  // L2 a little per group while they compute, so that read does not wait on DRAM.
+  std::span<const std::byte> prefetch = {};
 };
 
 void group_quantize_rows(const GroupKernelArgs& args, const void* input, std::size_t rows,
