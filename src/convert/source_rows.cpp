@@ -5,7 +5,8 @@ namespace weightcast {
 SourceRows::SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype)
     : ParamRows(dtype, p.shape),
       mapping_(mapping_or_identity(p.def->mapping)),
-      out_size_(dtype_size(dtype)) {
+      out_size_(dtype_size(dtype)),
+      flat_(mapping_.concatenates_flat(p.sources.size())) {
   for (const auto& loc : p.sources) {
     const auto& info = ckpt.info(loc);
     const auto& file = *ckpt.files()[loc.file];
@@ -56,6 +57,11 @@ void SourceRows::release_read() const {
     const std::size_t lo = c.read_lo.exchange(SIZE_MAX), hi = c.read_hi.exchange(0);
     if (hi > lo) sources_[i].file->release_range(sources_[i].index, lo, hi - lo);
   }
+}
+
+std::span<const std::byte> SourceRows::source_bytes(std::size_t begin, std::size_t end) const {
+  if (!flat_) return {};
+  return flat_source_bytes(parts_, begin * row_size(), end * row_size());
 }
 
 void SourceRows::fill(std::size_t begin, std::size_t end, std::byte* out) const {

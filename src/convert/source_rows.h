@@ -18,6 +18,7 @@ class SourceRows final : public ParamRows {
  public:
   SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype);
   void fill(std::size_t begin, std::size_t end, std::byte* out) const override;
+  std::span<const std::byte> source_bytes(std::size_t begin, std::size_t end) const override;
   // NaN and infinity among the elements read so far, per source (in the plan's order).
   std::vector<NonFiniteCount> nonfinite() const;
   // Lets the sources drop the pages read since the last call (not while a fill runs): a large
@@ -39,6 +40,7 @@ class SourceRows final : public ParamRows {
   const Mapping& mapping_;
   std::vector<SourcePart> parts_;
   std::size_t out_size_;
+  bool flat_;  // the parameter is its sources' elements end to end
 };
 
 }  // namespace weightcast

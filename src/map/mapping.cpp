@@ -1,5 +1,7 @@
 #include "map/mapping.h"
 
+#include <algorithm>
+
 #include "map/cast.h"
 #include "map/kinds.h"
 #include "util/error.h"
@@ -21,6 +23,21 @@ BlockGrid Mapping::block_grid(const std::string&, const Shape& shape, std::int64
 
 const Mapping& mapping_or_identity(const MappingPtr& mapping) {
   return mapping ? *mapping : *map::identity();
+}
+
+std::span<const std::byte> flat_source_bytes(std::span<const SourcePart> parts, std::size_t first,
+                                             std::size_t last) {
+  for (const auto& part : parts) {
+    if (first < part.count) {
+      const std::size_t offset = first * part.elem_size;
+      if (offset >= part.data.size()) return {};
+      const std::size_t n = (std::min(last, part.count) - std::min(first, last)) * part.elem_size;
+      return part.data.subspan(offset, std::min(n, part.data.size() - offset));
+    }
+    first -= part.count;
+    last -= std::min(last, part.count);
+  }
+  return {};
 }
 
 }  // namespace weightcast

@@ -80,4 +80,10 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
 // The identity (map::identity()) when `mapping` is null: one source, taken as is.
 const Mapping& mapping_or_identity(const MappingPtr& mapping);
 
+// Of a parameter that is its sources' elements end to end (concatenates_flat): the bytes of
+// elements [first, last) that lie in the part holding `first` (what a fill from `first` reads
+// first, for prefetching); empty when `first` is past the end.
+std::span<const std::byte> flat_source_bytes(std::span<const SourcePart> parts, std::size_t first,
+                                             std::size_t last);
+
 }  // namespace weightcast

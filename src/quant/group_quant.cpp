@@ -116,14 +116,22 @@ void GroupQuantize::quantize_rows(const ParamDef& param, const ParamRows& input,
                              options.round_mode};
   const std::size_t elem = dtype_size(config_.model_dtype);
   const std::size_t scale_row = groups * elem;
-  // Row blocks of ~128 KiB: cast into a per-thread buffer, quantize while it is in cache.
-  const std::size_t grain =
-      std::max<std::size_t>(1, (128u << 10) / std::max<std::size_t>(1, k * elem));
-  pool.parallel_for(end - begin, grain, [&](std::size_t b, std::size_t e) {
+  // Each thread takes ~256 KiB of rows at a time and works through them in steps of ~32 KiB:
+  // cast a step into a buffer, quantize it while it is in cache, and meanwhile let the kernel
+  // pull the next step's source bytes into L2, so that the cast does not wait on DRAM.
+  const std::size_t row_bytes = std::max<std::size_t>(1, k * elem);
+  const std::size_t step = std::max<std::size_t>(1, (32u << 10) / row_bytes);
+  pool.parallel_for(end - begin, 8 * step, [&](std::size_t b, std::size_t e) {
     thread_local std::vector<std::byte> block;
-    block.resize((e - b) * k * elem);
-    input.fill(begin + b, begin + e, block.data());
-    group_quantize_rows(args, block.data(), e - b, k, weight + b * words, scale + b * scale_row);
+    block.resize(std::min(e - b, step) * row_bytes);
+    for (std::size_t r = b; r < e; r += step) {
+      const std::size_t n = std::min(step, e - r);
+      input.fill(begin + r, begin + r + n, block.data());
+      GroupKernelArgs step_args = args;
+      if (r + n < e)
+        step_args.prefetch = input.source_bytes(begin + r + n, begin + std::min(e, r + n + step));
+      group_quantize_rows(step_args, block.data(), n, k, weight + r * words, scale + r * scale_row);
+    }
   });
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,12 @@ class ParamRows {
   std::size_t rows() const { return rows_; }
   // Writes rows [begin, end) to `out`; safe to call from several threads at once.
   virtual void fill(std::size_t begin, std::size_t end, std::byte* out) const = 0;
+  // The source bytes that fill(begin, end) reads first, where they are one plain range (else
+  // empty): a kernel may pull them into the cache while it works on the rows before.
+  virtual std::span<const std::byte> source_bytes(std::size_t /*begin*/,
+                                                  std::size_t /*end*/) const {
+    return {};
+  }
 
  protected:
   ParamRows(DType dtype, Shape shape);

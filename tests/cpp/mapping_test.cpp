@@ -107,5 +107,27 @@ TEST(Mapping, BlockGridOfScales) {
       Error);
 }
 
+// What a fill from element `first` of a flat parameter reads first: the rest of the part holding
+// it, up to `last`; the prefetch of the pipeline's next row block relies on it.
+TEST(Mapping, FlatSourceBytesAreThePartHoldingTheFirstElement) {
+  const std::vector<float> q{1, 2, 3, 4}, k{5, 6}, v{7, 8};
+  std::vector<SourcePart> parts;
+  for (const auto* s : {&q, &k, &v})
+    parts.push_back({std::as_bytes(std::span(*s)), sizeof(float), s->size(), 2, {}});
+  auto floats = [](std::span<const std::byte> b) {
+    const auto* f = reinterpret_cast<const float*>(b.data());
+    return std::vector<float>(f, f + b.size() / sizeof(float));
+  };
+  EXPECT_EQ(floats(flat_source_bytes(parts, 0, 8)), (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_EQ(floats(flat_source_bytes(parts, 2, 3)), (std::vector<float>{3}));
+  EXPECT_EQ(floats(flat_source_bytes(parts, 4, 6)), (std::vector<float>{5, 6}));
+  EXPECT_EQ(floats(flat_source_bytes(parts, 5, 8)), (std::vector<float>{6}));
+  EXPECT_EQ(floats(flat_source_bytes(parts, 6, 8)), (std::vector<float>{7, 8}));
+  EXPECT_TRUE(flat_source_bytes(parts, 8, 10).empty());
+  // A part whose bytes are fewer than its count says (never the case once validated) is clipped.
+  parts[2].data = parts[2].data.first(4);
+  EXPECT_EQ(floats(flat_source_bytes(parts, 6, 8)), (std::vector<float>{7}));
+}
+
 }  // namespace
 }  // namespace weightcast
