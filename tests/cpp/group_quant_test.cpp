@@ -166,9 +166,10 @@ TEST(GroupQuant, SimdAndScalarPathsWriteIdenticalBytes) {
           }
 }
 
-// The AVX-512 path divides by multiplying with the scale's reciprocal and one correction step
+// The AVX-512 paths divide by multiplying with the scale's reciprocal and one correction step
 // (src/quant/kernels/group_kernel.cpp). Every binary16 value |x| <= m, for many group maxima m
-// (subnormal, tiny, ordinary, huge), gets the code the scalar division gives.
+// (subnormal, tiny, ordinary, huge), gets the code the scalar division gives, in 4- and 3-bit
+// codes.
 TEST(GroupQuant, ReciprocalDivisionMatchesDivisionForEveryBinary16Value) {
   if (simd_level() < SimdLevel::kAvx512) GTEST_SKIP() << "no AVX-512 here";
   std::mt19937 rng(7);
@@ -176,33 +177,35 @@ TEST(GroupQuant, ReciprocalDivisionMatchesDivisionForEveryBinary16Value) {
                                        0x3C00, 0x4700, 0x7BFF, 0x2E66, 0x1400, 0x5BFF};
   std::uniform_int_distribution<int> pick(1, 0x7BFF);
   for (int i = 0; i < 40; ++i) maxima.push_back(static_cast<std::uint16_t>(pick(rng)));
-  const std::size_t gs = 32;
-  for (std::uint16_t m : maxima) {
-    std::vector<std::uint16_t> row;
-    std::size_t slot = 0;
-    for (std::uint32_t b = 0; b < 0x10000; ++b) {
-      if ((b & 0x7FFF) > m) continue;
-      if (slot++ % gs == 0) row.push_back(m);  // each group's max is m
-      row.push_back(static_cast<std::uint16_t>(b));
-    }
-    while (row.size() % gs) row.push_back(0);
-    const std::size_t k = row.size(), groups = k / gs;
-    for (RoundMode mode : {RoundMode::kTiesEven, RoundMode::kTiesAway}) {
-      const GroupKernelArgs args{DType::kF16, 4, static_cast<int>(gs), true, mode};
-      std::vector<std::uint32_t> q_scalar(groups * 4);
-      std::vector<std::uint16_t> s_scalar(groups);
-      group_quantize_rows(args, row.data(), 1, k, q_scalar.data(), s_scalar.data(),
-                          SimdLevel::kScalar);
-      for (SimdLevel level : {SimdLevel::kAvx512, SimdLevel::kAvx512Fp16}) {
-        if (level > simd_level()) continue;
-        std::vector<std::uint32_t> q_fast(groups * 4);
-        std::vector<std::uint16_t> s_fast(groups);
-        group_quantize_rows(args, row.data(), 1, k, q_fast.data(), s_fast.data(), level);
-        ASSERT_EQ(q_scalar, q_fast) << "max " << m << " level " << static_cast<int>(level);
-        ASSERT_EQ(s_scalar, s_fast) << "max " << m << " level " << static_cast<int>(level);
+  for (auto [bits, gs] : {std::pair{4, std::size_t{32}}, std::pair{3, std::size_t{40}}})
+    for (std::uint16_t m : maxima) {
+      std::vector<std::uint16_t> row;
+      std::size_t slot = 0;
+      for (std::uint32_t b = 0; b < 0x10000; ++b) {
+        if ((b & 0x7FFF) > m) continue;
+        if (slot++ % gs == 0) row.push_back(m);  // each group's max is m
+        row.push_back(static_cast<std::uint16_t>(b));
+      }
+      while (row.size() % gs) row.push_back(0);
+      const std::size_t k = row.size(), groups = k / gs, words = groups * gs / (32 / bits);
+      for (RoundMode mode : {RoundMode::kTiesEven, RoundMode::kTiesAway}) {
+        const GroupKernelArgs args{DType::kF16, bits, static_cast<int>(gs), true, mode};
+        std::vector<std::uint32_t> q_scalar(words);
+        std::vector<std::uint16_t> s_scalar(groups);
+        group_quantize_rows(args, row.data(), 1, k, q_scalar.data(), s_scalar.data(),
+                            SimdLevel::kScalar);
+        for (SimdLevel level : {SimdLevel::kAvx512, SimdLevel::kAvx512Fp16}) {
+          if (level > simd_level()) continue;
+          std::vector<std::uint32_t> q_fast(words);
+          std::vector<std::uint16_t> s_fast(groups);
+          group_quantize_rows(args, row.data(), 1, k, q_fast.data(), s_fast.data(), level);
+          ASSERT_EQ(q_scalar, q_fast)
+              << "bits " << bits << " max " << m << " level " << static_cast<int>(level);
+          ASSERT_EQ(s_scalar, s_fast)
+              << "bits " << bits << " max " << m << " level " << static_cast<int>(level);
+        }
       }
     }
-  }
 }
 
 }  // namespace

@@ -634,6 +634,88 @@ WEIGHTCAST_AVX512FP16 bool quantize_row_avx512fp16(const Geometry& geo, const st
   return true;
 }
 
+// 3-bit codes, ten to a word (q3f16_*: groups of 40, and rows whose last group is partial): the
+// codes of the row's full groups as above, sixteen or 32 lanes at a time, stored as bytes; the
+// partial last group's codes from the scalar reference; then each word's ten byte-codes gathered
+// by two PEXTs (BMI2, which every AVX512-FP16 CPU has). Packing after the whole row keeps the
+// word loads from waiting on the vector stores that wrote their bytes.
+WEIGHTCAST_AVX512FP16 __attribute__((target("bmi2"))) bool quantize_row3_avx512fp16(
+    const GroupKernelArgs& a, const Geometry& geo, const std::uint16_t* w, std::size_t k,
+    std::uint32_t* qw, std::uint16_t* scales, Prefetcher& prefetch) {
+  const std::size_t gs = geo.gs, full = k / gs;
+  RowScales512 row;
+  if (!prepare_row512(geo, w, full * gs, scales, &row)) return false;
+  thread_local std::vector<std::uint8_t> scratch;
+  scratch.resize(geo.groups * gs + 64);
+  std::uint8_t* codes = scratch.data();
+  const __m512h max_int = _mm512_set1_ph(static_cast<_Float16>(geo.max_int));
+  const __m512i max_code = _mm512_set1_epi16(static_cast<short>(geo.max_code));
+  for (std::size_t g = 0; g < full; ++g) {
+    const __m512 recip = _mm512_set1_ps(row.recips[g]), divisor = _mm512_set1_ps(row.divisors[g]);
+    const std::uint16_t* p = w + g * gs;
+    prefetch.step();
+    for (std::size_t j = 0; j < gs; j += 32) {
+      const std::size_t n = std::min<std::size_t>(32, gs - j);
+      const auto lanes = [](std::size_t m) -> __mmask16 {
+        return m >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << m) - 1);
+      };
+      const __m256h lo =
+          quotient16(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n), p + j)), recip, divisor);
+      const __m256h hi =
+          n > 16 ? quotient16(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n - 16), p + j + 16)),
+                              recip, divisor)
+                 : _mm256_setzero_ph();
+      const __m512h t = _mm512_castsi512_ph(_mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_castph_si256(lo)), _mm256_castph_si256(hi), 1));
+      const __m512i c = _mm512_cvt_roundph_epi16(_mm512_add_ph(t, max_int),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      // Lanes past the group (read as zero) land in the next group's bytes, rewritten after.
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + g * gs + j),
+                          _mm512_cvtepi16_epi8(_mm512_min_epi16(
+                              _mm512_max_epi16(c, _mm512_setzero_si512()), max_code)));
+    }
+  }
+  if (full < geo.groups) {  // the partial last group; its padding gets code 0, as TVM writes
+    const std::size_t begin = full * gs;
+    float scale;
+    scales[full] = group_scale<F16Math>(group_max_sequential<F16Math>(w, begin, gs, k), geo,
+                                        a.rounded_scale, &scale);
+    for (std::size_t i = begin; i < k; ++i)
+      codes[i] =
+          static_cast<std::uint8_t>(code_of<F16Math>(f16_to_f32(w[i]), scale, geo, a.round_mode));
+    std::memset(codes + k, 0, geo.groups * gs - k);
+  }
+  for (std::size_t i = 0; i < geo.words; ++i) {
+    std::uint64_t first8;
+    std::uint16_t last2;
+    std::memcpy(&first8, codes + 10 * i, 8);
+    std::memcpy(&last2, codes + 10 * i + 8, 2);
+    qw[i] = static_cast<std::uint32_t>(_pext_u64(first8, 0x0707070707070707ull)) |
+            _pext_u32(last2, 0x0707u) << 24;
+  }
+  return true;
+}
+
+bool fp16_3bit_suits(const GroupKernelArgs& a) {
+  return a.dtype == DType::kF16 && a.bits == 3 && a.group_size % 10 == 0 && a.rounded_scale &&
+         a.round_mode == RoundMode::kTiesEven;
+}
+
+void quantize_rows3_avx512fp16(const GroupKernelArgs& a, const void* input, std::size_t rows,
+                               std::size_t k, std::uint32_t* q_weight, void* q_scale) {
+  const Geometry g(a, k);
+  const auto* in = static_cast<const std::uint16_t*>(input);
+  auto* scales = static_cast<std::uint16_t*>(q_scale);
+  Prefetcher prefetch(a.prefetch, rows * g.groups);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::uint16_t* w = in + r * k;
+    std::uint32_t* qw = q_weight + r * g.words;
+    std::uint16_t* s = scales + r * g.groups;
+    if (!quantize_row3_avx512fp16(a, g, w, k, qw, s, prefetch))
+      quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
+  }
+}
+
 bool avx512_suits(const GroupKernelArgs& a, std::size_t k) {
   const auto gs = static_cast<std::size_t>(a.group_size);
   // 4-bit codes only: for 2-, 3- and 8-bit codes the packing, not the arithmetic, bounds the
@@ -669,6 +751,8 @@ void group_quantize_rows(const GroupKernelArgs& a, const void* input, std::size_
 #if defined(__x86_64__)
   if (level >= SimdLevel::kAvx512 && avx512_suits(a, k))
     return quantize_rows_avx512(a, input, rows, k, q_weight, q_scale, level);
+  if (level >= SimdLevel::kAvx512Fp16 && fp16_3bit_suits(a))
+    return quantize_rows3_avx512fp16(a, input, rows, k, q_weight, q_scale);
   if (level >= SimdLevel::kAvx2) {
     switch (a.dtype) {
       case DType::kF16:
