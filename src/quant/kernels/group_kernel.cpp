@@ -1,7 +1,9 @@
-// g++ 12's AVX-512 intrinsics start from _mm512_undefined_*() and then warn that it may be
-// uninitialized (a known false positive); the pragma must precede the intrinsics headers.
+// g++ 12's AVX-512 intrinsics start from _mm512_undefined_*() and then warn that it is or may be
+// uninitialized, depending on inlining (a known false positive); the pragmas must precede the
+// intrinsics headers.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include "quant/kernels/group_kernel.h"
 
@@ -523,7 +525,7 @@ struct RowScales512 {
 };
 WEIGHTCAST_AVX512 bool prepare_row512(const Geometry& geo, const std::uint16_t* w, std::size_t k,
                                       std::uint16_t* scales, RowScales512* out) {
-  const std::size_t gs = geo.gs, groups = k / gs;
+  const std::size_t gs = geo.gs, groups = (k + gs - 1) / gs;  // the last may be partial
   // Plain pointers into the thread's scratch: a thread_local touched in the loop costs a TLS
   // lookup (and a vzeroupper) per group.
   thread_local std::vector<float> scratch;
@@ -536,7 +538,9 @@ WEIGHTCAST_AVX512 bool prepare_row512(const Geometry& geo, const std::uint16_t* 
     for (; g + 4 <= groups; g += 4)
       if (!four_group_max_bits(w + g * gs, max_bits + g)) return false;
   for (; g < groups; ++g) {
-    const std::uint16_t m = group_max_bits512(w + g * gs, gs);
+    // A partial group's padding does not change its max (TVM pads the reduction with the lowest
+    // value).
+    const std::uint16_t m = group_max_bits512(w + g * gs, std::min(gs, k - g * gs));
     if (m >= 0x7C00) return false;  // infinity or NaN
     max_bits[g] = m;
   }
@@ -620,7 +624,7 @@ WEIGHTCAST_AVX512FP16 bool quantize_row_avx512fp16(const Geometry& geo, const st
           quotient16(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16))),
                      recip, divisor);
       const __m512h t = _mm512_castsi512_ph(_mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_castph_si256(lo)), _mm256_castph_si256(hi), 1));
+          _mm512_zextsi256_si512(_mm256_castph_si256(lo)), _mm256_castph_si256(hi), 1));
       const __m512i c = _mm512_cvt_roundph_epi16(_mm512_add_ph(t, max_int),
                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       // NaN (an all-zero group's 0 / 0) converts to -32768 and clamps to 0, as TVM's selects do.
@@ -635,30 +639,31 @@ WEIGHTCAST_AVX512FP16 bool quantize_row_avx512fp16(const Geometry& geo, const st
 }
 
 // 3-bit codes, ten to a word (q3f16_*: groups of 40, and rows whose last group is partial): the
-// codes of the row's full groups as above, sixteen or 32 lanes at a time, stored as bytes; the
-// partial last group's codes from the scalar reference; then each word's ten byte-codes gathered
-// by two PEXTs (BMI2, which every AVX512-FP16 CPU has). Packing after the whole row keeps the
-// word loads from waiting on the vector stores that wrote their bytes.
+// codes on binary16 lanes as above, stored as bytes, the padding of a partial last group set to
+// code 0 as TVM writes it; then each word's ten byte-codes gathered by two PEXTs (BMI2, which
+// every AVX512-FP16 CPU has). Packing after the whole row keeps the word loads from waiting on
+// the vector stores that wrote their bytes.
 WEIGHTCAST_AVX512FP16 __attribute__((target("bmi2"))) bool quantize_row3_avx512fp16(
-    const GroupKernelArgs& a, const Geometry& geo, const std::uint16_t* w, std::size_t k,
-    std::uint32_t* qw, std::uint16_t* scales, Prefetcher& prefetch) {
-  const std::size_t gs = geo.gs, full = k / gs;
+    const Geometry& geo, const std::uint16_t* w, std::size_t k, std::uint32_t* qw,
+    std::uint16_t* scales, Prefetcher& prefetch) {
+  const std::size_t gs = geo.gs;
   RowScales512 row;
-  if (!prepare_row512(geo, w, full * gs, scales, &row)) return false;
+  if (!prepare_row512(geo, w, k, scales, &row)) return false;
   thread_local std::vector<std::uint8_t> scratch;
   scratch.resize(geo.groups * gs + 64);
   std::uint8_t* codes = scratch.data();
   const __m512h max_int = _mm512_set1_ph(static_cast<_Float16>(geo.max_int));
   const __m512i max_code = _mm512_set1_epi16(static_cast<short>(geo.max_code));
-  for (std::size_t g = 0; g < full; ++g) {
+  const auto lanes = [](std::size_t m) -> __mmask16 {
+    return m >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << m) - 1);
+  };
+  for (std::size_t g = 0; g < geo.groups; ++g) {
     const __m512 recip = _mm512_set1_ps(row.recips[g]), divisor = _mm512_set1_ps(row.divisors[g]);
     const std::uint16_t* p = w + g * gs;
+    const std::size_t len = std::min(gs, k - g * gs);
     prefetch.step();
-    for (std::size_t j = 0; j < gs; j += 32) {
-      const std::size_t n = std::min<std::size_t>(32, gs - j);
-      const auto lanes = [](std::size_t m) -> __mmask16 {
-        return m >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << m) - 1);
-      };
+    for (std::size_t j = 0; j < len; j += 32) {
+      const std::size_t n = std::min<std::size_t>(32, len - j);
       const __m256h lo =
           quotient16(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n), p + j)), recip, divisor);
       const __m256h hi =
@@ -666,7 +671,7 @@ WEIGHTCAST_AVX512FP16 __attribute__((target("bmi2"))) bool quantize_row3_avx512f
                               recip, divisor)
                  : _mm256_setzero_ph();
       const __m512h t = _mm512_castsi512_ph(_mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_castph_si256(lo)), _mm256_castph_si256(hi), 1));
+          _mm512_zextsi256_si512(_mm256_castph_si256(lo)), _mm256_castph_si256(hi), 1));
       const __m512i c = _mm512_cvt_roundph_epi16(_mm512_add_ph(t, max_int),
                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       // Lanes past the group (read as zero) land in the next group's bytes, rewritten after.
@@ -675,16 +680,7 @@ WEIGHTCAST_AVX512FP16 __attribute__((target("bmi2"))) bool quantize_row3_avx512f
                               _mm512_max_epi16(c, _mm512_setzero_si512()), max_code)));
     }
   }
-  if (full < geo.groups) {  // the partial last group; its padding gets code 0, as TVM writes
-    const std::size_t begin = full * gs;
-    float scale;
-    scales[full] = group_scale<F16Math>(group_max_sequential<F16Math>(w, begin, gs, k), geo,
-                                        a.rounded_scale, &scale);
-    for (std::size_t i = begin; i < k; ++i)
-      codes[i] =
-          static_cast<std::uint8_t>(code_of<F16Math>(f16_to_f32(w[i]), scale, geo, a.round_mode));
-    std::memset(codes + k, 0, geo.groups * gs - k);
-  }
+  std::memset(codes + k, 0, geo.groups * gs - k);
   for (std::size_t i = 0; i < geo.words; ++i) {
     std::uint64_t first8;
     std::uint16_t last2;
@@ -711,7 +707,7 @@ void quantize_rows3_avx512fp16(const GroupKernelArgs& a, const void* input, std:
     const std::uint16_t* w = in + r * k;
     std::uint32_t* qw = q_weight + r * g.words;
     std::uint16_t* s = scales + r * g.groups;
-    if (!quantize_row3_avx512fp16(a, g, w, k, qw, s, prefetch))
+    if (!quantize_row3_avx512fp16(g, w, k, qw, s, prefetch))
       quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
   }
 }
