@@ -9,6 +9,7 @@
 #include "map/cast.h"
 #include "quant/kernels/group_kernel.h"
 #include "util/float_bits.h"
+#include "util/transpose.h"
 
 namespace weightcast {
 namespace {
@@ -83,6 +84,20 @@ void BM_Md5OpenSSL(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * buf.size()));
 }
 BENCHMARK(BM_Md5OpenSSL);
+
+// q4f16_0's KN layout: a [5632, 256] uint32 q_weight (TinyLlama's MLP) transposed, per core.
+void BM_TransposeU32(benchmark::State& state) {
+  const auto level = static_cast<SimdLevel>(state.range(0));
+  constexpr std::size_t kRowsT = 5632, kColsT = 256;
+  std::vector<std::uint32_t> in(kRowsT * kColsT), out(kRowsT * kColsT);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::uint32_t>(i);
+  for (auto _ : state) {
+    transpose_rows(in.data(), 0, kRowsT, kRowsT, kColsT, out.data(), level);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size() * 4));
+}
+BENCHMARK(BM_TransposeU32)->Arg(0)->Arg(1)->ArgName("level");
 
 }  // namespace
 }  // namespace weightcast

@@ -217,8 +217,13 @@ namespace weightcast {
 namespace {
 
 TEST(Transpose, SimdAndScalarAgreeOnAwkwardShapes) {
-  for (auto [rows, cols] :
-       {std::pair<std::size_t, std::size_t>{1, 1}, {8, 8}, {13, 29}, {64, 17}, {100, 256}}) {
+  for (auto [rows, cols] : {std::pair<std::size_t, std::size_t>{1, 1},
+                            {8, 8},
+                            {13, 29},
+                            {64, 17},
+                            {100, 256},
+                            {40, 24},
+                            {57, 35}}) {
     std::vector<std::uint32_t> in(rows * cols), a(rows * cols), b(rows * cols);
     for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::uint32_t>(i * 2654435761u);
     transpose_rows(in.data(), 0, rows, rows, cols, a.data(), SimdLevel::kScalar);
