@@ -49,7 +49,8 @@ BENCHMARK(BM_GroupQuant)->ArgsProduct({{0, 1, 2, 3}, {4, 3}})->ArgNames({"level"
 
 void BM_CastBf16ToF16(benchmark::State& state) {
   const auto level = static_cast<SimdLevel>(state.range(0));
-  std::vector<std::uint16_t> in(kRows * kK, 0x3F80), out(in.size());
+  // 16 Ki elements (a pipeline step, in L2) or 2 Mi (through memory).
+  std::vector<std::uint16_t> in(static_cast<std::size_t>(state.range(1)), 0x3F80), out(in.size());
   const CastFn fn = cast_function(DType::kBF16, DType::kF16, level);
   for (auto _ : state) {
     fn(reinterpret_cast<const std::byte*>(in.data()), reinterpret_cast<std::byte*>(out.data()),
@@ -58,7 +59,9 @@ void BM_CastBf16ToF16(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
 }
-BENCHMARK(BM_CastBf16ToF16)->Arg(0)->Arg(1)->Arg(2)->ArgName("level");
+BENCHMARK(BM_CastBf16ToF16)
+    ->ArgsProduct({{0, 1, 2}, {16 << 10, 2 << 20}})
+    ->ArgNames({"level", "elements"});
 
 }  // namespace
 }  // namespace weightcast
