@@ -66,7 +66,8 @@ SimdLevel simd_level() {
     if (forced && std::strcmp(forced, "avx2") == 0) return SimdLevel::kAvx2;
     if (!cpu_has_avx512()) return SimdLevel::kAvx2;
     if (forced && std::strcmp(forced, "avx512") == 0) return SimdLevel::kAvx512;
-    return cpu_has_avx512fp16() ? SimdLevel::kAvx512Fp16 : SimdLevel::kAvx512;
+    return WEIGHTCAST_HAS_AVX512FP16 && cpu_has_avx512fp16() ? SimdLevel::kAvx512Fp16
+                                                             : SimdLevel::kAvx512;
 #else
     return SimdLevel::kScalar;
 #endif

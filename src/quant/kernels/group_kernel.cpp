@@ -588,6 +588,8 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
   return true;
 }
 
+#if WEIGHTCAST_HAS_AVX512FP16
+
 // ---- AVX512-FP16: the quotient as above (float32, sixteen lanes), then the binary16 steps on
 // 32 lanes with binary16 instructions: RN16(q) by conversion, u = RN16(t + max_int) by a binary16
 // addition, and u to an int16 code rounding to nearest even. These are TVM's operations exactly:
@@ -712,6 +714,8 @@ void quantize_rows3_avx512fp16(const GroupKernelArgs& a, const void* input, std:
   }
 }
 
+#endif  // WEIGHTCAST_HAS_AVX512FP16
+
 bool avx512_suits(const GroupKernelArgs& a, std::size_t k) {
   const auto gs = static_cast<std::size_t>(a.group_size);
   // 4-bit codes only: for 2-, 3- and 8-bit codes the packing, not the arithmetic, bounds the
@@ -725,16 +729,25 @@ void quantize_rows_avx512(const GroupKernelArgs& a, const void* input, std::size
   const Geometry g(a, k);
   const auto* in = static_cast<const std::uint16_t*>(input);
   auto* scales = static_cast<std::uint16_t*>(q_scale);
+  Prefetcher prefetch(a.prefetch, rows * g.groups);
+#if WEIGHTCAST_HAS_AVX512FP16
   const bool fp16 =
       level >= SimdLevel::kAvx512Fp16 && a.round_mode == RoundMode::kTiesEven && g.gs % 32 == 0;
-  Prefetcher prefetch(a.prefetch, rows * g.groups);
+#else
+  (void)level;
+#endif
   for (std::size_t r = 0; r < rows; ++r) {
     const std::uint16_t* w = in + r * k;
     std::uint32_t* qw = q_weight + r * g.words;
     std::uint16_t* s = scales + r * g.groups;
-    if (fp16 ? !quantize_row_avx512fp16(g, w, k, qw, s, prefetch)
-             : !quantize_row_avx512(a, g, w, k, qw, s, prefetch))
-      quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
+#if WEIGHTCAST_HAS_AVX512FP16
+    if (fp16 ? quantize_row_avx512fp16(g, w, k, qw, s, prefetch)
+             : quantize_row_avx512(a, g, w, k, qw, s, prefetch))
+      continue;
+#else
+    if (quantize_row_avx512(a, g, w, k, qw, s, prefetch)) continue;
+#endif
+    quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
   }
 }
 
@@ -747,8 +760,10 @@ void group_quantize_rows(const GroupKernelArgs& a, const void* input, std::size_
 #if defined(__x86_64__)
   if (level >= SimdLevel::kAvx512 && avx512_suits(a, k))
     return quantize_rows_avx512(a, input, rows, k, q_weight, q_scale, level);
+#if WEIGHTCAST_HAS_AVX512FP16
   if (level >= SimdLevel::kAvx512Fp16 && fp16_3bit_suits(a))
     return quantize_rows3_avx512fp16(a, input, rows, k, q_weight, q_scale);
+#endif
   if (level >= SimdLevel::kAvx2) {
     switch (a.dtype) {
       case DType::kF16:
