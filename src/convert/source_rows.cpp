@@ -5,8 +5,7 @@ namespace weightcast {
 SourceRows::SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype)
     : ParamRows(dtype, p.shape),
       mapping_(mapping_or_identity(p.def->mapping)),
-      out_size_(dtype_size(dtype)),
-      flat_(mapping_.concatenates_flat(p.sources.size())) {
+      out_size_(dtype_size(dtype)) {
   for (const auto& loc : p.sources) {
     const auto& info = ckpt.info(loc);
     const auto& file = *ckpt.files()[loc.file];
@@ -60,7 +59,7 @@ void SourceRows::release_read() const {
 }
 
 std::span<const std::byte> SourceRows::source_bytes(std::size_t begin, std::size_t end) const {
-  if (!flat_) return {};
+  if (!mapping_.concatenates_flat(parts_.size())) return {};
   return flat_source_bytes(parts_, begin * row_size(), end * row_size());
 }
 

@@ -40,7 +40,6 @@ class SourceRows final : public ParamRows {
   const Mapping& mapping_;
   std::vector<SourcePart> parts_;
   std::size_t out_size_;
-  bool flat_;  // the parameter is its sources' elements end to end
 };
 
 }  // namespace weightcast

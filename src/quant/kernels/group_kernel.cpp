@@ -453,7 +453,6 @@ struct Prefetcher {
   const char* next = nullptr;
   const char* end = nullptr;
   std::size_t lines = 0;
-  Prefetcher() = default;
   Prefetcher(std::span<const std::byte> span, std::size_t groups)
       : next(reinterpret_cast<const char*>(span.data())),
         end(next + span.size()),
@@ -525,7 +524,7 @@ struct RowScales512 {
 };
 WEIGHTCAST_AVX512 bool prepare_row512(const Geometry& geo, const std::uint16_t* w, std::size_t k,
                                       std::uint16_t* scales, RowScales512* out) {
-  const std::size_t gs = geo.gs, groups = (k + gs - 1) / gs;  // the last may be partial
+  const std::size_t gs = geo.gs, groups = geo.groups;  // the last may be partial
   // Plain pointers into the thread's scratch: a thread_local touched in the loop costs a TLS
   // lookup (and a vzeroupper) per group.
   thread_local std::vector<float> scratch;
@@ -588,6 +587,23 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
   return true;
 }
 
+// Each row by `row` (geometry, row, codes, scales, prefetcher), or by the AVX2 path where it
+// declines the row.
+template <typename RowFn>
+void quantize_rows_by(const GroupKernelArgs& a, const void* input, std::size_t rows, std::size_t k,
+                      std::uint32_t* q_weight, void* q_scale, RowFn row) {
+  const Geometry g(a, k);
+  const auto* in = static_cast<const std::uint16_t*>(input);
+  auto* scales = static_cast<std::uint16_t*>(q_scale);
+  Prefetcher prefetch(a.prefetch, rows * g.groups);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::uint16_t* w = in + r * k;
+    std::uint32_t* qw = q_weight + r * g.words;
+    std::uint16_t* s = scales + r * g.groups;
+    if (!row(g, w, qw, s, prefetch)) quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
+  }
+}
+
 #if WEIGHTCAST_HAS_AVX512FP16
 
 // ---- AVX512-FP16: the quotient as above (float32, sixteen lanes), then the binary16 steps on
@@ -595,13 +611,23 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
 // addition, and u to an int16 code rounding to nearest even. These are TVM's operations exactly:
 // a float32 result rounded once more to binary16 equals the binary16 operation on binary16
 // operands (double rounding is innocuous when 24 >= 2 x 11 + 2, Figueroa 1995), and x / s in
-// float32 is exact to the float32 rounding (checked exhaustively, see above). 4-bit codes, ties to
-// even, groups of a multiple of 32.
+// float32 is exact to the float32 rounding (checked exhaustively, see above). Ties to even only.
 
 WEIGHTCAST_AVX512FP16 inline __m256h quotient16(__m512 x, __m512 recip, __m512 divisor) {
   const __m512 q0 = _mm512_mul_ps(x, recip);
   const __m512 e = _mm512_fnmadd_ps(q0, divisor, x);
   return _mm512_cvtxps_ph(_mm512_fmadd_ps(e, recip, q0));
+}
+
+// 32 codes as int16 lanes from two sixteen-lane quotients. NaN (an all-zero group's 0 / 0)
+// converts to -32768 and clamps to 0, as TVM's selects do.
+WEIGHTCAST_AVX512FP16 inline __m512i codes32(__m256h lo, __m256h hi, __m512h max_int,
+                                             __m512i max_code) {
+  const __m512h t = _mm512_castsi512_ph(_mm512_inserti64x4(
+      _mm512_zextsi256_si512(_mm256_castph_si256(lo)), _mm256_castph_si256(hi), 1));
+  const __m512i c = _mm512_cvt_roundph_epi16(_mm512_add_ph(t, max_int),
+                                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_min_epi16(_mm512_max_epi16(c, _mm512_setzero_si512()), max_code);
 }
 
 WEIGHTCAST_AVX512FP16 bool quantize_row_avx512fp16(const Geometry& geo, const std::uint16_t* w,
@@ -625,12 +651,7 @@ WEIGHTCAST_AVX512FP16 bool quantize_row_avx512fp16(const Geometry& geo, const st
       const __m256h hi =
           quotient16(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16))),
                      recip, divisor);
-      const __m512h t = _mm512_castsi512_ph(_mm512_inserti64x4(
-          _mm512_zextsi256_si512(_mm256_castph_si256(lo)), _mm256_castph_si256(hi), 1));
-      const __m512i c = _mm512_cvt_roundph_epi16(_mm512_add_ph(t, max_int),
-                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      // NaN (an all-zero group's 0 / 0) converts to -32768 and clamps to 0, as TVM's selects do.
-      const __m512i codes = _mm512_min_epi16(_mm512_max_epi16(c, _mm512_setzero_si512()), max_code);
+      const __m512i codes = codes32(lo, hi, max_int, max_code);
       // Two codes per byte, the even one low: c0 + 16 c1 in each dword, then the dwords' low
       // bytes gathered into the first sixteen.
       const __m512i pairs = _mm512_madd_epi16(codes, _mm512_set1_epi32(0x00100001));
@@ -672,14 +693,9 @@ WEIGHTCAST_AVX512FP16 __attribute__((target("bmi2"))) bool quantize_row3_avx512f
           n > 16 ? quotient16(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n - 16), p + j + 16)),
                               recip, divisor)
                  : _mm256_setzero_ph();
-      const __m512h t = _mm512_castsi512_ph(_mm512_inserti64x4(
-          _mm512_zextsi256_si512(_mm256_castph_si256(lo)), _mm256_castph_si256(hi), 1));
-      const __m512i c = _mm512_cvt_roundph_epi16(_mm512_add_ph(t, max_int),
-                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       // Lanes past the group (read as zero) land in the next group's bytes, rewritten after.
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + g * gs + j),
-                          _mm512_cvtepi16_epi8(_mm512_min_epi16(
-                              _mm512_max_epi16(c, _mm512_setzero_si512()), max_code)));
+                          _mm512_cvtepi16_epi8(codes32(lo, hi, max_int, max_code)));
     }
   }
   std::memset(codes + k, 0, geo.groups * gs - k);
@@ -699,21 +715,6 @@ bool fp16_3bit_suits(const GroupKernelArgs& a) {
          a.round_mode == RoundMode::kTiesEven;
 }
 
-void quantize_rows3_avx512fp16(const GroupKernelArgs& a, const void* input, std::size_t rows,
-                               std::size_t k, std::uint32_t* q_weight, void* q_scale) {
-  const Geometry g(a, k);
-  const auto* in = static_cast<const std::uint16_t*>(input);
-  auto* scales = static_cast<std::uint16_t*>(q_scale);
-  Prefetcher prefetch(a.prefetch, rows * g.groups);
-  for (std::size_t r = 0; r < rows; ++r) {
-    const std::uint16_t* w = in + r * k;
-    std::uint32_t* qw = q_weight + r * g.words;
-    std::uint16_t* s = scales + r * g.groups;
-    if (!quantize_row3_avx512fp16(g, w, k, qw, s, prefetch))
-      quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
-  }
-}
-
 #endif  // WEIGHTCAST_HAS_AVX512FP16
 
 bool avx512_suits(const GroupKernelArgs& a, std::size_t k) {
@@ -726,29 +727,20 @@ bool avx512_suits(const GroupKernelArgs& a, std::size_t k) {
 
 void quantize_rows_avx512(const GroupKernelArgs& a, const void* input, std::size_t rows,
                           std::size_t k, std::uint32_t* q_weight, void* q_scale, SimdLevel level) {
-  const Geometry g(a, k);
-  const auto* in = static_cast<const std::uint16_t*>(input);
-  auto* scales = static_cast<std::uint16_t*>(q_scale);
-  Prefetcher prefetch(a.prefetch, rows * g.groups);
 #if WEIGHTCAST_HAS_AVX512FP16
-  const bool fp16 =
-      level >= SimdLevel::kAvx512Fp16 && a.round_mode == RoundMode::kTiesEven && g.gs % 32 == 0;
+  if (level >= SimdLevel::kAvx512Fp16 && a.round_mode == RoundMode::kTiesEven &&
+      a.group_size % 32 == 0)
+    return quantize_rows_by(
+        a, input, rows, k, q_weight, q_scale,
+        [k](const Geometry& g, const std::uint16_t* w, std::uint32_t* qw, std::uint16_t* s,
+            Prefetcher& prefetch) { return quantize_row_avx512fp16(g, w, k, qw, s, prefetch); });
 #else
   (void)level;
 #endif
-  for (std::size_t r = 0; r < rows; ++r) {
-    const std::uint16_t* w = in + r * k;
-    std::uint32_t* qw = q_weight + r * g.words;
-    std::uint16_t* s = scales + r * g.groups;
-#if WEIGHTCAST_HAS_AVX512FP16
-    if (fp16 ? quantize_row_avx512fp16(g, w, k, qw, s, prefetch)
-             : quantize_row_avx512(a, g, w, k, qw, s, prefetch))
-      continue;
-#else
-    if (quantize_row_avx512(a, g, w, k, qw, s, prefetch)) continue;
-#endif
-    quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
-  }
+  quantize_rows_by(
+      a, input, rows, k, q_weight, q_scale,
+      [&a, k](const Geometry& g, const std::uint16_t* w, std::uint32_t* qw, std::uint16_t* s,
+              Prefetcher& prefetch) { return quantize_row_avx512(a, g, w, k, qw, s, prefetch); });
 }
 
 #endif  // __x86_64__
@@ -762,7 +754,10 @@ void group_quantize_rows(const GroupKernelArgs& a, const void* input, std::size_
     return quantize_rows_avx512(a, input, rows, k, q_weight, q_scale, level);
 #if WEIGHTCAST_HAS_AVX512FP16
   if (level >= SimdLevel::kAvx512Fp16 && fp16_3bit_suits(a))
-    return quantize_rows3_avx512fp16(a, input, rows, k, q_weight, q_scale);
+    return quantize_rows_by(
+        a, input, rows, k, q_weight, q_scale,
+        [k](const Geometry& g, const std::uint16_t* w, std::uint32_t* qw, std::uint16_t* s,
+            Prefetcher& prefetch) { return quantize_row3_avx512fp16(g, w, k, qw, s, prefetch); });
 #endif
   if (level >= SimdLevel::kAvx2) {
     switch (a.dtype) {
