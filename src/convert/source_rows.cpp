@@ -1,5 +1,7 @@
 #include "convert/source_rows.h"
 
+#include "map/cast.h"
+
 namespace weightcast {
 
 SourceRows::SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype)
@@ -10,19 +12,27 @@ SourceRows::SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtyp
     const auto& info = ckpt.info(loc);
     const auto& file = *ckpt.files()[loc.file];
     auto cast = mapping_.element_cast(info.name, info.dtype, file.widens_bf16(), dtype);
+    // A plain dtype cast with a counting variant counts as it casts: no second pass.
+    const CastFn* plain = cast.target<CastFn>();
+    const CountingCastFn counting =
+        plain && can_cast(info.dtype, dtype) && *plain == cast_function(info.dtype, dtype)
+            ? counting_cast_function(info.dtype, dtype)
+            : nullptr;
     counters_.push_back(std::make_shared<Counter>());
     const auto data = file.data(loc.index);
     // Non-finite values counted on the block the cast just read, and the bytes read noted.
-    cast = [cast = std::move(cast), counter = counters_.back(), from = info.dtype, data,
+    cast = [cast = std::move(cast), counting, counter = counters_.back(), from = info.dtype, data,
             count = may_be_nonfinite(info.dtype),
             elem = dtype_size(info.dtype)](const std::byte* in, std::byte* out, std::size_t n) {
-      cast(in, out, n);
-      if (count) {
-        NonFiniteCount c;
-        count_nonfinite(from, in, n, c);
-        if (c.nan) counter->nan += c.nan;
-        if (c.inf) counter->inf += c.inf;
+      NonFiniteCount c;
+      if (counting) {
+        counting(in, out, n, c);
+      } else {
+        cast(in, out, n);
+        if (count) count_nonfinite(from, in, n, c);
       }
+      if (c.nan) counter->nan += c.nan;
+      if (c.inf) counter->inf += c.inf;
       if (in >= data.data() && in < data.data() + data.size())
         counter->note_read(static_cast<std::size_t>(in - data.data()), n * elem);
     };

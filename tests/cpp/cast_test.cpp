@@ -54,6 +54,36 @@ TEST(Cast, EverySimdLevelWritesTheScalarBytes) {
   }
 }
 
+// The counting cast writes the plain cast's bytes and counts what count_nonfinite counts, on
+// every bf16 pattern (65,536 NaN, infinity or finite) and on shorter blocks that end in the tail.
+TEST(Cast, CountingCastWritesTheCastBytesAndCountsNonFinite) {
+  const auto patterns = every_pattern();
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > simd_level()) continue;
+    const auto counting = counting_cast_function(DType::kBF16, DType::kF16, level);
+    if (!counting) continue;
+    for (std::size_t n : {patterns.size(), std::size_t{15}, std::size_t{33}}) {
+      // The last n patterns, so that the short blocks hold NaN and infinity (0xFF80, 0xFFC0...).
+      const auto* in = reinterpret_cast<const std::byte*>(patterns.data() + patterns.size() - n);
+      std::vector<std::uint16_t> got(n), want(n);
+      NonFiniteCount counted, expected;
+      counting(in, reinterpret_cast<std::byte*>(got.data()), n, counted);
+      cast_function(DType::kBF16, DType::kF16, SimdLevel::kScalar)(
+          in, reinterpret_cast<std::byte*>(want.data()), n);
+      count_nonfinite(DType::kBF16, in, n, expected, SimdLevel::kScalar);
+      EXPECT_EQ(got, want) << n;
+      EXPECT_EQ(counted.nan, expected.nan) << n;
+      EXPECT_EQ(counted.inf, expected.inf) << n;
+      if (n == patterns.size()) {
+        EXPECT_EQ(expected.inf, 2u);
+      }
+    }
+  }
+  if (simd_level() >= SimdLevel::kAvx512) {
+    EXPECT_NE(counting_cast_function(DType::kBF16, DType::kF16), nullptr);
+  }
+}
+
 TEST(Cast, BfloatToHalfRoundsToNearestEvenAndOverflowsToInfinity) {
   const std::vector<std::uint16_t> in = {0x3F80, 0x477F, 0x4780, 0x3300, 0xFF80, 0x3340};
   for (SimdLevel level : {SimdLevel::kScalar, simd_level()}) {

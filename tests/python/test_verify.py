@@ -318,8 +318,9 @@ def test_convert_reports_nonfinite_sources(weightcast_bin, poisoned, tmp_path):
         [weightcast_bin, "convert", str(poisoned), "--quantization", "q4f16_1", "-o", str(tmp_path / "scalar"),
          "--json"], capture_output=True, text=True, env={**os.environ, "WEIGHTCAST_SIMD": "scalar"})
     assert json.loads(env_proc.stdout)["nonfinite_sources"] == stats["nonfinite_sources"]
-    # Records whose bytes pass through from the source (bf16 into q0bf16 and q0f32) are scanned too.
-    for scheme in ("q0bf16", "q0f32"):
+    # Records whose bytes pass through from the source (bf16 into q0bf16 and q0f32) are scanned too,
+    # and the group-quantized ones counted by the cast itself (q4f16_1 at the machine's SIMD level).
+    for scheme in ("q0bf16", "q0f32", "q4f16_1"):
         passed = run_cli(weightcast_bin, "convert", poisoned, "--quantization", scheme, "-o",
                          tmp_path / scheme, "--json")
         assert json.loads(passed.stdout)["nonfinite_sources"] == stats["nonfinite_sources"], scheme
