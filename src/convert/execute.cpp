@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -95,6 +96,67 @@ class NonFiniteLog {
   std::mutex mutex_;
 };
 
+// A thread the system refuses is a clear error, not std::system_error's bare sentence.
+std::thread start_thread(std::function<void()> body) {
+  try {
+    return std::thread(std::move(body));
+  } catch (const std::system_error& e) {
+    fail<IOError>("cannot start a thread: {} (the limit on processes and threads, ulimit -u?)",
+                  e.what());
+  }
+}
+
+// Work the writer hands off so that its next write() need not wait for it: the NaN and infinity
+// scan of each block of a record that passes through, and the release of the block's pages. One
+// thread, started on first use; at most four blocks (32 MiB of mapped source) wait for it.
+class BlockScanner {
+ public:
+  BlockScanner() = default;
+  BlockScanner(const BlockScanner&) = delete;
+  BlockScanner& operator=(const BlockScanner&) = delete;
+  ~BlockScanner() {
+    queue_.close();
+    if (thread_.joinable()) thread_.join();
+  }
+  void post(std::function<void()> task) {
+    if (!thread_.joinable()) thread_ = start_thread([this] { run(); });
+    {
+      std::lock_guard lock(mutex_);
+      ++posted_;
+    }
+    if (!queue_.push(std::move(task))) fail("internal error: the block scanner has stopped");
+  }
+  // Returns once every task posted so far has run; rethrows the first task's error.
+  void wait() {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [&] { return finished_ == posted_; });
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void run() {
+    while (auto task = queue_.pop()) {
+      std::exception_ptr error;
+      try {
+        (*task)();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::lock_guard lock(mutex_);
+      if (error && !error_) error_ = error;
+      ++finished_;
+      idle_.notify_all();
+    }
+  }
+
+  BoundedQueue<std::function<void()>> queue_{4};
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  std::size_t posted_ = 0, finished_ = 0;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
 struct Finished {
   std::vector<std::unique_ptr<const Tensor>> records;  // encoded for the cache
   std::vector<DType> dtypes;                           // declared dtypes
@@ -146,12 +208,13 @@ void write_finished(TensorCacheWriter& writer, const Finished& item) {
 class Producer {
  public:
   Producer(const Resolved& r, const ConvertOptions& options, BoundedQueue<Finished>& queue,
-           ConvertStats& stats, NonFiniteLog& nonfinite)
+           ConvertStats& stats, NonFiniteLog& nonfinite, BlockScanner& scanner)
       : ckpt_(*r.checkpoint),
         scheme_(*r.scheme),
         pool_(options.threads),
         kernel_{options.round_mode, r.fp8_cast},
         nonfinite_(nonfinite),
+        scanner_(scanner),
         queue_(queue),
         stats_(stats) {
     if (!pool_.start_error().empty() && options.on_log)
@@ -231,19 +294,23 @@ class Producer {
       const auto& loc = sources.at(piece);
       ckpt.files()[loc.file]->populate_range(loc.index, offset, n);
     };
-    item.pass_through->written = [&ckpt = ckpt_, sources = p.sources, counts](
+    // The scan and the release run on the scanner's thread, beside the writer's next write().
+    item.pass_through->written = [&ckpt = ckpt_, &scanner = scanner_, sources = p.sources, counts](
                                      std::size_t piece, std::size_t offset, std::size_t n) {
-      const auto& loc = sources.at(piece);
-      const auto& file = *ckpt.files()[loc.file];
-      const DType dtype = ckpt.info(loc).dtype;
-      if (may_be_nonfinite(dtype))
-        count_nonfinite(dtype, file.data(loc.index).data() + offset, n / dtype_size(dtype),
-                        (*counts)[piece]);
-      file.release_range(loc.index, offset, n);
+      scanner.post([&ckpt, loc = sources.at(piece), counts, piece, offset, n] {
+        const auto& file = *ckpt.files()[loc.file];
+        const DType dtype = ckpt.info(loc).dtype;
+        if (may_be_nonfinite(dtype))
+          count_nonfinite(dtype, file.data(loc.index).data() + offset, n / dtype_size(dtype),
+                          (*counts)[piece]);
+        file.release_range(loc.index, offset, n);
+      });
     };
     std::vector<std::string> names;
     for (const auto& loc : p.sources) names.push_back(ckpt_.info(loc).name);
-    item.pass_through->done = [&log = nonfinite_, names = std::move(names), counts] {
+    item.pass_through->done = [&log = nonfinite_, &scanner = scanner_, names = std::move(names),
+                               counts] {
+      scanner.wait();
       for (std::size_t i = 0; i < names.size(); ++i) log.note(names[i], (*counts)[i]);
     };
     stats_.param_bytes += static_cast<double>(numel(p.shape)) * dtype_size(first.dtype);
@@ -337,6 +404,7 @@ class Producer {
   ThreadPool pool_;
   KernelOptions kernel_;
   NonFiniteLog& nonfinite_;
+  BlockScanner& scanner_;  // run by the writer thread's hooks: outlives it
   BoundedQueue<Finished>& queue_;
   ConvertStats& stats_;
 };
@@ -344,16 +412,6 @@ class Producer {
 }  // namespace
 
 namespace {
-
-// A thread the system refuses is a clear error, not std::system_error's bare sentence.
-std::thread start_thread(std::function<void()> body) {
-  try {
-    return std::thread(std::move(body));
-  } catch (const std::system_error& e) {
-    fail<IOError>("cannot start a thread: {} (the limit on processes and threads, ulimit -u?)",
-                  e.what());
-  }
-}
 
 // Why the run stops early: a source that changed under it explains any error that followed.
 void throw_source_change_or_rethrow() {
@@ -373,7 +431,8 @@ void throw_source_change_or_rethrow() {
 ConvertStats execute(const Plan& plan, const Resolved& resolved,
                      const std::filesystem::path& output, const ConvertOptions& options) {
   ConvertStats stats;
-  NonFiniteLog nonfinite(stats, options.strict);  // outlives the writer thread
+  NonFiniteLog nonfinite(stats, options.strict);  // these two outlive the writer thread
+  BlockScanner scanner;
   std::unique_ptr<TensorCacheWriter> owned_writer;
   try {
     owned_writer = std::make_unique<TensorCacheWriter>(output, options.sync, options.direct_io);
@@ -401,7 +460,7 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
     if (writer_thread.joinable()) writer_thread.join();
   };
   try {
-    Producer producer(resolved, options, queue, stats, nonfinite);
+    Producer producer(resolved, options, queue, stats, nonfinite, scanner);
     Progress progress{0, plan.params.size(), {}, 0, 0};
     for (const auto& p : plan.params) progress.bytes_total += source_bytes(p, *resolved.checkpoint);
     for (const auto& p : plan.params) {
