@@ -6,13 +6,17 @@
 #include "cache/tensor_cache_writer.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <immintrin.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <regex>
 
 #include "cache/py_json.h"
@@ -123,7 +127,9 @@ std::string shard_name(std::size_t k) {
 
 }  // namespace
 
-// One shard file being written in the staging folder, with its records.
+// One shard file being written in the staging folder. Its bytes are written on its lane, one of
+// the writer's threads (write() and close() run there only); its records and the bytes queued for
+// it are the dispatching thread's.
 //
 // With `direct`, the file is written with O_DIRECT: the bytes go from our buffers to the device
 // without passing through the page cache, whose fresh pages cost more than the copy into them on
@@ -133,8 +139,8 @@ std::string shard_name(std::size_t k) {
 // file system that refuses O_DIRECT gets ordinary writes; `direct` reports which were used.
 class TensorCacheWriter::Shard {
  public:
-  Shard(fs::path path, bool sync, bool& direct)
-      : path_(std::move(path)), sync_(sync), writer_direct_(&direct) {
+  Shard(fs::path path, bool sync, std::atomic<bool>& direct, TaskThread& lane)
+      : lane(lane), path_(std::move(path)), sync_(sync), writer_direct_(&direct) {
     constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     if (direct) {
       fd_ = ::open(path_.c_str(), kFlags | O_DIRECT, 0644);
@@ -188,8 +194,10 @@ class TensorCacheWriter::Shard {
       fail<IOError>("{}: close failed: {}", path_.string(), std::strerror(errno));
   }
   const fs::path& path() const { return path_; }
-  std::size_t size() const { return size_; }
   bool direct() const { return direct_; }
+
+  TaskThread& lane;
+  std::size_t queued = 0;  // bytes handed to the lane for this shard
   nlohmann::ordered_json records = nlohmann::ordered_json::array();
 
  private:
@@ -226,7 +234,7 @@ class TensorCacheWriter::Shard {
 
   fs::path path_;
   bool sync_;
-  bool* writer_direct_;  // cleared on a fallback, so that later shards do not try again
+  std::atomic<bool>* writer_direct_;  // cleared on a fallback, so that later shards do not try
   bool direct_ = false;
   int fd_ = -1;
   std::size_t size_ = 0;     // bytes given to write()
@@ -235,8 +243,35 @@ class TensorCacheWriter::Shard {
   std::size_t staged_ = 0;
 };
 
+// Bytes handed to the lanes and not yet written, bounded so that kept-alive buffers cannot pile up:
+// a hand-off waits while others hold the budget (one larger than the budget goes alone). The
+// token returns its bytes when the task holding it is destroyed, run or dropped.
+class TensorCacheWriter::InFlight {
+ public:
+  std::shared_ptr<void> take(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    freed_.wait(lock, [&] { return used_ == 0 || used_ + n <= kBudget; });
+    used_ += n;
+    return {nullptr, [this, n](void*) {
+              std::lock_guard lock(mutex_);
+              used_ -= n;
+              freed_.notify_all();
+            }};
+  }
+
+ private:
+  static constexpr std::size_t kBudget = 64u << 20;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  std::size_t used_ = 0;
+};
+
 TensorCacheWriter::TensorCacheWriter(fs::path output_dir, bool sync, bool direct)
-    : output_dir_(std::move(output_dir)), sync_(sync), direct_(direct), hasher_(sync) {
+    : output_dir_(std::move(output_dir)),
+      sync_(sync),
+      direct_(direct),
+      hasher_(sync),
+      in_flight_(std::make_unique<InFlight>()) {
   std::error_code ec;
   if (fs::exists(output_dir_, ec) && !fs::is_directory(output_dir_, ec))
     fail<IOError>("{}: output path exists and is not a directory", output_dir_.string());
@@ -245,36 +280,64 @@ TensorCacheWriter::TensorCacheWriter(fs::path output_dir, bool sync, bool direct
     fail<IOError>("{}: cannot create output directory: {}", output_dir_.string(), ec.message());
   lock_ = std::make_unique<OutputLock>(output_dir_);  // before anything in it is touched
   staging_dir_ = make_staging_dir(output_dir_);
+  for (auto& lane : lanes_) {
+    lane = std::make_unique<TaskThread>(kLaneBacklog);
+    lane->start();  // before the quantizing threads take what a process limit leaves
+  }
 }
 
 TensorCacheWriter::~TensorCacheWriter() {
+  // The lanes stop first (their queued tasks dropped): nothing writes while the files go.
+  for (auto& lane : lanes_) lane.reset();
   pending_.reset();
   streaming_.reset();
   std::error_code ec;
   if (!staging_dir_.empty()) fs::remove_all(staging_dir_, ec);
 }
 
-// Closes a shard, moves it to its final staged name and queues it for hashing.
-void TensorCacheWriter::finish_shard(Shard& shard, std::size_t number, const fs::path& final_path) {
-  shard.close();
-  if (shard.path() != final_path) rename_or_fail(shard.path(), final_path);
+std::shared_ptr<TensorCacheWriter::Shard> TensorCacheWriter::open_shard(const fs::path& path) {
+  TaskThread& lane = *lanes_[next_lane_];
+  next_lane_ = (next_lane_ + 1) % lanes_.size();
+  return std::make_shared<Shard>(path, sync_, direct_, lane);
+}
+
+void TensorCacheWriter::queue_write(const std::shared_ptr<Shard>& shard,
+                                    std::span<const std::byte> data, Keepalive keep) {
+  shard->queued += data.size();
+  if (!keep) {  // the caller's bytes: written before this returns
+    shard->lane.post([&shard = *shard, data] { shard.write(data); });
+    return shard->lane.wait();
+  }
+  shard->lane.post([shard, data, keep = std::move(keep), token = in_flight_->take(data.size())] {
+    shard->write(data);
+  });
+}
+
+// Closes a shard, moves it to its final staged name and queues it for hashing: its manifest entry
+// now (the order of the manifest is the order of this call), the rest on its lane.
+void TensorCacheWriter::finish_shard(const std::shared_ptr<Shard>& shard, std::size_t number,
+                                     const fs::path& final_path) {
   nlohmann::ordered_json rec;
   rec["dataPath"] = shard_name(number);
   rec["format"] = "raw-shard";
-  rec["nbytes"] = shard.size();
-  rec["records"] = std::move(shard.records);
+  rec["nbytes"] = shard->queued;
+  rec["records"] = std::move(shard->records);
   rec["md5sum"] = "";  // filled in by commit(), once the hasher is done
   shards_.push_back(std::move(rec));
-  hasher_.add(shards_.size() - 1, final_path, shard.direct());
-  fault_point("shard-staged");
+  shard->lane.post([this, shard, index = shards_.size() - 1, final_path] {
+    shard->close();
+    if (shard->path() != final_path) rename_or_fail(shard->path(), final_path);
+    hasher_.add(index, final_path, shard->direct());
+    fault_point("shard-staged");
+  });
 }
 
 void TensorCacheWriter::flush_pending() {
   if (!pending_) return;
   // tvmjs never commits an empty pending buffer, dropping any zero-byte records in it.
-  if (pending_->size() > 0) {
+  if (pending_->queued > 0) {
     const std::size_t number = counter_++;
-    finish_shard(*pending_, number, staging_dir_ / shard_name(number));
+    finish_shard(pending_, number, staging_dir_ / shard_name(number));
   }
   pending_.reset();
 }
@@ -292,44 +355,61 @@ nlohmann::ordered_json TensorCacheWriter::record(const std::string& name, DType 
 }
 
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
-                               std::span<const std::byte> data) {
-  const std::span<const std::byte> one[] = {data};
-  append(name, dtype, shape, one);
+                               std::span<const std::byte> data, Keepalive keep) {
+  auto& shard = place(record(name, dtype, shape, data.size()));
+  queue_write(shard, data, std::move(keep));
+  if (&shard != &pending_) finish_shard(shard, shard_number_, shard->path());
 }
 
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
                                std::span<const std::span<const std::byte>> pieces,
-                               const BlockHook& before, const BlockHook& written) {
+                               const BlockHook& before, const BlockHook& written,
+                               std::function<void()> after, Keepalive keep) {
   std::size_t nbytes = 0;
   for (const auto& piece : pieces) nbytes += piece.size();
-  auto rec = record(name, dtype, shape, nbytes);
-  auto write_pieces = [&](Shard& shard) {
-    constexpr std::size_t kBlock = 8u << 20;
+  auto& shard = place(record(name, dtype, shape, nbytes));
+  shard->queued += nbytes;
+  // Written from the caller's memory a block at a time (mapped source pages, which the hooks map
+  // and drop): one block's worth counts against the budget.
+  static constexpr std::size_t kBlock = 8u << 20;
+  const bool wait = !keep;
+  shard->lane.post([shard, pieces = std::vector(pieces.begin(), pieces.end()), before, written,
+                    after = std::move(after), keep = std::move(keep),
+                    token = in_flight_->take(std::min(kBlock, nbytes))] {
     for (std::size_t i = 0; i < pieces.size(); ++i)
       for (std::size_t off = 0; off < pieces[i].size(); off += kBlock) {
         const std::size_t n = std::min(kBlock, pieces[i].size() - off);
         if (before) before(i, off, n);
-        shard.write(pieces[i].subspan(off, n));
+        shard->write(pieces[i].subspan(off, n));
         if (written) written(i, off, n);
       }
-  };
-  const std::size_t pending_size = pending_ ? pending_->size() : 0;
+    if (after) after();
+  });
+  if (wait) shard->lane.wait();
+  if (&shard != &pending_) finish_shard(shard, shard_number_, shard->path());
+}
+
+// tvmjs' placement of a record of rec["nbytes"] bytes: a shard of its own when it would overflow
+// the pending one and is at least half the cap (numbered now, in shard_number_), else the pending
+// shard (flushed first when it would overflow).
+std::shared_ptr<TensorCacheWriter::Shard>& TensorCacheWriter::place(nlohmann::ordered_json rec) {
+  const std::size_t nbytes = rec["nbytes"];
+  const std::size_t pending_size = pending_ ? pending_->queued : 0;
   if (pending_size + nbytes >= kShardCapBytes) {
     if (2 * nbytes >= kShardCapBytes) {  // out-of-band: a shard of its own
-      const std::size_t number = counter_++;
-      Shard shard(staging_dir_ / shard_name(number), sync_, direct_);
+      shard_number_ = counter_++;
+      own_ = open_shard(staging_dir_ / shard_name(shard_number_));
       rec["byteOffset"] = 0;
-      shard.records.push_back(std::move(rec));
-      write_pieces(shard);
-      finish_shard(shard, number, shard.path());
-      return;
+      own_->records.push_back(std::move(rec));
+      return own_;
     }
     flush_pending();
   }
-  if (!pending_) pending_ = std::make_unique<Shard>(staging_dir_ / "pending.tmp", sync_, direct_);
-  rec["byteOffset"] = pending_->size();
+  if (!pending_)
+    pending_ = open_shard(staging_dir_ / fmt::format("pending-{}.tmp", pending_count_++));
+  rec["byteOffset"] = pending_->queued;
   pending_->records.push_back(std::move(rec));
-  write_pieces(*pending_);
+  return pending_;
 }
 
 void TensorCacheWriter::begin_streamed(const std::string& name, DType dtype, const Shape& shape,
@@ -340,23 +420,22 @@ void TensorCacheWriter::begin_streamed(const std::string& name, DType dtype, con
   rec["byteOffset"] = 0;
   // What append() does with a record this large: a shard of its own, numbered now.
   streaming_number_ = counter_++;
-  streaming_ =
-      std::make_unique<Shard>(staging_dir_ / shard_name(streaming_number_), sync_, direct_);
+  streaming_ = open_shard(staging_dir_ / shard_name(streaming_number_));
   streaming_->records.push_back(std::move(rec));
   streaming_left_ = nbytes;
 }
 
-void TensorCacheWriter::write_streamed(std::span<const std::byte> data) {
+void TensorCacheWriter::write_streamed(std::span<const std::byte> data, Keepalive keep) {
   if (!streaming_ || data.size() > streaming_left_)
     fail("internal error: {} bytes streamed beyond their record", data.size());
-  streaming_->write(data);
+  queue_write(streaming_, data, std::move(keep));
   streaming_left_ -= data.size();
 }
 
 void TensorCacheWriter::end_streamed() {
   if (!streaming_ || streaming_left_ != 0)
     fail("internal error: a streamed record ended {} bytes short", streaming_left_);
-  finish_shard(*streaming_, streaming_number_, streaming_->path());
+  finish_shard(streaming_, streaming_number_, streaming_->path());
   streaming_.reset();
 }
 
@@ -415,7 +494,8 @@ void TensorCacheWriter::publish() {
 
 std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
   flush_pending();
-  const auto digests = hasher_.finish();  // flushes the shards too, when syncing
+  for (auto& lane : lanes_) lane->wait();  // every shard written, closed and queued for hashing
+  const auto digests = hasher_.finish();   // flushes the shards too, when syncing
   for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i]["md5sum"] = digests.at(i);
   write_manifests(metadata);
   publish();

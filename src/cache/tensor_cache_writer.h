@@ -10,6 +10,8 @@
 // earlier complete output as it was.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
@@ -23,6 +25,7 @@
 #include "cache/shard_hasher.h"
 #include "util/dtype.h"
 #include "util/simd.h"
+#include "util/task_thread.h"
 #include "util/tensor.h"
 #include "util/thread_pool.h"
 
@@ -57,41 +60,60 @@ class TensorCacheWriter {
   TensorCacheWriter(const TensorCacheWriter&) = delete;
   TensorCacheWriter& operator=(const TensorCacheWriter&) = delete;
 
+  // Holds the bytes of a write alive until they are on file. With one, the write may finish after
+  // the call returns, on one of the writer's threads; without, the call returns once it is done.
+  using Keepalive = std::shared_ptr<const void>;
+
   // `data` are the encoded bytes; `dtype` the record's declared dtype.
   void append(const std::string& name, DType dtype, const Shape& shape,
-              std::span<const std::byte> data);
+              std::span<const std::byte> data, Keepalive keep = {});
   // The same, for a record whose bytes are `pieces` end to end, written a block at a time;
-  // `before` and `written`, when set, are told of each block before and after it is written.
+  // `before` and `written`, when set, are told of each block before and after it is written, and
+  // `after` runs once the record is written (all three on the writer's threads).
   void append(const std::string& name, DType dtype, const Shape& shape,
               std::span<const std::span<const std::byte>> pieces, const BlockHook& before = {},
-              const BlockHook& written = {});
+              const BlockHook& written = {}, std::function<void()> after = {}, Keepalive keep = {});
   // A record of at least kShardCapBytes (so always a shard of its own) written in pieces, so that
   // it is never held whole: begin_streamed, then its encoded bytes through write_streamed in
   // order, then end_streamed once exactly `nbytes` have come.
   void begin_streamed(const std::string& name, DType dtype, const Shape& shape, std::size_t nbytes);
-  void write_streamed(std::span<const std::byte> data);
+  void write_streamed(std::span<const std::byte> data, Keepalive keep = {});
   void end_streamed();
   // Writes the manifests and moves everything into place. Returns the number of shards.
   std::size_t commit(const nlohmann::ordered_json& metadata);
 
  private:
   class Shard;
+  class InFlight;
+  // Shards are written on two threads, each shard on one of them (its lane) in turn: buffered
+  // writes into different files run in parallel, where one thread's write() copies alone
+  // (docs/performance.md#writing-the-shards-on-two-threads).
+  static constexpr std::size_t kLanes = 2, kLaneBacklog = 4;
   // A manifest record without its byteOffset (tvmjs' key order).
   nlohmann::ordered_json record(const std::string& name, DType dtype, const Shape& shape,
                                 std::size_t nbytes);
+  std::shared_ptr<Shard> open_shard(const std::filesystem::path& path);
+  std::shared_ptr<Shard>& place(nlohmann::ordered_json rec);
+  void queue_write(const std::shared_ptr<Shard>& shard, std::span<const std::byte> data,
+                   Keepalive keep);
   void flush_pending();
-  void finish_shard(Shard& shard, std::size_t number, const std::filesystem::path& final_path);
+  void finish_shard(const std::shared_ptr<Shard>& shard, std::size_t number,
+                    const std::filesystem::path& final_path);
   void write_manifests(const nlohmann::ordered_json& metadata);
   void publish();
 
   std::filesystem::path output_dir_;
   bool sync_;
-  bool direct_;  // cleared when the file system refuses O_DIRECT
+  std::atomic<bool> direct_;  // cleared when the file system refuses O_DIRECT
   std::unique_ptr<OutputLock> lock_;
   std::filesystem::path staging_dir_;
   ShardHasher hasher_;
-  std::unique_ptr<Shard> pending_;
-  std::unique_ptr<Shard> streaming_;  // the record being streamed, in its own shard
+  std::unique_ptr<InFlight> in_flight_;
+  std::array<std::unique_ptr<TaskThread>, kLanes> lanes_;
+  std::size_t next_lane_ = 0;
+  std::shared_ptr<Shard> pending_, own_;
+  std::shared_ptr<Shard> streaming_;  // the record being streamed, in its own shard
+  std::size_t pending_count_ = 0, shard_number_ = 0;
   std::size_t streaming_number_ = 0, streaming_left_ = 0;
   nlohmann::ordered_json shards_ = nlohmann::ordered_json::array();
   std::size_t counter_ = 0;

@@ -13,13 +13,14 @@
 #include <thread>
 
 #include "cache/tensor_cache_writer.h"
-#include "convert/bounded_queue.h"
 #include "convert/pipeline.h"
 #include "convert/source_rows.h"
+#include "util/bounded_queue.h"
 #include "util/error.h"
 #include "util/fault_point.h"
 #include "util/mapped_file.h"
 #include "util/nonfinite.h"
+#include "util/task_thread.h"
 
 namespace weightcast {
 
@@ -106,57 +107,6 @@ std::thread start_thread(std::function<void()> body) {
   }
 }
 
-// Work the writer hands off so that its next write() need not wait for it: the NaN and infinity
-// scan of each block of a record that passes through, and the release of the block's pages. One
-// thread, started on first use; at most four blocks (32 MiB of mapped source) wait for it.
-class BlockScanner {
- public:
-  BlockScanner() = default;
-  BlockScanner(const BlockScanner&) = delete;
-  BlockScanner& operator=(const BlockScanner&) = delete;
-  ~BlockScanner() {
-    queue_.close();
-    if (thread_.joinable()) thread_.join();
-  }
-  void post(std::function<void()> task) {
-    if (!thread_.joinable()) thread_ = start_thread([this] { run(); });
-    {
-      std::lock_guard lock(mutex_);
-      ++posted_;
-    }
-    if (!queue_.push(std::move(task))) fail("internal error: the block scanner has stopped");
-  }
-  // Returns once every task posted so far has run; rethrows the first task's error.
-  void wait() {
-    std::unique_lock lock(mutex_);
-    idle_.wait(lock, [&] { return finished_ == posted_; });
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  void run() {
-    while (auto task = queue_.pop()) {
-      std::exception_ptr error;
-      try {
-        (*task)();
-      } catch (...) {
-        error = std::current_exception();
-      }
-      std::lock_guard lock(mutex_);
-      if (error && !error_) error_ = error;
-      ++finished_;
-      idle_.notify_all();
-    }
-  }
-
-  BoundedQueue<std::function<void()>> queue_{4};
-  std::mutex mutex_;
-  std::condition_variable idle_;
-  std::size_t posted_ = 0, finished_ = 0;
-  std::exception_ptr error_;
-  std::thread thread_;
-};
-
 struct Finished {
   std::vector<std::unique_ptr<const Tensor>> records;  // encoded for the cache
   std::vector<DType> dtypes;                           // declared dtypes
@@ -184,23 +134,24 @@ struct Finished {
   bool empty() const { return records.empty() && !pass_through; }
 };
 
-void write_finished(TensorCacheWriter& writer, const Finished& item) {
-  if (item.stream_begin) {
+// Hands the item's records to the writer, which writes them on its own threads and keeps the item
+// alive until they are on file.
+void write_finished(TensorCacheWriter& writer, std::shared_ptr<const Finished> item) {
+  if (item->stream_begin) {
     Shape shape;
-    for (const auto& d : item.stream_begin->shape) shape.push_back(d.value);
-    writer.begin_streamed(item.stream_begin->name, item.stream_begin->dtype, shape,
-                          item.stream_bytes);
+    for (const auto& d : item->stream_begin->shape) shape.push_back(d.value);
+    writer.begin_streamed(item->stream_begin->name, item->stream_begin->dtype, shape,
+                          item->stream_bytes);
   }
-  if (item.chunk_bytes) writer.write_streamed({item.chunk.get(), item.chunk_bytes});
-  if (item.stream_end) writer.end_streamed();
-  if (item.pass_through) {
-    const auto& r = *item.pass_through;
-    writer.append(r.name, r.dtype, r.shape, r.pieces, r.before, r.written);
-    r.done();
+  if (item->chunk_bytes) writer.write_streamed({item->chunk.get(), item->chunk_bytes}, item);
+  if (item->stream_end) writer.end_streamed();
+  if (item->pass_through) {
+    const auto& r = *item->pass_through;
+    writer.append(r.name, r.dtype, r.shape, r.pieces, r.before, r.written, r.done, item);
   }
-  for (std::size_t i = 0; i < item.records.size(); ++i) {
-    const auto& r = item.records[i];
-    writer.append(r->name, item.dtypes[i], r->shape, r->bytes());
+  for (std::size_t i = 0; i < item->records.size(); ++i) {
+    const auto& r = item->records[i];
+    writer.append(r->name, item->dtypes[i], r->shape, r->bytes(), item);
   }
 }
 
@@ -208,7 +159,7 @@ void write_finished(TensorCacheWriter& writer, const Finished& item) {
 class Producer {
  public:
   Producer(const Resolved& r, const ConvertOptions& options, BoundedQueue<Finished>& queue,
-           ConvertStats& stats, NonFiniteLog& nonfinite, BlockScanner& scanner)
+           ConvertStats& stats, NonFiniteLog& nonfinite, TaskThread& scanner)
       : ckpt_(*r.checkpoint),
         scheme_(*r.scheme),
         pool_(options.threads),
@@ -404,7 +355,7 @@ class Producer {
   ThreadPool pool_;
   KernelOptions kernel_;
   NonFiniteLog& nonfinite_;
-  BlockScanner& scanner_;  // run by the writer thread's hooks: outlives it
+  TaskThread& scanner_;  // run by the writer's hooks: outlives the writer
   BoundedQueue<Finished>& queue_;
   ConvertStats& stats_;
 };
@@ -432,7 +383,9 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
                      const std::filesystem::path& output, const ConvertOptions& options) {
   ConvertStats stats;
   NonFiniteLog nonfinite(stats, options.strict);  // these two outlive the writer thread
-  BlockScanner scanner;
+  // The NaN/infinity scan of records that pass through, and the release of their pages, beside
+  // the writer's next write(); at most four blocks (32 MiB of mapped source) wait for it.
+  TaskThread scanner(4);
   std::unique_ptr<TensorCacheWriter> owned_writer;
   try {
     owned_writer = std::make_unique<TensorCacheWriter>(output, options.sync, options.direct_io);
@@ -447,7 +400,7 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
     try {
       while (auto item = queue.pop()) {
         const auto t = Clock::now();
-        write_finished(writer, *item);
+        write_finished(writer, std::make_shared<const Finished>(std::move(*item)));
         stats.write_seconds += seconds_since(t);
       }
     } catch (...) {

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <fstream>
 #include <sstream>
@@ -86,10 +89,12 @@ TEST_F(WriterTest, DirectWritesAreTheSameBytesAsBufferedOnes) {
   Buffer pooled = allocate_buffer(40 * mib);
   for (std::size_t i = 0; i < 40 * mib; ++i) pooled[i] = static_cast<std::byte>(rng());
   const std::byte* unaligned = pooled.get() + 3;
-  auto write_all = [&](const fs::path& out, bool direct) {
+  // `keep`: the writes are handed over with a keepalive, so they finish on the writer's threads
+  // after the calls return (as convert's do); without, each call returns once written.
+  auto write_all = [&](const fs::path& out, bool direct, TensorCacheWriter::Keepalive keep = {}) {
     TensorCacheWriter w(out, /*sync=*/false, direct);
     auto add = [&](const char* name, const std::byte* data, std::size_t n) {
-      w.append(name, DType::kU8, {static_cast<std::int64_t>(n)}, {data, n});
+      w.append(name, DType::kU8, {static_cast<std::int64_t>(n)}, {data, n}, keep);
     };
     add("small", unaligned, 5);
     add("odd", unaligned + 5, 3000017);
@@ -98,9 +103,9 @@ TEST_F(WriterTest, DirectWritesAreTheSameBytesAsBufferedOnes) {
     const std::size_t streamed = 33 * mib + 123;  // shard 1
     w.begin_streamed("streamed", DType::kU8, {static_cast<std::int64_t>(streamed)}, streamed);
     // An aligned whole-page piece, an unaligned one, then the aligned rest.
-    w.write_streamed({pooled.get(), 8 * mib});
-    w.write_streamed({unaligned + 7, 1000});
-    w.write_streamed({pooled.get(), streamed - 8 * mib - 1000});
+    w.write_streamed({pooled.get(), 8 * mib}, keep);
+    w.write_streamed({unaligned + 7, 1000}, keep);
+    w.write_streamed({pooled.get(), streamed - 8 * mib - 1000}, keep);
     w.end_streamed();
     add("mid2", unaligned + 1, 15 * mib);           // overflows: shard 2 is small..mid
     add("near-cap", unaligned + 2, 17 * mib - 10);  // joins mid2: 32 MiB - 10
@@ -109,16 +114,51 @@ TEST_F(WriterTest, DirectWritesAreTheSameBytesAsBufferedOnes) {
   };
   EXPECT_EQ(write_all(dir_ / "buffered", false), 5u);
   EXPECT_EQ(write_all(dir_ / "direct", true), 5u);
-  const auto manifest = read_json(dir_ / "direct" / kManifestName);
-  EXPECT_EQ(manifest, read_json(dir_ / "buffered" / kManifestName));
-  for (const auto& shard : manifest["records"]) {
-    const std::string path = shard["dataPath"];
-    const std::string bytes = file_bytes(dir_ / "direct" / path);
-    EXPECT_EQ(bytes.size(), shard["nbytes"].get<std::size_t>()) << path;
-    EXPECT_EQ(bytes, file_bytes(dir_ / "buffered" / path)) << path;
-    EXPECT_EQ(shard["md5sum"], to_hex(md5_openssl(std::as_bytes(std::span(bytes))))) << path;
+  const auto kept = std::make_shared<int>(0);
+  EXPECT_EQ(write_all(dir_ / "handed-over", false, kept), 5u);
+  EXPECT_EQ(kept.use_count(), 1);  // every write done and its keepalive let go
+  EXPECT_EQ(write_all(dir_ / "direct-handed-over", true, kept), 5u);
+  for (const char* run : {"direct", "handed-over", "direct-handed-over"}) {
+    const auto manifest = read_json(dir_ / run / kManifestName);
+    EXPECT_EQ(manifest, read_json(dir_ / "buffered" / kManifestName)) << run;
+    for (const auto& shard : manifest["records"]) {
+      const std::string path = shard["dataPath"];
+      const std::string bytes = file_bytes(dir_ / run / path);
+      EXPECT_EQ(bytes.size(), shard["nbytes"].get<std::size_t>()) << run << " " << path;
+      EXPECT_EQ(bytes, file_bytes(dir_ / "buffered" / path)) << run << " " << path;
+      EXPECT_EQ(shard["md5sum"], to_hex(md5_openssl(std::as_bytes(std::span(bytes)))))
+          << run << " " << path;
+    }
+    EXPECT_TRUE(clean(dir_ / run)) << run;
   }
-  EXPECT_TRUE(clean(dir_ / "direct"));
+}
+
+// A write that fails on one of the writer's threads (here past RLIMIT_FSIZE, with SIGXFSZ
+// ignored, so write() returns EFBIG) comes back as the run's error; nothing is published, the
+// staging folder goes, and the writer lets go of every buffer it was handed.
+TEST_F(WriterTest, AFailedWriteOnAWriterThreadIsAnErrorAndPublishesNothing) {
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto previous = std::signal(SIGXFSZ, SIG_IGN);
+  const rlimit limit{20u << 20, old.rlim_max};
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  std::vector<std::byte> buf(30u << 20, std::byte{3});
+  const auto kept = std::make_shared<int>(0);
+  std::string error;
+  try {
+    TensorCacheWriter w(dir_ / "out", /*sync=*/false);
+    for (int i = 0; i < 6; ++i)
+      w.append("r" + std::to_string(i), DType::kU8, {30 << 20}, buf, kept);
+    w.commit({});
+  } catch (const IOError& e) {
+    error = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, previous);
+  EXPECT_NE(error.find("write failed"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / kManifestName));
+  EXPECT_TRUE(clean(dir_ / "out"));
+  EXPECT_EQ(kept.use_count(), 1);
 }
 
 TEST_F(WriterTest, RerunRemovesStaleShardsAndManifests) {

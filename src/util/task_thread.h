@@ -1,0 +1,48 @@
+// One thread that runs posted tasks in order, beside the thread that posts them: the writer's
+// shard lanes and the scan of records that pass through. Started by start() or on first use; where
+// the system refuses the thread (ulimit -u), the tasks run on the poster instead, in the same
+// order. A bounded backlog keeps the poster from running far ahead. A task that throws stops the
+// thread's work: the tasks after it are dropped (destroyed unrun) and the error is rethrown to the
+// next post() or wait().
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "util/bounded_queue.h"
+
+namespace weightcast {
+
+class TaskThread {
+ public:
+  explicit TaskThread(std::size_t backlog = 4) : queue_(backlog) {}
+  ~TaskThread();  // drops the tasks not yet run, then joins
+  TaskThread(const TaskThread&) = delete;
+  TaskThread& operator=(const TaskThread&) = delete;
+
+  // Starts the thread now, if it can, rather than at the first post().
+  void start();
+  // Queues `task`, waiting while the backlog is full (or runs it, without a thread).
+  void post(std::function<void()> task);
+  // Returns once every task posted so far has run (or was dropped after an error).
+  void wait();
+
+ private:
+  void run();
+  void rethrow_locked();
+
+  BoundedQueue<std::function<void()>> queue_;
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  std::size_t posted_ = 0, finished_ = 0;
+  std::exception_ptr error_;
+  bool failed_ = false;
+  bool inline_ = false;  // the thread was refused: tasks run in post()
+  std::thread thread_;
+};
+
+}  // namespace weightcast

@@ -1,0 +1,72 @@
+#include "util/task_thread.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "util/error.h"
+
+namespace weightcast {
+namespace {
+
+TEST(TaskThread, RunsTasksInOrderOffThePostingThread) {
+  std::vector<int> seen;
+  std::atomic<int> elsewhere{0};
+  const auto poster = std::this_thread::get_id();
+  TaskThread thread(2);
+  for (int i = 0; i < 100; ++i)
+    thread.post([&, i] {
+      seen.push_back(i);
+      if (std::this_thread::get_id() != poster) ++elsewhere;
+    });
+  thread.wait();
+  ASSERT_EQ(seen.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(seen[i], i);
+  EXPECT_EQ(elsewhere.load(), 100);
+}
+
+// A failed task stops the thread's work: later tasks are dropped, their captures released, and
+// the error comes back to wait() and to every later post().
+TEST(TaskThread, AFailedTaskDropsTheRestAndRethrows) {
+  TaskThread thread(8);
+  std::atomic<int> ran{0};
+  auto held = std::make_shared<int>(0);
+  thread.post([] { fail<IOError>("disk full"); });
+  for (int i = 0; i < 5; ++i) thread.post([&ran, held] { ++ran; });
+  EXPECT_THROW(thread.wait(), IOError);
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(held.use_count(), 1);  // the dropped tasks' copies are gone
+  EXPECT_THROW(thread.post([&ran] { ++ran; }), IOError);
+  EXPECT_EQ(ran.load(), 0);
+}
+
+// Destroying the thread with tasks queued drops them unrun and returns once the running one ends.
+TEST(TaskThread, DestructionDropsQueuedTasks) {
+  std::atomic<int> ran{0};
+  std::atomic<bool> started{false}, release{false};
+  std::thread releaser;
+  {
+    TaskThread thread(8);
+    thread.post([&] {
+      started = true;
+      while (!release) std::this_thread::yield();
+      ++ran;
+    });
+    while (!started) std::this_thread::yield();
+    for (int i = 0; i < 4; ++i) thread.post([&ran] { ran += 10; });
+    releaser = std::thread([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      release = true;
+    });
+  }
+  releaser.join();
+  EXPECT_EQ(ran.load(), 1);
+}
+
+}  // namespace
+}  // namespace weightcast
