@@ -73,10 +73,11 @@ struct ConvertOptions {
   // When set and true, the run stops between parameters and throws Interrupted; nothing is
   // published and an earlier output in the directory is left as it was.
   const std::atomic<bool>* cancel = nullptr;
-  // Records of at least this many bytes (stored as mapped, or the q_weight of an NK group
-  // scheme) are produced and written block by block, never held whole, and the source pages
-  // they read are dropped block by block: what keeps memory flat for giant stacked MoE experts.
-  // Values below 32 MiB (tvmjs' out-of-band record size) are raised to it.
+  // Quantized records of at least this many bytes (the q_weight of an NK group scheme) are
+  // produced and written block by block, never held whole, and the source pages they read are
+  // dropped block by block: what keeps memory flat for giant stacked MoE experts. Records stored
+  // as mapped are always produced so, whatever the value. Values below 32 MiB (tvmjs'
+  // out-of-band record size) are raised to it.
   std::size_t stream_records_from = std::size_t{32} << 20;
   // Flush every shard, the manifests and the directories to disk before and after publishing, so
   // that a power loss soon after a successful run cannot leave a manifest naming short shards.

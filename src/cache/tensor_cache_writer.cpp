@@ -389,6 +389,33 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
   if (&shard != &pending_) finish_shard(shard, shard_number_, shard->path());
 }
 
+void TensorCacheWriter::append_generated(const std::string& name, DType dtype, const Shape& shape,
+                                         std::size_t nbytes, std::size_t block, RecordFill fill,
+                                         std::function<void()> after, Keepalive keep) {
+  if (block == 0) fail("internal error: {} generated in blocks of 0 bytes", name);
+  auto& shard = place(record(name, dtype, shape, nbytes));
+  shard->queued += nbytes;
+  const bool wait = !keep;
+  // Holds no memory of the caller's while it waits: nothing counts against the budget.
+  shard->lane.post([shard, nbytes, block, fill = std::move(fill), after = std::move(after),
+                    keep = std::move(keep)] {
+    thread_local Buffer buffer;  // reused by every generated record of this lane
+    thread_local std::size_t capacity = 0;
+    if (capacity < block) {
+      buffer = allocate_buffer(block);
+      capacity = block;
+    }
+    for (std::size_t offset = 0; offset < nbytes; offset += block) {
+      const std::size_t n = std::min(block, nbytes - offset);
+      fill(offset, {buffer.get(), n});
+      shard->write({buffer.get(), n});
+    }
+    if (after) after();
+  });
+  if (wait) shard->lane.wait();
+  if (&shard != &pending_) finish_shard(shard, shard_number_, shard->path());
+}
+
 // tvmjs' placement of a record of rec["nbytes"] bytes: a shard of its own when it would overflow
 // the pending one and is at least half the cap (numbered now, in shard_number_), else the pending
 // shard (flushed first when it would overflow).
@@ -492,10 +519,14 @@ void TensorCacheWriter::publish() {
   if (sync_) sync_directory(output_dir_);
 }
 
-std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
+void TensorCacheWriter::finish_writes() {
   flush_pending();
   for (auto& lane : lanes_) lane->wait();  // every shard written, closed and queued for hashing
-  const auto digests = hasher_.finish();   // flushes the shards too, when syncing
+}
+
+std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {
+  finish_writes();
+  const auto digests = hasher_.finish();  // flushes the shards too, when syncing
   for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i]["md5sum"] = digests.at(i);
   write_manifests(metadata);
   publish();

@@ -34,6 +34,8 @@ namespace weightcast {
 inline constexpr std::size_t kShardCapBytes = 32u << 20;
 // Told of bytes [offset, offset + n) of piece `piece` of a record being written.
 using BlockHook = std::function<void(std::size_t piece, std::size_t offset, std::size_t n)>;
+// Fills `out` with bytes [offset, offset + out.size()) of a record being generated.
+using RecordFill = std::function<void(std::size_t offset, std::span<std::byte> out)>;
 inline constexpr const char* kManifestName = "tensor-cache.json";
 inline constexpr const char* kB16ManifestName = "tensor-cache-b16.json";
 
@@ -73,12 +75,22 @@ class TensorCacheWriter {
   void append(const std::string& name, DType dtype, const Shape& shape,
               std::span<const std::span<const std::byte>> pieces, const BlockHook& before = {},
               const BlockHook& written = {}, std::function<void()> after = {}, Keepalive keep = {});
+  // The same, for a record of `nbytes` produced while it is written: `fill` writes bytes
+  // [offset, offset + out.size()) of it into `out`, `block` bytes at a time (the last block
+  // shorter), in order, on the writer's threads, each block written at once (so that its bytes
+  // are still in cache); `after` runs once the record is written.
+  void append_generated(const std::string& name, DType dtype, const Shape& shape,
+                        std::size_t nbytes, std::size_t block, RecordFill fill,
+                        std::function<void()> after = {}, Keepalive keep = {});
   // A record of at least kShardCapBytes (so always a shard of its own) written in pieces, so that
   // it is never held whole: begin_streamed, then its encoded bytes through write_streamed in
   // order, then end_streamed once exactly `nbytes` have come.
   void begin_streamed(const std::string& name, DType dtype, const Shape& shape, std::size_t nbytes);
   void write_streamed(std::span<const std::byte> data, Keepalive keep = {});
   void end_streamed();
+  // Returns once every record handed over is on file and every shard closed (rethrowing a failed
+  // write): nothing reads the caller's memory or the sources any more.
+  void finish_writes();
   // Writes the manifests and moves everything into place. Returns the number of shards.
   std::size_t commit(const nlohmann::ordered_json& metadata);
 

@@ -198,9 +198,10 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& a) {
       ->capture_default_str();
   convert
       ->add_option("--stream-mib", a.stream_mib,
-                   "Records of at least this many MiB (giant embeddings, stacked MoE experts, FP8 "
-                   "block checkpoints) are produced and written block by block instead of held "
-                   "whole, their source pages dropped as they are read; at least 32")
+                   "Quantized records of at least this many MiB (giant embeddings, stacked MoE "
+                   "experts, FP8 block checkpoints) are produced and written block by block "
+                   "instead of held whole, their source pages dropped as they are read (records "
+                   "stored unquantized always are); at least 32")
       ->check(CLI::Range(std::size_t{32}, std::size_t{1} << 30))
       ->capture_default_str();
   convert->add_option("--lora-adapter", a.lora_adapter,

@@ -39,6 +39,10 @@ class SourceFile {
   virtual void release_range(std::size_t, std::size_t, std::size_t) const {}
   // Maps bytes [offset, offset + length) of tensor i ahead of a write() from them.
   virtual void populate_range(std::size_t, std::size_t, std::size_t) const {}
+  // Whether data(i) stays valid and unchanged whatever release() is called, on any thread: its
+  // bytes are the memory-mapped file's own, and a release only drops pages that a later read maps
+  // again. Sources that decode or gather tensors into buffers of their own say no.
+  virtual bool data_outlives_release(std::size_t) const { return false; }
   // MLC's torch loader turns bfloat16 tensors into float32 before the mapping runs (which
   // matters where the mapping does arithmetic, e.g. Gemma's norm + 1).
   virtual bool widens_bf16() const { return false; }

@@ -251,6 +251,7 @@ class SafetensorsFile final : public SourceFile {
   void release(std::size_t i) const override {
     map_.done_with(data_start_ + spans_[i].first, size(i));
   }
+  bool data_outlives_release(std::size_t) const override { return true; }
   void populate_range(std::size_t i, std::size_t offset, std::size_t length) const override {
     if (offset < size(i))
       map_.populate(data_start_ + spans_[i].first + offset, std::min(length, size(i) - offset));

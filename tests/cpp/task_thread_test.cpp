@@ -35,9 +35,14 @@ TEST(TaskThread, RunsTasksInOrderOffThePostingThread) {
 TEST(TaskThread, AFailedTaskDropsTheRestAndRethrows) {
   TaskThread thread(8);
   std::atomic<int> ran{0};
+  std::atomic<bool> posted{false};
   auto held = std::make_shared<int>(0);
-  thread.post([] { fail<IOError>("disk full"); });
+  thread.post([&posted] {
+    while (!posted) std::this_thread::yield();  // fails once the rest are queued behind it
+    fail<IOError>("disk full");
+  });
   for (int i = 0; i < 5; ++i) thread.post([&ran, held] { ++ran; });
+  posted = true;
   EXPECT_THROW(thread.wait(), IOError);
   EXPECT_EQ(ran.load(), 0);
   EXPECT_EQ(held.use_count(), 1);  // the dropped tasks' copies are gone
