@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -108,8 +107,8 @@ std::thread start_thread(std::function<void()> body) {
 }
 
 // Sources whose records the writer's threads have finished generating, to be released by the
-// producer's thread: a source file's release() is not safe beside its data() (GGUF and LoRA
-// sources keep decoded tensors in a map), and only the producer calls data().
+// producer's thread: SourceFile::data() and release() are called on that thread only (GGUF and
+// LoRA sources keep decoded tensors in maps, with no lock).
 class DeferredReleases {
  public:
   void add(const std::vector<TensorLocation>& sources) {
