@@ -113,7 +113,8 @@ struct ConvertStats {
   double bits_per_param = 0;
   std::size_t shard_count = 0;
   // Where the time went: building the plan (headers only), reading + casting + quantizing on
-  // all cores, and the writer thread's busy time (which overlaps the compute).
+  // all cores, and the writer's busy time: its two writing threads' summed (records stored as
+  // mapped are cast there) plus the final hashing and publishing; it overlaps the compute.
   double plan_seconds = 0, compute_seconds = 0, write_seconds = 0, total_seconds = 0;
   // Source tensors with NaN or infinity, in the order met (each named once).
   std::vector<NonFiniteSource> nonfinite;

@@ -519,6 +519,12 @@ void TensorCacheWriter::publish() {
   if (sync_) sync_directory(output_dir_);
 }
 
+double TensorCacheWriter::busy_seconds() const {
+  double total = 0;
+  for (const auto& lane : lanes_) total += lane->busy_seconds();
+  return total;
+}
+
 void TensorCacheWriter::finish_writes() {
   flush_pending();
   for (auto& lane : lanes_) lane->wait();  // every shard written, closed and queued for hashing

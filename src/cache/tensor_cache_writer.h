@@ -91,6 +91,8 @@ class TensorCacheWriter {
   // Returns once every record handed over is on file and every shard closed (rethrowing a failed
   // write): nothing reads the caller's memory or the sources any more.
   void finish_writes();
+  // Seconds the writer's threads have spent writing (and generating records), summed over them.
+  double busy_seconds() const;
   // Writes the manifests and moves everything into place. Returns the number of shards.
   std::size_t commit(const nlohmann::ordered_json& metadata);
 

@@ -197,7 +197,7 @@ void report(const ConvertStats& stats, const std::filesystem::path& output, cons
   log(fmt::format("Bits per parameter: {:.3f}", stats.bits_per_param));
   log(fmt::format(
       "Time: planning {:.3f} s, reading+quantizing {:.3f} s, writing {:.3f} s "
-      "(overlapped), total {:.3f} s",
+      "(two threads, overlapped), total {:.3f} s",
       stats.plan_seconds, stats.compute_seconds, stats.write_seconds, stats.total_seconds));
   log(fmt::format("Saved to directory: {}", output.string()));
 }

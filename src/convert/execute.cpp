@@ -501,11 +501,8 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
   std::exception_ptr writer_error;
   std::thread writer_thread = start_thread([&] {
     try {
-      while (auto item = queue.pop()) {
-        const auto t = Clock::now();
+      while (auto item = queue.pop())
         write_finished(writer, std::make_shared<const Finished>(std::move(*item)));
-        stats.write_seconds += seconds_since(t);
-      }
     } catch (...) {
       writer_error = std::current_exception();
       queue.close();
@@ -551,7 +548,7 @@ ConvertStats execute(const Plan& plan, const Resolved& resolved,
   metadata["BitsPerParam"] = stats.bits_per_param;
   const auto t = Clock::now();
   stats.shard_count = writer.commit(metadata);
-  stats.write_seconds += seconds_since(t);
+  stats.write_seconds = writer.busy_seconds() + seconds_since(t);
   return stats;
 }
 

@@ -1,10 +1,17 @@
 #include "util/task_thread.h"
 
+#include <chrono>
 #include <system_error>
 
 #include "util/error.h"
 
 namespace weightcast {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
 
 TaskThread::~TaskThread() {
   {
@@ -39,13 +46,19 @@ void TaskThread::post(std::function<void()> task) {
     if (!run_here) ++posted_;
   }
   if (run_here) {
+    const auto start = Clock::now();
+    std::exception_ptr error;
     try {
       task();
     } catch (...) {
-      std::lock_guard lock(mutex_);
-      error_ = std::current_exception();
+      error = std::current_exception();
+    }
+    std::lock_guard lock(mutex_);
+    busy_seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
+    if (error) {
+      error_ = error;
       failed_ = true;
-      throw;
+      std::rethrow_exception(error);
     }
     return;
   }
@@ -63,6 +76,11 @@ void TaskThread::wait() {
   rethrow_locked();
 }
 
+double TaskThread::busy_seconds() const {
+  std::lock_guard lock(mutex_);
+  return busy_seconds_;
+}
+
 void TaskThread::run() {
   while (auto task = queue_.pop()) {
     bool skip;
@@ -71,6 +89,7 @@ void TaskThread::run() {
       skip = failed_;
     }
     std::exception_ptr error;
+    const auto start = Clock::now();
     if (!skip) {
       try {
         (*task)();
@@ -80,6 +99,7 @@ void TaskThread::run() {
     }
     task.reset();  // what the task holds is released before anyone is told it ran
     std::lock_guard lock(mutex_);
+    busy_seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
     if (error && !error_) error_ = error;
     if (error) failed_ = true;
     ++finished_;

@@ -30,14 +30,17 @@ class TaskThread {
   void post(std::function<void()> task);
   // Returns once every task posted so far has run (or was dropped after an error).
   void wait();
+  // Seconds spent running tasks so far, on the thread or in post().
+  double busy_seconds() const;
 
  private:
   void run();
   void rethrow_locked();
 
   BoundedQueue<std::function<void()>> queue_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable idle_;
+  double busy_seconds_ = 0;
   std::size_t posted_ = 0, finished_ = 0;
   std::exception_ptr error_;
   bool failed_ = false;

@@ -24,7 +24,9 @@ TEST(TaskThread, RunsTasksInOrderOffThePostingThread) {
       seen.push_back(i);
       if (std::this_thread::get_id() != poster) ++elsewhere;
     });
+  thread.post([] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
   thread.wait();
+  EXPECT_GE(thread.busy_seconds(), 0.015);  // the time the tasks ran, which the writer reports
   ASSERT_EQ(seen.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(seen[i], i);
   EXPECT_EQ(elsewhere.load(), 100);
