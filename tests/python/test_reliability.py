@@ -263,6 +263,8 @@ def test_low_process_limit(weightcast_bin, checkpoints, refs, nproc):
         os.chmod(work, 0o777)
         src = os.path.join(work, "src")
         shutil.copytree(checkpoints["bf16-untied"], src)
+        # Copied where the user nobody can run it: the build may sit under /root, closed to it.
+        binary = shutil.copy2(weightcast_bin, os.path.join(work, "weightcast"))
         for root, dirs, files in os.walk(work):
             for name in dirs + files:
                 os.chmod(os.path.join(root, name), 0o777)
@@ -274,7 +276,7 @@ def test_low_process_limit(weightcast_bin, checkpoints, refs, nproc):
                 os.setuid(nobody.pw_uid)
 
         t = time.time()
-        proc = subprocess.run([weightcast_bin, "convert", src, "--quantization", "q4f16_1", "-o",
+        proc = subprocess.run([binary, "convert", src, "--quantization", "q4f16_1", "-o",
                                os.path.join(work, "out"), "--threads", "64"],
                               capture_output=True, text=True, preexec_fn=limit, timeout=60)
         assert time.time() - t < 20
