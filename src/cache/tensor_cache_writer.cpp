@@ -301,16 +301,26 @@ std::shared_ptr<TensorCacheWriter::Shard> TensorCacheWriter::open_shard(const fs
   return std::make_shared<Shard>(path, sync_, direct_, lane);
 }
 
+void TensorCacheWriter::hand_over(Shard& shard, std::size_t nbytes, std::function<void()> task,
+                                  bool wait) {
+  shard.queued += nbytes;
+  shard.lane.post(std::move(task));
+  if (wait) shard.lane.wait();
+}
+
 void TensorCacheWriter::queue_write(const std::shared_ptr<Shard>& shard,
                                     std::span<const std::byte> data, Keepalive keep) {
-  shard->queued += data.size();
-  if (!keep) {  // the caller's bytes: written before this returns
-    shard->lane.post([&shard = *shard, data] { shard.write(data); });
-    return shard->lane.wait();
-  }
-  shard->lane.post([shard, data, keep = std::move(keep), token = in_flight_->take(data.size())] {
-    shard->write(data);
-  });
+  // Without a keepalive the bytes are the caller's, written before this returns: no budget held.
+  const bool wait = !keep;
+  auto token = keep ? in_flight_->take(data.size()) : nullptr;
+  hand_over(
+      *shard, data.size(),
+      [shard, data, keep = std::move(keep), token = std::move(token)] { shard->write(data); },
+      wait);
+}
+
+void TensorCacheWriter::finish_if_own(const Placed& placed) {
+  if (placed.own_number) finish_shard(placed.shard, *placed.own_number, placed.shard->path());
 }
 
 // Closes a shard, moves it to its final staged name and queues it for hashing: its manifest entry
@@ -356,9 +366,9 @@ nlohmann::ordered_json TensorCacheWriter::record(const std::string& name, DType 
 
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
                                std::span<const std::byte> data, Keepalive keep) {
-  auto& shard = place(record(name, dtype, shape, data.size()));
-  queue_write(shard, data, std::move(keep));
-  if (&shard != &pending_) finish_shard(shard, shard_number_, shard->path());
+  const auto placed = place(record(name, dtype, shape, data.size()));
+  queue_write(placed.shard, data, std::move(keep));
+  finish_if_own(placed);
 }
 
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
@@ -367,68 +377,70 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
                                std::function<void()> after, Keepalive keep) {
   std::size_t nbytes = 0;
   for (const auto& piece : pieces) nbytes += piece.size();
-  auto& shard = place(record(name, dtype, shape, nbytes));
-  shard->queued += nbytes;
+  const auto placed = place(record(name, dtype, shape, nbytes));
   // Written from the caller's memory a block at a time (mapped source pages, which the hooks map
   // and drop): one block's worth counts against the budget.
   static constexpr std::size_t kBlock = 8u << 20;
   const bool wait = !keep;
-  shard->lane.post([shard, pieces = std::vector(pieces.begin(), pieces.end()), before, written,
-                    after = std::move(after), keep = std::move(keep),
-                    token = in_flight_->take(std::min(kBlock, nbytes))] {
-    for (std::size_t i = 0; i < pieces.size(); ++i)
-      for (std::size_t off = 0; off < pieces[i].size(); off += kBlock) {
-        const std::size_t n = std::min(kBlock, pieces[i].size() - off);
-        if (before) before(i, off, n);
-        shard->write(pieces[i].subspan(off, n));
-        if (written) written(i, off, n);
-      }
-    if (after) after();
-  });
-  if (wait) shard->lane.wait();
-  if (&shard != &pending_) finish_shard(shard, shard_number_, shard->path());
+  hand_over(
+      *placed.shard, nbytes,
+      [shard = placed.shard, pieces = std::vector(pieces.begin(), pieces.end()), before, written,
+       after = std::move(after), keep = std::move(keep),
+       token = in_flight_->take(std::min(kBlock, nbytes))] {
+        for (std::size_t i = 0; i < pieces.size(); ++i)
+          for (std::size_t off = 0; off < pieces[i].size(); off += kBlock) {
+            const std::size_t n = std::min(kBlock, pieces[i].size() - off);
+            if (before) before(i, off, n);
+            shard->write(pieces[i].subspan(off, n));
+            if (written) written(i, off, n);
+          }
+        if (after) after();
+      },
+      wait);
+  finish_if_own(placed);
 }
 
 void TensorCacheWriter::append_generated(const std::string& name, DType dtype, const Shape& shape,
                                          std::size_t nbytes, std::size_t block, RecordFill fill,
                                          std::function<void()> after, Keepalive keep) {
   if (block == 0) fail("internal error: {} generated in blocks of 0 bytes", name);
-  auto& shard = place(record(name, dtype, shape, nbytes));
-  shard->queued += nbytes;
+  const auto placed = place(record(name, dtype, shape, nbytes));
   const bool wait = !keep;
   // Holds no memory of the caller's while it waits: nothing counts against the budget.
-  shard->lane.post([shard, nbytes, block, fill = std::move(fill), after = std::move(after),
-                    keep = std::move(keep)] {
-    thread_local Buffer buffer;  // reused by every generated record of this lane
-    thread_local std::size_t capacity = 0;
-    if (capacity < block) {
-      buffer = allocate_buffer(block);
-      capacity = block;
-    }
-    for (std::size_t offset = 0; offset < nbytes; offset += block) {
-      const std::size_t n = std::min(block, nbytes - offset);
-      fill(offset, {buffer.get(), n});
-      shard->write({buffer.get(), n});
-    }
-    if (after) after();
-  });
-  if (wait) shard->lane.wait();
-  if (&shard != &pending_) finish_shard(shard, shard_number_, shard->path());
+  hand_over(
+      *placed.shard, nbytes,
+      [shard = placed.shard, nbytes, block, fill = std::move(fill), after = std::move(after),
+       keep = std::move(keep)] {
+        thread_local Buffer buffer;  // reused by every generated record of this lane
+        thread_local std::size_t capacity = 0;
+        if (capacity < block) {
+          buffer = allocate_buffer(block);
+          capacity = block;
+        }
+        for (std::size_t offset = 0; offset < nbytes; offset += block) {
+          const std::size_t n = std::min(block, nbytes - offset);
+          fill(offset, {buffer.get(), n});
+          shard->write({buffer.get(), n});
+        }
+        if (after) after();
+      },
+      wait);
+  finish_if_own(placed);
 }
 
-// tvmjs' placement of a record of rec["nbytes"] bytes: a shard of its own when it would overflow
-// the pending one and is at least half the cap (numbered now, in shard_number_), else the pending
-// shard (flushed first when it would overflow).
-std::shared_ptr<TensorCacheWriter::Shard>& TensorCacheWriter::place(nlohmann::ordered_json rec) {
+// tvmjs' placement of a record of rec["nbytes"] bytes: a shard of its own, numbered now, when it
+// would overflow the pending one and is at least half the cap; else the pending shard (flushed
+// first when it would overflow).
+TensorCacheWriter::Placed TensorCacheWriter::place(nlohmann::ordered_json rec) {
   const std::size_t nbytes = rec["nbytes"];
   const std::size_t pending_size = pending_ ? pending_->queued : 0;
   if (pending_size + nbytes >= kShardCapBytes) {
     if (2 * nbytes >= kShardCapBytes) {  // out-of-band: a shard of its own
-      shard_number_ = counter_++;
-      own_ = open_shard(staging_dir_ / shard_name(shard_number_));
+      const std::size_t number = counter_++;
+      auto own = open_shard(staging_dir_ / shard_name(number));
       rec["byteOffset"] = 0;
-      own_->records.push_back(std::move(rec));
-      return own_;
+      own->records.push_back(std::move(rec));
+      return {std::move(own), number};
     }
     flush_pending();
   }
@@ -436,19 +448,17 @@ std::shared_ptr<TensorCacheWriter::Shard>& TensorCacheWriter::place(nlohmann::or
     pending_ = open_shard(staging_dir_ / fmt::format("pending-{}.tmp", pending_count_++));
   rec["byteOffset"] = pending_->queued;
   pending_->records.push_back(std::move(rec));
-  return pending_;
+  return {pending_, std::nullopt};
 }
 
 void TensorCacheWriter::begin_streamed(const std::string& name, DType dtype, const Shape& shape,
                                        std::size_t nbytes) {
   if (streaming_ || nbytes < kShardCapBytes)
     fail("internal error: cannot stream {} ({} bytes)", name, nbytes);
-  auto rec = record(name, dtype, shape, nbytes);
-  rec["byteOffset"] = 0;
-  // What append() does with a record this large: a shard of its own, numbered now.
-  streaming_number_ = counter_++;
-  streaming_ = open_shard(staging_dir_ / shard_name(streaming_number_));
-  streaming_->records.push_back(std::move(rec));
+  // A record this large always gets a shard of its own, numbered now.
+  auto placed = place(record(name, dtype, shape, nbytes));
+  streaming_ = std::move(placed.shard);
+  streaming_number_ = *placed.own_number;
   streaming_left_ = nbytes;
 }
 

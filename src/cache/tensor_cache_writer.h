@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -107,9 +108,18 @@ class TensorCacheWriter {
   nlohmann::ordered_json record(const std::string& name, DType dtype, const Shape& shape,
                                 std::size_t nbytes);
   std::shared_ptr<Shard> open_shard(const std::filesystem::path& path);
-  std::shared_ptr<Shard>& place(nlohmann::ordered_json rec);
+  // Where a record went: the pending shard, or a shard of its own with its number.
+  struct Placed {
+    std::shared_ptr<Shard> shard;
+    std::optional<std::size_t> own_number;
+  };
+  Placed place(nlohmann::ordered_json rec);
+  // Queues `task`, which writes the next `nbytes` of `shard`, on the shard's lane; `wait`: returns
+  // once it has run.
+  void hand_over(Shard& shard, std::size_t nbytes, std::function<void()> task, bool wait);
   void queue_write(const std::shared_ptr<Shard>& shard, std::span<const std::byte> data,
                    Keepalive keep);
+  void finish_if_own(const Placed& placed);
   void flush_pending();
   void finish_shard(const std::shared_ptr<Shard>& shard, std::size_t number,
                     const std::filesystem::path& final_path);
@@ -125,9 +135,9 @@ class TensorCacheWriter {
   std::unique_ptr<InFlight> in_flight_;
   std::array<std::unique_ptr<TaskThread>, kLanes> lanes_;
   std::size_t next_lane_ = 0;
-  std::shared_ptr<Shard> pending_, own_;
+  std::shared_ptr<Shard> pending_;
   std::shared_ptr<Shard> streaming_;  // the record being streamed, in its own shard
-  std::size_t pending_count_ = 0, shard_number_ = 0;
+  std::size_t pending_count_ = 0;
   std::size_t streaming_number_ = 0, streaming_left_ = 0;
   nlohmann::ordered_json shards_ = nlohmann::ordered_json::array();
   std::size_t counter_ = 0;
