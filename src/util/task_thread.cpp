@@ -46,20 +46,10 @@ void TaskThread::post(std::function<void()> task) {
     if (!run_here) ++posted_;
   }
   if (run_here) {
-    const auto start = Clock::now();
-    std::exception_ptr error;
-    try {
-      task();
-    } catch (...) {
-      error = std::current_exception();
-    }
+    const std::exception_ptr error = run_one(task);
     std::lock_guard lock(mutex_);
-    busy_seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
-    if (error) {
-      error_ = error;
-      failed_ = true;
-      std::rethrow_exception(error);
-    }
+    note_end(error);
+    rethrow_locked();
     return;
   }
   if (!queue_.push(std::move(task))) {
@@ -76,6 +66,26 @@ void TaskThread::wait() {
   rethrow_locked();
 }
 
+std::exception_ptr TaskThread::run_one(std::function<void()>& task) {
+  const auto start = Clock::now();
+  std::exception_ptr error;
+  try {
+    task();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::lock_guard lock(mutex_);
+  busy_seconds_ += seconds;
+  return error;
+}
+
+void TaskThread::note_end(const std::exception_ptr& error) {
+  if (!error) return;
+  if (!error_) error_ = error;
+  failed_ = true;
+}
+
 double TaskThread::busy_seconds() const {
   std::lock_guard lock(mutex_);
   return busy_seconds_;
@@ -88,20 +98,10 @@ void TaskThread::run() {
       std::lock_guard lock(mutex_);
       skip = failed_;
     }
-    std::exception_ptr error;
-    const auto start = Clock::now();
-    if (!skip) {
-      try {
-        (*task)();
-      } catch (...) {
-        error = std::current_exception();
-      }
-    }
+    const std::exception_ptr error = skip ? nullptr : run_one(*task);
     task.reset();  // what the task holds is released before anyone is told it ran
     std::lock_guard lock(mutex_);
-    busy_seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
-    if (error && !error_) error_ = error;
-    if (error) failed_ = true;
+    note_end(error);
     ++finished_;
     idle_.notify_all();
   }

@@ -35,6 +35,10 @@ class TaskThread {
 
  private:
   void run();
+  // Runs one task, adding its time to busy_seconds_; returns what it threw.
+  std::exception_ptr run_one(std::function<void()>& task);
+  // Under the lock: a task that threw stops the thread's work, the first error kept.
+  void note_end(const std::exception_ptr& error);
   void rethrow_locked();
 
   BoundedQueue<std::function<void()>> queue_;
