@@ -351,16 +351,20 @@ class Producer {
       const auto& loc = sources.at(piece);
       ckpt.files()[loc.file]->populate_range(loc.index, offset, n);
     };
-    // The scan and the release run on the scanner's thread, beside the writer's next write().
-    item.pass_through->written = [&ckpt = ckpt_, &scanner = scanner_, sources = p.sources, counts](
-                                     std::size_t piece, std::size_t offset, std::size_t n) {
-      scanner.post([&ckpt, loc = sources.at(piece), counts, piece, offset, n] {
+    // The scan and the release run on the scanner's thread, beside the writer's next write(). Only
+    // that thread touches `dropped_to` (per piece: where the bytes released so far end).
+    auto dropped_to = std::make_shared<std::vector<std::size_t>>(p.sources.size());
+    item.pass_through->written = [&ckpt = ckpt_, &scanner = scanner_, sources = p.sources, counts,
+                                  dropped_to](std::size_t piece, std::size_t offset,
+                                              std::size_t n) {
+      scanner.post([&ckpt, loc = sources.at(piece), counts, dropped_to, piece, offset, n] {
         const auto& file = *ckpt.files()[loc.file];
         const DType dtype = ckpt.info(loc).dtype;
         if (may_be_nonfinite(dtype))
           count_nonfinite(dtype, file.data(loc.index).data() + offset, n / dtype_size(dtype),
                           (*counts)[piece]);
-        file.release_range(loc.index, offset, n);
+        auto& from = (*dropped_to)[piece];
+        from = file.release_range(loc.index, from, offset + n - from);
       });
     };
     std::vector<std::string> names;

@@ -63,8 +63,14 @@ void SourceRows::Counter::note_read(std::size_t offset, std::size_t bytes) {
 void SourceRows::release_read() const {
   for (std::size_t i = 0; i < sources_.size(); ++i) {
     auto& c = *counters_[i];
-    const std::size_t lo = c.read_lo.exchange(SIZE_MAX), hi = c.read_hi.exchange(0);
-    if (hi > lo) sources_[i].file->release_range(sources_[i].index, lo, hi - lo);
+    const std::size_t lo = c.read_lo.load(), hi = c.read_hi.load();
+    if (hi <= lo) continue;
+    const std::size_t dropped_to = sources_[i].file->release_range(sources_[i].index, lo, hi - lo);
+    if (dropped_to >= hi) {
+      c.read_lo.store(SIZE_MAX), c.read_hi.store(0);
+    } else if (dropped_to > lo) {
+      c.read_lo.store(dropped_to);  // the rest is offered again with the next blocks read
+    }
   }
 }
 

@@ -21,14 +21,14 @@ class SourceRows final : public ParamRows {
   std::span<const std::byte> source_bytes(std::size_t begin, std::size_t end) const override;
   // NaN and infinity among the elements read so far, per source (in the plan's order).
   std::vector<NonFiniteCount> nonfinite() const;
-  // Lets the sources drop the pages read since the last call (not while a fill runs): a large
-  // parameter produced block by block then holds a block's worth of source pages, not all.
+  // Lets the sources drop the pages read and not yet dropped (not while a fill runs): a large
+  // parameter produced block by block then holds a few blocks' worth of source pages, not all.
   void release_read() const;
 
  private:
   struct Counter {
     std::atomic<std::uint64_t> nan{0}, inf{0};
-    std::atomic<std::size_t> read_lo{SIZE_MAX}, read_hi{0};  // bytes read since release_read
+    std::atomic<std::size_t> read_lo{SIZE_MAX}, read_hi{0};  // read, not yet dropped
     void note_read(std::size_t offset, std::size_t bytes);
   };
   struct Source {

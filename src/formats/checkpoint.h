@@ -34,9 +34,13 @@ class SourceFile {
   // Hints: the tensor will be read soon / its pages may be dropped.
   virtual void prefetch(std::size_t) const {}
   virtual void release(std::size_t) const {}
-  // The whole pages within bytes [offset, offset + length) of tensor i may be dropped: a large
-  // parameter read in order releases what it has read as it goes.
-  virtual void release_range(std::size_t, std::size_t, std::size_t) const {}
+  // Bytes [offset, offset + length) of tensor i were read in order and may be dropped: a large
+  // parameter releases what it has read as it goes. Returns where what was dropped ends
+  // (`offset` when nothing was; sources drop only in large aligned runs, see
+  // MappedFile::done_with_read): the caller offers the rest again with its next range.
+  virtual std::size_t release_range(std::size_t, std::size_t offset, std::size_t) const {
+    return offset;
+  }
   // Maps bytes [offset, offset + length) of tensor i ahead of a write() from them.
   virtual void populate_range(std::size_t, std::size_t, std::size_t) const {}
   // Whether data(i) stays valid and unchanged whatever release() is called, on any thread: its

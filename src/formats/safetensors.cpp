@@ -256,10 +256,11 @@ class SafetensorsFile final : public SourceFile {
     if (offset < size(i))
       map_.populate(data_start_ + spans_[i].first + offset, std::min(length, size(i) - offset));
   }
-  void release_range(std::size_t i, std::size_t offset, std::size_t length) const override {
-    if (offset < size(i))
-      map_.done_with_pages_within(data_start_ + spans_[i].first + offset,
-                                  std::min(length, size(i) - offset));
+  std::size_t release_range(std::size_t i, std::size_t offset, std::size_t length) const override {
+    if (offset >= size(i)) return offset;
+    length = std::min(length, size(i) - offset);
+    const std::size_t start = data_start_ + spans_[i].first;
+    return map_.done_with_read(start + offset, length, offset + length == size(i)) - start;
   }
 
  private:

@@ -175,11 +175,18 @@ void MappedFile::populate(std::size_t offset, std::size_t length) const {
 void MappedFile::done_with(std::size_t offset, std::size_t length) const {
   advise(data_, size_, offset, length, MADV_DONTNEED);
 }
-void MappedFile::done_with_pages_within(std::size_t offset, std::size_t length) const {
+std::size_t MappedFile::done_with_read(std::size_t offset, std::size_t length, bool to_end) const {
+  if (!data_ || offset >= size_) return offset;
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  const std::size_t start = (offset + page - 1) / page * page,
-                    end = (offset + length) / page * page;
-  if (end > start) advise(data_, size_, start, end - start, MADV_DONTNEED);
+  const std::size_t read_end = std::min(size_, offset + length);
+  const std::size_t start = (offset + page - 1) / page * page;
+  // Huge pages are aligned in the address space, which need not match the file's offsets.
+  const auto base = reinterpret_cast<std::uintptr_t>(data_);
+  const std::size_t end =
+      to_end ? read_end / page * page : ((base + read_end) / kHugePage * kHugePage) - base;
+  if (end <= start || end > read_end || (!to_end && end - start < kMinReadRelease)) return offset;
+  advise(data_, size_, start, end - start, MADV_DONTNEED);
+  return end;
 }
 
 }  // namespace weightcast

@@ -33,8 +33,14 @@ class MappedFile {
   // unmapped page falls back to faulting it in and retrying, several times slower.
   void populate(std::size_t offset, std::size_t length) const;
   void done_with(std::size_t offset, std::size_t length) const;
-  // Drops only the pages wholly inside the range (its neighbours may still be read).
-  void done_with_pages_within(std::size_t offset, std::size_t length) const;
+  // Bytes [offset, offset + length) were read in order and are no longer needed; their
+  // neighbours may still be read. Drops whole huge pages of them only, at least
+  // kMinReadRelease at a time, unless `to_end` (the range ends what will be read): a range that
+  // ends inside a huge page makes the kernel split its mapping of it, and every drop costs a TLB
+  // shootdown on every core. Returns where what it dropped ends (`offset` when it dropped
+  // nothing); the caller offers the rest again with its next range.
+  std::size_t done_with_read(std::size_t offset, std::size_t length, bool to_end) const;
+  static constexpr std::size_t kHugePage = 2u << 20, kMinReadRelease = 4u << 20;
 
   // Why the file's bytes may no longer be those mapped ("" when they are): a read past its end
   // (it was truncated), or a different size, modification time or inode at the path now.
