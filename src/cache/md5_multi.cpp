@@ -226,9 +226,16 @@ WEIGHTCAST_AVX512 void update_avx512(LaneState& state, const LaneData& data, std
 
 }  // namespace
 
+namespace {
+constexpr std::uint32_t kInitialState[4] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u};
+}
+
 Md5Lanes::Md5Lanes() {
-  constexpr std::uint32_t init[4] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u};
-  for (int j = 0; j < 4; ++j) state_[j].fill(init[j]);
+  for (int j = 0; j < 4; ++j) state_[j].fill(kInitialState[j]);
+}
+
+void Md5Lanes::restart(int lane) {
+  for (int j = 0; j < 4; ++j) state_[j][lane] = kInitialState[j];
 }
 
 void Md5Lanes::update(const std::array<const std::byte*, kLanes>& data, std::size_t blocks,

@@ -31,6 +31,8 @@ class Md5Lanes {
   void update_lane(int lane, const std::byte* data, std::size_t blocks);
   // Pads and finishes one lane, given its last (< 64) bytes and its total length.
   Md5Digest finish(int lane, std::span<const std::byte> tail, std::uint64_t total_bytes);
+  // Starts one lane over, on a new stream, while the others go on.
+  void restart(int lane);
 
  private:
   std::array<std::array<std::uint32_t, kLanes>, 4> state_;  // A, B, C, D per lane

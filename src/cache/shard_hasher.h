@@ -1,8 +1,8 @@
 // md5 of every finished shard, on a thread of its own so that hashing overlaps quantizing and
-// writing. Shards are read back from the staging files sixteen at a time through reused buffers
-// (from the page cache, or with O_DIRECT for shards written so), and hashed in the lanes of
-// Md5Lanes. When syncing, a second
-// thread flushes each shard to disk (fdatasync) as soon as it is queued, overlapping the run.
+// writing. Shards are read back from the staging files (from the page cache, or with O_DIRECT for
+// shards written so) and hashed in the sixteen lanes of Md5Lanes, one shard per lane; a lane that
+// finishes its shard takes the next one queued. When syncing, a second thread flushes each shard
+// to disk (fdatasync) as soon as it is queued, overlapping the run.
 #pragma once
 
 #include <condition_variable>
@@ -38,7 +38,6 @@ class ShardHasher {
     bool direct;
   };
   void run();
-  void hash_batch(std::vector<Job>& batch);
   std::byte* lane_buffer(int lane);
   void run_sync();
 

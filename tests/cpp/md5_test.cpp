@@ -1,9 +1,15 @@
 #include "cache/md5_multi.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <fstream>
 #include <random>
 #include <vector>
+
+#include "cache/shard_hasher.h"
+#include "test_util.h"
 
 namespace weightcast {
 namespace {
@@ -65,6 +71,77 @@ TEST(Md5, SixteenLanesOfDifferentLengthsMatchOpenSSLOnEveryPath) {
     inputs.resize(3);  // the upper half idle throughout
     check_lanes(inputs, level);
   }
+}
+
+std::vector<std::byte> random_bytes(std::size_t n, std::mt19937& rng) {
+  std::vector<std::byte> v(n);
+  for (auto& b : v) b = static_cast<std::byte>(rng());
+  return v;
+}
+
+// A lane that finishes takes the next input at once (restart) while the others go on.
+TEST(Md5, RestartedLanesMatchOpenSSLOnEveryPath) {
+  std::mt19937 rng(11);
+  std::vector<std::vector<std::byte>> inputs;
+  for (int i = 0; i < 40; ++i) inputs.push_back(random_bytes(rng() % 5000, rng));
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > simd_level()) continue;
+    Md5Lanes lanes;
+    std::array<int, Md5Lanes::kLanes> input{};
+    std::array<std::size_t, Md5Lanes::kLanes> offset{};
+    input.fill(-1);
+    std::size_t next = 0, finished = 0;
+    while (finished < inputs.size()) {
+      for (int lane = 0; lane < Md5Lanes::kLanes; ++lane)
+        if (input[lane] < 0 && next < inputs.size()) {
+          input[lane] = static_cast<int>(next++), offset[lane] = 0;
+          lanes.restart(lane);
+        }
+      std::size_t blocks = 2;
+      std::array<const std::byte*, Md5Lanes::kLanes> data{};
+      for (int lane = 0; lane < Md5Lanes::kLanes; ++lane) {
+        if (input[lane] < 0) continue;
+        const auto& in = inputs[input[lane]];
+        if ((in.size() - offset[lane]) / 64 == 0) {
+          const auto d =
+              lanes.finish(lane, {in.data() + offset[lane], in.size() - offset[lane]}, in.size());
+          EXPECT_EQ(to_hex(d), to_hex(md5_openssl(in))) << "input " << input[lane];
+          input[lane] = -1, ++finished;
+          continue;
+        }
+        blocks = std::min(blocks, (in.size() - offset[lane]) / 64);
+      }
+      for (int lane = 0; lane < Md5Lanes::kLanes; ++lane)
+        if (input[lane] >= 0)
+          data[lane] = inputs[input[lane]].data() + offset[lane], offset[lane] += blocks * 64;
+      lanes.update(data, blocks, level);
+    }
+  }
+}
+
+// The hasher's digests for more shards than lanes, of sizes that free lanes at different times
+// (each freed lane takes the next shard), from the page cache and with O_DIRECT.
+TEST(ShardHasher, ManyShardsOfDifferentSizesMatchOpenSSL) {
+  const auto dir = testing::temp_dir("hasher");
+  std::mt19937 rng(5);
+  std::vector<std::vector<std::byte>> shards;
+  for (std::size_t i = 0; i < 37; ++i) {
+    const std::size_t size = i % 7 == 0 ? (3u << 20) + rng() % 100000 : rng() % 300000;
+    shards.push_back(random_bytes(size, rng));
+    std::ofstream(dir / fmt::format("s{}.bin", i), std::ios::binary)
+        .write(reinterpret_cast<const char*>(shards.back().data()),
+               static_cast<std::streamsize>(size));
+  }
+  for (bool direct : {false, true}) {
+    ShardHasher hasher;
+    for (std::size_t i = 0; i < shards.size(); ++i)
+      hasher.add(i, dir / fmt::format("s{}.bin", i), direct && i % 2 == 1);
+    const auto digests = hasher.finish();
+    ASSERT_EQ(digests.size(), shards.size());
+    for (std::size_t i = 0; i < shards.size(); ++i)
+      EXPECT_EQ(digests[i], to_hex(md5_openssl(shards[i]))) << "shard " << i;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
