@@ -65,7 +65,7 @@ def tiny():
 
 @pytest.fixture(scope="session")
 def big_llama(tmp_path_factory):
-    """About 1 GB of float16: several seconds on one thread, long enough to interrupt."""
+    """About 1 GB of float16: seconds on one thread with scalar kernels, long enough to interrupt."""
     return make_llama(tmp_path_factory.mktemp("big") / "llama", hidden=2048, layers=16,
                       vocab=8192, intermediate=5504, heads=16)
 

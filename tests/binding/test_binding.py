@@ -137,7 +137,11 @@ def test_keyboard_interrupt_within_a_second(big_llama, tmp_path):
             sys.exit(42)
         print("finished", flush=True)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    # Scalar kernels on one thread: seconds of work on any machine (with AVX-512 it took 0.3 s,
+    # sometimes done before the interrupt came).
+    env = dict(os.environ, WEIGHTCAST_SIMD="scalar")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env=env)
     deadline = time.monotonic() + 30
     started = lambda: out.exists() and any(out.glob(".weightcast-staging*"))
     while not started() and proc.poll() is None and time.monotonic() < deadline:
