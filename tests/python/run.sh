@@ -10,4 +10,6 @@ case " ${PYTEST_ADDOPTS:-} $* " in
   *" -n "* | *" -n="*) ;;
   *) "$py" -c "import xdist" 2>/dev/null && set -- -n auto "$@" ;;
 esac
-exec "$py" -m pytest "$@"
+# The fixtures of a run come to gigabytes: keep a run's temporary folders only when a test failed
+# (pytest keeps the last three runs' otherwise, and they piled up to 28 GB on a developer's disk).
+exec "$py" -m pytest -o tmp_path_retention_policy=failed "$@"
