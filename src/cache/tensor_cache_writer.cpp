@@ -248,9 +248,10 @@ class TensorCacheWriter::Shard {
 // token returns its bytes when the task holding it is destroyed, run or dropped.
 class TensorCacheWriter::InFlight {
  public:
+  explicit InFlight(std::size_t budget) : budget_(budget) {}
   std::shared_ptr<void> take(std::size_t n) {
     std::unique_lock lock(mutex_);
-    freed_.wait(lock, [&] { return used_ == 0 || used_ + n <= kBudget; });
+    freed_.wait(lock, [&] { return used_ == 0 || used_ + n <= budget_; });
     used_ += n;
     return {nullptr, [this, n](void*) {
               std::lock_guard lock(mutex_);
@@ -260,7 +261,7 @@ class TensorCacheWriter::InFlight {
   }
 
  private:
-  static constexpr std::size_t kBudget = 64u << 20;
+  std::size_t budget_;
   std::mutex mutex_;
   std::condition_variable freed_;
   std::size_t used_ = 0;
@@ -271,7 +272,8 @@ TensorCacheWriter::TensorCacheWriter(fs::path output_dir, bool sync, bool direct
       sync_(sync),
       direct_(direct),
       hasher_(sync),
-      in_flight_(std::make_unique<InFlight>()) {
+      in_flight_(std::make_unique<InFlight>(kBufferBudget)),
+      lazy_in_flight_(std::make_unique<InFlight>(kLazyBudget)) {
   std::error_code ec;
   if (fs::exists(output_dir_, ec) && !fs::is_directory(output_dir_, ec))
     fail<IOError>("{}: output path exists and is not a directory", output_dir_.string());
@@ -327,19 +329,29 @@ void TensorCacheWriter::finish_if_own(const Placed& placed) {
 // now (the order of the manifest is the order of this call), the rest on its lane.
 void TensorCacheWriter::finish_shard(const std::shared_ptr<Shard>& shard, std::size_t number,
                                      const fs::path& final_path) {
+  shard->lane.post(close_task(shard, add_manifest_entry(*shard, number), final_path),
+                   TaskThread::Queue::kLast);  // holds no memory
+}
+
+std::size_t TensorCacheWriter::add_manifest_entry(Shard& shard, std::size_t number) {
   nlohmann::ordered_json rec;
   rec["dataPath"] = shard_name(number);
   rec["format"] = "raw-shard";
-  rec["nbytes"] = shard->queued;
-  rec["records"] = std::move(shard->records);
+  rec["nbytes"] = shard.queued;
+  rec["records"] = std::move(shard.records);
   rec["md5sum"] = "";  // filled in by commit(), once the hasher is done
   shards_.push_back(std::move(rec));
-  shard->lane.post([this, shard, index = shards_.size() - 1, final_path] {
+  return shards_.size() - 1;
+}
+
+std::function<void()> TensorCacheWriter::close_task(std::shared_ptr<Shard> shard, std::size_t index,
+                                                    fs::path final_path) {
+  return [this, shard = std::move(shard), index, final_path = std::move(final_path)] {
     shard->close();
     if (shard->path() != final_path) rename_or_fail(shard->path(), final_path);
     hasher_.add(index, final_path, shard->direct());
     fault_point("shard-staged");
-  });
+  };
 }
 
 void TensorCacheWriter::flush_pending() {
@@ -374,29 +386,27 @@ void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape
 void TensorCacheWriter::append(const std::string& name, DType dtype, const Shape& shape,
                                std::span<const std::span<const std::byte>> pieces,
                                const BlockHook& before, const BlockHook& written,
-                               std::function<void()> after, Keepalive keep) {
+                               std::function<void()> after, Keepalive keep, bool lazy) {
   std::size_t nbytes = 0;
   for (const auto& piece : pieces) nbytes += piece.size();
   const auto placed = place(record(name, dtype, shape, nbytes));
   // Written from the caller's memory a block at a time (mapped source pages, which the hooks map
-  // and drop): one block's worth counts against the budget.
+  // and drop): one block's worth counts against the budget, unless the pages are only mapped.
   static constexpr std::size_t kBlock = 8u << 20;
-  const bool wait = !keep;
-  hand_over(
-      *placed.shard, nbytes,
-      [shard = placed.shard, pieces = std::vector(pieces.begin(), pieces.end()), before, written,
-       after = std::move(after), keep = std::move(keep),
-       token = in_flight_->take(std::min(kBlock, nbytes))] {
-        for (std::size_t i = 0; i < pieces.size(); ++i)
-          for (std::size_t off = 0; off < pieces[i].size(); off += kBlock) {
-            const std::size_t n = std::min(kBlock, pieces[i].size() - off);
-            if (before) before(i, off, n);
-            shard->write(pieces[i].subspan(off, n));
-            if (written) written(i, off, n);
-          }
-        if (after) after();
-      },
-      wait);
+  auto write = [shard = placed.shard, pieces = std::vector(pieces.begin(), pieces.end()), before,
+                written, after = std::move(after), keep,
+                token = lazy ? nullptr : in_flight_->take(std::min(kBlock, nbytes))] {
+    for (std::size_t i = 0; i < pieces.size(); ++i)
+      for (std::size_t off = 0; off < pieces[i].size(); off += kBlock) {
+        const std::size_t n = std::min(kBlock, pieces[i].size() - off);
+        if (before) before(i, off, n);
+        shard->write(pieces[i].subspan(off, n));
+        if (written) written(i, off, n);
+      }
+    if (after) after();
+  };
+  if (lazy && keep) return queue_unbounded(placed, nbytes, std::move(write));
+  hand_over(*placed.shard, nbytes, std::move(write), !keep);
   finish_if_own(placed);
 }
 
@@ -405,27 +415,45 @@ void TensorCacheWriter::append_generated(const std::string& name, DType dtype, c
                                          std::function<void()> after, Keepalive keep) {
   if (block == 0) fail("internal error: {} generated in blocks of 0 bytes", name);
   const auto placed = place(record(name, dtype, shape, nbytes));
-  const bool wait = !keep;
-  // Holds no memory of the caller's while it waits: nothing counts against the budget.
-  hand_over(
-      *placed.shard, nbytes,
-      [shard = placed.shard, nbytes, block, fill = std::move(fill), after = std::move(after),
-       keep = std::move(keep)] {
-        thread_local Buffer buffer;  // reused by every generated record of this lane
-        thread_local std::size_t capacity = 0;
-        if (capacity < block) {
-          buffer = allocate_buffer(block);
-          capacity = block;
-        }
-        for (std::size_t offset = 0; offset < nbytes; offset += block) {
-          const std::size_t n = std::min(block, nbytes - offset);
-          fill(offset, {buffer.get(), n});
-          shard->write({buffer.get(), n});
-        }
-        if (after) after();
-      },
-      wait);
+  auto generate = [shard = placed.shard, nbytes, block, fill = std::move(fill),
+                   after = std::move(after), keep] {
+    thread_local Buffer buffer;  // reused by every generated record of this lane
+    thread_local std::size_t capacity = 0;
+    if (capacity < block) {
+      buffer = allocate_buffer(block);
+      capacity = block;
+    }
+    for (std::size_t offset = 0; offset < nbytes; offset += block) {
+      const std::size_t n = std::min(block, nbytes - offset);
+      fill(offset, {buffer.get(), n});
+      shard->write({buffer.get(), n});
+    }
+    if (after) after();
+  };
+  if (keep) return queue_unbounded(placed, nbytes, std::move(generate));
+  hand_over(*placed.shard, nbytes, std::move(generate), true);  // the caller's: done on return
   finish_if_own(placed);
+}
+
+// A record that holds no memory until its lane runs it is queued without waiting for room in the
+// lane's backlog, so that placement runs up to kLazyBudget bytes ahead of the lanes, and one in a
+// shard of its own is written (and its shard closed and queued for hashing) next: the largest
+// records go first, and their long MD5 chains are not left to the end of the run
+// (docs/performance.md#the-md5-tail). The budget keeps the caller's progress and its checks for
+// an interrupt within a second or so of the lanes.
+void TensorCacheWriter::queue_unbounded(const Placed& placed, std::size_t nbytes,
+                                        std::function<void()> write) {
+  write = [write = std::move(write), token = lazy_in_flight_->take(nbytes)] { write(); };
+  placed.shard->queued += nbytes;
+  if (!placed.own_number)
+    return placed.shard->lane.post(std::move(write), TaskThread::Queue::kLast);
+  const std::size_t index = add_manifest_entry(*placed.shard, *placed.own_number);
+  placed.shard->lane.post(
+      [write = std::move(write), close = close_task(placed.shard, index, placed.shard->path())] {
+        write();
+        close();
+      },
+      TaskThread::Queue::kNext);
 }
 
 // tvmjs' placement of a record of rec["nbytes"] bytes: a shard of its own, numbered now, when it
@@ -538,6 +566,13 @@ double TensorCacheWriter::busy_seconds() const {
 void TensorCacheWriter::finish_writes() {
   flush_pending();
   for (auto& lane : lanes_) lane->wait();  // every shard written, closed and queued for hashing
+}
+
+bool TensorCacheWriter::finish_writes_for(std::chrono::milliseconds timeout) {
+  flush_pending();
+  for (auto& lane : lanes_)
+    if (!lane->wait_for(timeout)) return false;
+  return true;
 }
 
 std::size_t TensorCacheWriter::commit(const nlohmann::ordered_json& metadata) {

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
@@ -72,14 +73,20 @@ class TensorCacheWriter {
               std::span<const std::byte> data, Keepalive keep = {});
   // The same, for a record whose bytes are `pieces` end to end, written a block at a time;
   // `before` and `written`, when set, are told of each block before and after it is written, and
-  // `after` runs once the record is written (all three on the writer's threads).
+  // `after` runs once the record is written (all three on the writer's threads). `lazy` (with a
+  // keepalive): the pieces hold no memory of their own (memory-mapped pages, which a later read
+  // maps again) and stay valid however far the caller runs ahead, so the record is queued at once,
+  // like a generated one.
   void append(const std::string& name, DType dtype, const Shape& shape,
               std::span<const std::span<const std::byte>> pieces, const BlockHook& before = {},
-              const BlockHook& written = {}, std::function<void()> after = {}, Keepalive keep = {});
+              const BlockHook& written = {}, std::function<void()> after = {}, Keepalive keep = {},
+              bool lazy = false);
   // The same, for a record of `nbytes` produced while it is written: `fill` writes bytes
   // [offset, offset + out.size()) of it into `out`, `block` bytes at a time (the last block
   // shorter), in order, on the writer's threads, each block written at once (so that its bytes
-  // are still in cache); `after` runs once the record is written.
+  // are still in cache); `after` runs once the record is written. With a keepalive, the record
+  // is queued at once (it holds no memory until it is generated), and one in a shard of its own
+  // may be written before records appended earlier.
   void append_generated(const std::string& name, DType dtype, const Shape& shape,
                         std::size_t nbytes, std::size_t block, RecordFill fill,
                         std::function<void()> after = {}, Keepalive keep = {});
@@ -92,6 +99,9 @@ class TensorCacheWriter {
   // Returns once every record handed over is on file and every shard closed (rethrowing a failed
   // write): nothing reads the caller's memory or the sources any more.
   void finish_writes();
+  // The same in steps: false while the writer's threads are still busy after `timeout` (so that
+  // the caller may look for an interrupt between steps).
+  bool finish_writes_for(std::chrono::milliseconds timeout);
   // Seconds the writer's threads have spent writing (and generating records), summed over them.
   double busy_seconds() const;
   // Writes the manifests and moves everything into place. Returns the number of shards.
@@ -121,6 +131,13 @@ class TensorCacheWriter {
                    Keepalive keep);
   void finish_if_own(const Placed& placed);
   void flush_pending();
+  void queue_unbounded(const Placed& placed, std::size_t nbytes, std::function<void()> write);
+  // A shard's manifest entry, in the order of the calls; returns its index.
+  std::size_t add_manifest_entry(Shard& shard, std::size_t number);
+  // Closes a finished shard on its lane, moves it to its final staged name and queues it for
+  // hashing.
+  std::function<void()> close_task(std::shared_ptr<Shard> shard, std::size_t index,
+                                   std::filesystem::path final_path);
   void finish_shard(const std::shared_ptr<Shard>& shard, std::size_t number,
                     const std::filesystem::path& final_path);
   void write_manifests(const nlohmann::ordered_json& metadata);
@@ -132,7 +149,10 @@ class TensorCacheWriter {
   std::unique_ptr<OutputLock> lock_;
   std::filesystem::path staging_dir_;
   ShardHasher hasher_;
-  std::unique_ptr<InFlight> in_flight_;
+  // Bytes of kept-alive buffers handed to the lanes, and bytes of records queued that hold no
+  // memory until written (see queue_unbounded).
+  static constexpr std::size_t kBufferBudget = 64u << 20, kLazyBudget = 1u << 30;
+  std::unique_ptr<InFlight> in_flight_, lazy_in_flight_;
   std::array<std::unique_ptr<TaskThread>, kLanes> lanes_;
   std::size_t next_lane_ = 0;
   std::shared_ptr<Shard> pending_;

@@ -1,4 +1,5 @@
-// A small blocking FIFO that bounds how much finished work waits for the writer.
+// A small blocking FIFO that bounds how much finished work waits for the writer (items that hold
+// nothing worth bounding may skip the bound, and the line).
 #pragma once
 
 #include <condition_variable>
@@ -17,10 +18,12 @@ class BoundedQueue {
   bool push(T item) {
     std::unique_lock lock(mutex_);
     not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
-    if (closed_) return false;
-    items_.push_back(std::move(item));
-    not_empty_.notify_one();
-    return true;
+    return add(std::move(lock), std::move(item), false);
+  }
+  // Queues an item that holds no memory worth bounding, without waiting for room: next in line
+  // (`first`) or last.
+  bool push_now(T item, bool first) {
+    return add(std::unique_lock(mutex_), std::move(item), first);
   }
   // Returns nullopt once the queue is closed and drained.
   std::optional<T> pop() {
@@ -40,6 +43,17 @@ class BoundedQueue {
   }
 
  private:
+  bool add(std::unique_lock<std::mutex> lock, T item, bool first) {
+    if (closed_) return false;
+    if (first)
+      items_.push_front(std::move(item));
+    else
+      items_.push_back(std::move(item));
+    lock.unlock();
+    not_empty_.notify_one();
+    return true;
+  }
+
   std::size_t capacity_;
   std::mutex mutex_;
   std::condition_variable not_empty_, not_full_;

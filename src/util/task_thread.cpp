@@ -36,7 +36,7 @@ void TaskThread::start() {
   }
 }
 
-void TaskThread::post(std::function<void()> task) {
+void TaskThread::post(std::function<void()> task, Queue how) {
   start();
   bool run_here;
   {
@@ -52,7 +52,10 @@ void TaskThread::post(std::function<void()> task) {
     rethrow_locked();
     return;
   }
-  if (!queue_.push(std::move(task))) {
+  const bool queued = how == Queue::kBounded
+                          ? queue_.push(std::move(task))
+                          : queue_.push_now(std::move(task), how == Queue::kNext);
+  if (!queued) {
     std::lock_guard lock(mutex_);
     ++finished_;
     rethrow_locked();
@@ -64,6 +67,13 @@ void TaskThread::wait() {
   std::unique_lock lock(mutex_);
   idle_.wait(lock, [&] { return finished_ == posted_; });
   rethrow_locked();
+}
+
+bool TaskThread::wait_for(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  if (!idle_.wait_for(lock, timeout, [&] { return finished_ == posted_; })) return false;
+  rethrow_locked();
+  return true;
 }
 
 std::exception_ptr TaskThread::run_one(std::function<void()>& task) {

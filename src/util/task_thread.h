@@ -6,6 +6,7 @@
 // next post() or wait().
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -26,10 +27,15 @@ class TaskThread {
 
   // Starts the thread now, if it can, rather than at the first post().
   void start();
-  // Queues `task`, waiting while the backlog is full (or runs it, without a thread).
-  void post(std::function<void()> task);
+  // Where a task joins the backlog: last, waiting while it is full; or, for a task that holds
+  // nothing worth bounding until it runs, at once, last or next in line.
+  enum class Queue { kBounded, kLast, kNext };
+  // Queues `task` (or runs it, without a thread).
+  void post(std::function<void()> task, Queue how = Queue::kBounded);
   // Returns once every task posted so far has run (or was dropped after an error).
   void wait();
+  // The same, giving up after `timeout`: false when tasks are still to run.
+  bool wait_for(std::chrono::milliseconds timeout);
   // Seconds spent running tasks so far, on the thread or in post().
   double busy_seconds() const;
 

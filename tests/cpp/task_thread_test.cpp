@@ -32,6 +32,23 @@ TEST(TaskThread, RunsTasksInOrderOffThePostingThread) {
   EXPECT_EQ(elsewhere.load(), 100);
 }
 
+// Tasks that hold nothing worth bounding skip the backlog's bound: last in line, or next.
+TEST(TaskThread, UnboundedTasksQueueAtOnceLastOrNext) {
+  TaskThread thread(1);
+  std::atomic<bool> release{false};
+  std::vector<int> seen;
+  thread.post([&] {
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  // With the thread held and a backlog of one, these would block a bounded post().
+  for (int i = 0; i < 5; ++i) thread.post([&, i] { seen.push_back(i); }, TaskThread::Queue::kLast);
+  thread.post([&] { seen.push_back(100); }, TaskThread::Queue::kNext);
+  EXPECT_FALSE(thread.wait_for(std::chrono::milliseconds(20)));  // still held
+  release = true;
+  EXPECT_TRUE(thread.wait_for(std::chrono::seconds(30)));
+  EXPECT_EQ(seen, (std::vector<int>{100, 0, 1, 2, 3, 4}));
+}
+
 // A failed task stops the thread's work: later tasks are dropped, their captures released, and
 // the error comes back to wait() and to every later post().
 TEST(TaskThread, AFailedTaskDropsTheRestAndRethrows) {
