@@ -301,7 +301,8 @@ class Producer {
   Finished generate(const PlannedParam& p) {
     const auto& first = p.outputs.front();
     auto rows =
-        std::make_shared<const SourceRows>(p, ckpt_, p.def->dtype.value_or(scheme_.model_dtype()));
+        std::make_shared<const SourceRows>(p, ckpt_, p.def->dtype.value_or(scheme_.model_dtype()),
+                                           false);  // queued up to 1 GiB ahead: see the fill
     const auto row_elems = static_cast<std::size_t>(p.shape.back());
     const std::size_t row_bytes = cache_row_bytes(p);
     Finished item;
@@ -315,6 +316,7 @@ class Producer {
     // Run by the writer's threads, which may outlive this producer on an error: no `this`.
     item.generated->fill = [rows, row_bytes, row_elems, encode = first.dtype == DType::kF32](
                                std::size_t offset, std::span<std::byte> out) {
+      if (offset == 0) rows->prefetch();  // as its lane starts it, not as it is queued
       const std::size_t begin = offset / row_bytes;
       fill_rows(*rows, begin, begin + out.size() / row_bytes, row_elems, encode, out.data());
       rows->release_read();

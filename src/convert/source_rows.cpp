@@ -4,7 +4,7 @@
 
 namespace weightcast {
 
-SourceRows::SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype)
+SourceRows::SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype, bool prefetch)
     : ParamRows(dtype, p.shape),
       mapping_(mapping_or_identity(p.def->mapping)),
       out_size_(dtype_size(dtype)) {
@@ -40,8 +40,12 @@ SourceRows::SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtyp
                       info.shape.empty() ? 1 : static_cast<std::size_t>(info.shape.back()),
                       std::move(cast)});
     sources_.push_back({&file, loc.index});
-    file.prefetch(loc.index);
   }
+  if (prefetch) this->prefetch();
+}
+
+void SourceRows::prefetch() const {
+  for (const auto& source : sources_) source.file->prefetch(source.index);
 }
 
 std::vector<NonFiniteCount> SourceRows::nonfinite() const {

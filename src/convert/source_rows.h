@@ -16,7 +16,9 @@ namespace weightcast {
 
 class SourceRows final : public ParamRows {
  public:
-  SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype);
+  // `prefetch`: asks for the sources' pages now (else prefetch() does, when the reading starts).
+  SourceRows(const PlannedParam& p, const Checkpoint& ckpt, DType dtype, bool prefetch = true);
+  void prefetch() const;
   void fill(std::size_t begin, std::size_t end, std::byte* out) const override;
   std::span<const std::byte> source_bytes(std::size_t begin, std::size_t end) const override;
   // NaN and infinity among the elements read so far, per source (in the plan's order).
