@@ -11,7 +11,8 @@ cache). Before every run, copy or conversion alike, a scratch file as large as t
 8 GiB) is written and deleted, so each run starts from the same memory state (level_memory;
 --no-level skips it). Reports, per run, the median wall, user and system time and
 the peak RSS, and the ratio convert / copy: the median of the per-alternation ratios (each convert against the copy of its
-own alternation, since these machines are noisy) with their spread. The result goes to
+own alternation, since these machines are noisy) with their spread. Each alternation runs the copy
+first and the conversions in an order rotated by one from the last. The result goes to
 bench/results/<shape>.json and is appended as one line to bench/results/history.jsonl, so a
 regression shows against earlier runs; --json prints it.
 
@@ -141,8 +142,13 @@ def main():
     samples = {name: [] for name in ["copy", *args.schemes, durable, direct]}
     try:
         warm(src)
+        names = list(samples)
         for rep in range(args.repeats):
-            for name in samples:
+            # The copy first, then the conversions in an order rotated each alternation: a run's
+            # time depends on what ran just before it (what it left in memory), so no scheme
+            # always follows the same one.
+            shift = rep % (len(names) - 1)
+            for name in [names[0], *names[1 + shift:], *names[1:1 + shift]]:
                 out = os.path.join(scratch, f"{name}-{rep}")
                 if name == "copy":
                     cmd = ["cp", "-r", src, out]
