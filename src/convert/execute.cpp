@@ -288,15 +288,18 @@ class Producer {
   static std::size_t cache_row_bytes(const PlannedParam& p) {
     return static_cast<std::size_t>(p.shape.back()) * cache_element_size(p.outputs.front().dtype);
   }
-  // Only from sources that the producer may go on reading and releasing meanwhile (another
-  // parameter of the same tensor: DeepSeek's w_uk and w_uv both read kv_b_proj).
+  // Whether the writer may read the parameter's sources however far behind the producer it runs,
+  // while the producer goes on reading and releasing (another parameter of the same tensor:
+  // DeepSeek's w_uk and w_uv both read kv_b_proj).
+  bool sources_outlive_release(const PlannedParam& p) const {
+    return std::all_of(p.sources.begin(), p.sources.end(), [&](const TensorLocation& loc) {
+      return ckpt_.files()[loc.file]->data_outlives_release(loc.index);
+    });
+  }
   bool generates(const PlannedParam& p) const {
     return p.production == Production::kAsIs && !p.passes_through && p.shards == 1 &&
            p.outputs.size() == 1 && !p.shape.empty() && p.shape.back() > 0 &&
-           cache_row_bytes(p) <= kGenerateBlock &&
-           std::all_of(p.sources.begin(), p.sources.end(), [&](const TensorLocation& loc) {
-             return ckpt_.files()[loc.file]->data_outlives_release(loc.index);
-           });
+           cache_row_bytes(p) <= kGenerateBlock && sources_outlive_release(p);
   }
   Finished generate(const PlannedParam& p) {
     const auto& first = p.outputs.front();
@@ -339,12 +342,8 @@ class Producer {
   Finished pass_through(const PlannedParam& p) {
     const auto& first = p.outputs.front();
     Finished item;
-    item.pass_through =
-        Finished::PassThrough{first.name, first.dtype, p.shape, {}, {}, {}, {}, false};
-    item.pass_through->lazy =
-        std::all_of(p.sources.begin(), p.sources.end(), [&](const TensorLocation& loc) {
-          return ckpt_.files()[loc.file]->data_outlives_release(loc.index);
-        });
+    item.pass_through = Finished::PassThrough{
+        first.name, first.dtype, p.shape, {}, {}, {}, {}, sources_outlive_release(p)};
     std::size_t bytes = 0;
     for (const auto& loc : p.sources) {
       item.pass_through->pieces.push_back(ckpt_.files()[loc.file]->data(loc.index));
