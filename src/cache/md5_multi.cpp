@@ -44,28 +44,60 @@ inline std::uint32_t rotl(std::uint32_t x, int s) {
   return (x << s) | (x >> (32 - s));
 }
 
-void block_scalar(std::uint32_t* st, const std::byte* block) {
-  std::uint32_t m[16];
-  std::memcpy(m, block, 64);  // little-endian words on every supported host
-  const auto& k = constants();
-  std::uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
-  for (int i = 0; i < 64; ++i) {
+// Scalar MD5, steps unrolled at compile time on `N` independent streams at once: one stream is
+// bound by the latency of its dependency chain, and a second interleaved with it fills the idle
+// ALUs, so two hash in little more time than one.
+template <int N>
+struct ScalarChains {
+  std::uint32_t a[N], b[N], c[N], d[N], m[N][16];
+};
+
+template <int I, int N>
+inline void step_scalar(ScalarChains<N>& s, const std::uint32_t* k) {
+  for (int n = 0; n < N; ++n) {
+    const std::uint32_t b = s.b[n], c = s.c[n], d = s.d[n];
     std::uint32_t f;
-    if (i < 16)
+    if constexpr (I < 16)
       f = (b & c) | (~b & d);
-    else if (i < 32)
+    else if constexpr (I < 32)
       f = (d & b) | (~d & c);
-    else if (i < 48)
+    else if constexpr (I < 48)
       f = b ^ c ^ d;
     else
       f = c ^ (b | ~d);
-    f += a + k[i] + m[message_index(i)];
-    a = d;
-    d = c;
-    c = b;
-    b += rotl(f, kShift[i]);
+    f += s.a[n] + k[I] + s.m[n][message_index(I)];
+    s.a[n] = d;
+    s.d[n] = c;
+    s.c[n] = b;
+    s.b[n] = b + rotl(f, kShift[I]);
   }
-  st[0] += a, st[1] += b, st[2] += c, st[3] += d;
+}
+
+template <int N, int... I>
+inline void steps_scalar(ScalarChains<N>& s, const std::uint32_t* k,
+                         std::integer_sequence<int, I...>) {
+  (step_scalar<I, N>(s, k), ...);
+}
+
+// `blocks` blocks of each of N streams; st[n] is stream n's A, B, C, D.
+template <int N>
+void blocks_scalar(std::uint32_t (*st)[4], const std::byte* const* data, std::size_t blocks) {
+  const auto* k = constants().data();
+  for (std::size_t blk = 0; blk < blocks; ++blk) {
+    ScalarChains<N> s;
+    for (int n = 0; n < N; ++n) {
+      std::memcpy(s.m[n], data[n] + blk * 64, 64);  // little-endian words on every supported host
+      s.a[n] = st[n][0], s.b[n] = st[n][1], s.c[n] = st[n][2], s.d[n] = st[n][3];
+    }
+    steps_scalar<N>(s, k, std::make_integer_sequence<int, 64>{});
+    for (int n = 0; n < N; ++n)
+      st[n][0] += s.a[n], st[n][1] += s.b[n], st[n][2] += s.c[n], st[n][3] += s.d[n];
+  }
+}
+
+void block_scalar(std::uint32_t* st, const std::byte* block) {
+  std::uint32_t(*one)[4] = reinterpret_cast<std::uint32_t(*)[4]>(st);
+  blocks_scalar<1>(one, &block, 1);
 }
 
 #if defined(__x86_64__)
@@ -125,21 +157,24 @@ WEIGHTCAST_AVX2 void blocks_avx2(__m256i* st, const std::array<const std::byte*,
 using LaneState = std::array<std::array<std::uint32_t, Md5Lanes::kLanes>, 4>;
 using LaneData = std::array<const std::byte*, Md5Lanes::kLanes>;
 
-// The lanes [first, first + 8) as one set of eight.
-WEIGHTCAST_AVX2 void update_avx2(LaneState& state, const LaneData& all, int first,
-                                 std::size_t blocks) {
+// Up to eight lanes (`lanes`, -1 for none) as one set of eight.
+WEIGHTCAST_AVX2 void update_avx2(LaneState& state, const LaneData& all,
+                                 const std::array<int, 8>& lanes, std::size_t blocks) {
   std::array<const std::byte*, 8> data{};
-  for (int lane = 0; lane < 8; ++lane) data[lane] = all[first + lane];
+  alignas(32) std::uint32_t packed[4][8] = {};
+  for (int i = 0; i < 8; ++i)
+    if (lanes[i] >= 0) {
+      data[i] = all[lanes[i]];
+      for (int j = 0; j < 4; ++j) packed[j][i] = state[j][lanes[i]];
+    }
   __m256i st[4];
   for (int j = 0; j < 4; ++j)
-    st[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state[j].data() + first));
-  const auto saved = state;
+    st[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(packed[j]));
   for (std::size_t blk = 0; blk < blocks; ++blk) blocks_avx2(st, data, blk * 64);
-  for (int j = 0; j < 4; ++j)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(state[j].data() + first), st[j]);
-  for (int lane = first; lane < first + 8; ++lane)  // idle lanes keep their state
-    if (!all[lane])
-      for (int j = 0; j < 4; ++j) state[j][lane] = saved[j][lane];
+  for (int j = 0; j < 4; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(packed[j]), st[j]);
+  for (int i = 0; i < 8; ++i)
+    if (lanes[i] >= 0)
+      for (int j = 0; j < 4; ++j) state[j][lanes[i]] = packed[j][i];
 }
 
 // ---- AVX-512: sixteen lanes; F, G, H and I are one ternary-logic instruction each, and the
@@ -238,27 +273,49 @@ void Md5Lanes::restart(int lane) {
   for (int j = 0; j < 4; ++j) state_[j][lane] = kInitialState[j];
 }
 
+// The cheapest engine for the lanes fed: a round of sixteen (or eight) SIMD lanes costs the same
+// however few are fed, so one or two streams run interleaved on scalar registers, up to eight in
+// one set of AVX2 lanes, and more in AVX-512's sixteen (or two sets of eight).
 void Md5Lanes::update(const std::array<const std::byte*, kLanes>& data, std::size_t blocks,
                       SimdLevel level) {
+  std::array<int, kLanes> fed{};
+  int n = 0;
+  for (int lane = 0; lane < kLanes; ++lane)
+    if (data[lane]) fed[n++] = lane;
+  if (n == 0 || blocks == 0) return;
+  const auto scalar = [&](int first, int count) {
+    std::uint32_t st[2][4];
+    const std::byte* in[2];
+    for (int i = 0; i < count; ++i) {
+      in[i] = data[fed[first + i]];
+      for (int j = 0; j < 4; ++j) st[i][j] = state_[j][fed[first + i]];
+    }
+    if (count == 2)
+      blocks_scalar<2>(st, in, blocks);
+    else
+      blocks_scalar<1>(st, in, blocks);
+    for (int i = 0; i < count; ++i)
+      for (int j = 0; j < 4; ++j) state_[j][fed[first + i]] = st[i][j];
+  };
 #if defined(__x86_64__)
-  if (level >= SimdLevel::kAvx512) return update_avx512(state_, data, blocks);
-  if (level >= SimdLevel::kAvx2) {
-    for (int first : {0, 8})
-      if (std::any_of(data.begin() + first, data.begin() + first + 8, [](auto p) { return p; }))
-        update_avx2(state_, data, first, blocks);
+  if (level >= SimdLevel::kAvx2 && n > 2) {
+    if (level >= SimdLevel::kAvx512 && n > 8) return update_avx512(state_, data, blocks);
+    for (int first = 0; first < n; first += 8) {
+      std::array<int, 8> lanes;
+      lanes.fill(-1);
+      for (int i = 0; i < 8 && first + i < n; ++i) lanes[i] = fed[first + i];
+      update_avx2(state_, data, lanes, blocks);
+    }
     return;
   }
-#else
-  (void)level;
 #endif
-  for (int lane = 0; lane < kLanes; ++lane)
-    if (data[lane]) update_lane(lane, data[lane], blocks);
+  for (int first = 0; first < n; first += 2) scalar(first, std::min(2, n - first));
 }
 
 void Md5Lanes::update_lane(int lane, const std::byte* data, std::size_t blocks) {
-  std::uint32_t st[4] = {state_[0][lane], state_[1][lane], state_[2][lane], state_[3][lane]};
-  for (std::size_t blk = 0; blk < blocks; ++blk) block_scalar(st, data + blk * 64);
-  for (int k = 0; k < 4; ++k) state_[k][lane] = st[k];
+  std::array<const std::byte*, kLanes> one{};
+  one[lane] = data;
+  update(one, blocks, SimdLevel::kScalar);
 }
 
 Md5Digest Md5Lanes::finish(int lane, std::span<const std::byte> tail, std::uint64_t total_bytes) {

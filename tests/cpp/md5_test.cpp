@@ -73,6 +73,35 @@ TEST(Md5, SixteenLanesOfDifferentLengthsMatchOpenSSLOnEveryPath) {
   }
 }
 
+// Md5Lanes picks its engine by the number of lanes fed (scalar for one or two, AVX2 for up to
+// eight, AVX-512 beyond): every count, on lanes scattered over the sixteen.
+TEST(Md5, AnyNumberOfScatteredLanesMatchesOpenSSL) {
+  std::mt19937 rng(3);
+  for (int fed = 1; fed <= Md5Lanes::kLanes; ++fed)
+    for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+      if (level > simd_level()) continue;
+      std::vector<std::vector<std::byte>> data(fed);
+      std::array<const std::byte*, Md5Lanes::kLanes> lanes{};
+      std::array<int, Md5Lanes::kLanes> input{};
+      input.fill(-1);
+      for (int i = 0; i < fed; ++i) {
+        data[i].resize(64 * 5 + static_cast<std::size_t>(i));
+        for (auto& b : data[i]) b = static_cast<std::byte>(rng());
+        const int lane = (i * 7 + 3) % Md5Lanes::kLanes;  // 7 is coprime to 16: all distinct
+        lanes[lane] = data[i].data(), input[lane] = i;
+      }
+      Md5Lanes md5;
+      md5.update(lanes, 5, level);
+      for (int lane = 0; lane < Md5Lanes::kLanes; ++lane) {
+        if (input[lane] < 0) continue;
+        const auto& in = data[input[lane]];
+        EXPECT_EQ(to_hex(md5.finish(lane, {in.data() + 320, in.size() - 320}, in.size())),
+                  to_hex(md5_openssl(in)))
+            << fed << " lanes fed, level " << static_cast<int>(level);
+      }
+    }
+}
+
 std::vector<std::byte> random_bytes(std::size_t n, std::mt19937& rng) {
   std::vector<std::byte> v(n);
   for (auto& b : v) b = static_cast<std::byte>(rng());
