@@ -139,7 +139,9 @@ std::string shard_name(std::size_t k) {
 // file system that refuses O_DIRECT gets ordinary writes; `direct` reports which were used.
 class TensorCacheWriter::Shard {
  public:
-  Shard(fs::path path, bool sync, std::atomic<bool>& direct, TaskThread& lane)
+  // `hasher`: follow the shard while it is written (through the page cache only).
+  Shard(fs::path path, bool sync, std::atomic<bool>& direct, TaskThread& lane,
+        ShardHasher* hasher = nullptr)
       : lane(lane), path_(std::move(path)), sync_(sync), writer_direct_(&direct) {
     constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     if (direct) {
@@ -149,6 +151,10 @@ class TensorCacheWriter::Shard {
     if (!direct) fd_ = ::open(path_.c_str(), kFlags, 0644);
     if (fd_ < 0) fail<IOError>("{}: cannot create: {}", path_.string(), std::strerror(errno));
     direct_ = direct;
+    if (hasher && !direct_) {
+      hasher_ = hasher;
+      followed_ = hasher->follow(path_);
+    }
   }
   ~Shard() {
     if (fd_ >= 0) ::close(fd_);
@@ -159,6 +165,7 @@ class TensorCacheWriter::Shard {
       if (!direct_) {
         write_all(fd_, data, path_);
         written_ += data.size();
+        if (followed_) hasher_->grown(*followed_, written_);
         return;
       }
       if (staged_ == 0 && is_page_aligned(data.data()) && data.size() >= kPage) {
@@ -195,6 +202,7 @@ class TensorCacheWriter::Shard {
   }
   const fs::path& path() const { return path_; }
   bool direct() const { return direct_; }
+  const std::shared_ptr<ShardHasher::Followed>& followed() const { return followed_; }
 
   TaskThread& lane;
   std::size_t queued = 0;  // bytes handed to the lane for this shard
@@ -241,6 +249,8 @@ class TensorCacheWriter::Shard {
   std::size_t written_ = 0;  // bytes on file (padding included)
   Buffer stage_;
   std::size_t staged_ = 0;
+  ShardHasher* hasher_ = nullptr;
+  std::shared_ptr<ShardHasher::Followed> followed_;
 };
 
 // Bytes handed to the lanes and not yet written, bounded so that kept-alive buffers cannot pile up:
@@ -297,10 +307,11 @@ TensorCacheWriter::~TensorCacheWriter() {
   if (!staging_dir_.empty()) fs::remove_all(staging_dir_, ec);
 }
 
-std::shared_ptr<TensorCacheWriter::Shard> TensorCacheWriter::open_shard(const fs::path& path) {
+std::shared_ptr<TensorCacheWriter::Shard> TensorCacheWriter::open_shard(const fs::path& path,
+                                                                        bool follow) {
   TaskThread& lane = *lanes_[next_lane_];
   next_lane_ = (next_lane_ + 1) % lanes_.size();
-  return std::make_shared<Shard>(path, sync_, direct_, lane);
+  return std::make_shared<Shard>(path, sync_, direct_, lane, follow ? &hasher_ : nullptr);
 }
 
 void TensorCacheWriter::hand_over(Shard& shard, std::size_t nbytes, std::function<void()> task,
@@ -349,7 +360,7 @@ std::function<void()> TensorCacheWriter::close_task(std::shared_ptr<Shard> shard
   return [this, shard = std::move(shard), index, final_path = std::move(final_path)] {
     shard->close();
     if (shard->path() != final_path) rename_or_fail(shard->path(), final_path);
-    hasher_.add(index, final_path, shard->direct());
+    hasher_.add(index, final_path, shard->direct(), shard->followed());
     fault_point("shard-staged");
   };
 }
@@ -465,7 +476,7 @@ TensorCacheWriter::Placed TensorCacheWriter::place(nlohmann::ordered_json rec) {
   if (pending_size + nbytes >= kShardCapBytes) {
     if (2 * nbytes >= kShardCapBytes) {  // out-of-band: a shard of its own
       const std::size_t number = counter_++;
-      auto own = open_shard(staging_dir_ / shard_name(number));
+      auto own = open_shard(staging_dir_ / shard_name(number), nbytes >= kFollowedShardBytes);
       rec["byteOffset"] = 0;
       own->records.push_back(std::move(rec));
       return {std::move(own), number};

@@ -114,10 +114,15 @@ class TensorCacheWriter {
   // writes into different files run in parallel, where one thread's write() copies alone
   // (docs/performance.md#writing-the-shards-on-two-threads).
   static constexpr std::size_t kLanes = 2, kLaneBacklog = 4;
+  // Shards at least this large are hashed while they are written: hashed complete, their MD5 chain
+  // (a lane hashes ~0.35 GB/s) would outlast the run by seconds. Smaller ones wait to be hashed
+  // sixteen at a time, at a tenth of the cost per byte (docs/performance.md#the-md5-tail).
+  static constexpr std::size_t kFollowedShardBytes = 2 * kShardCapBytes;
   // A manifest record without its byteOffset (tvmjs' key order).
   nlohmann::ordered_json record(const std::string& name, DType dtype, const Shape& shape,
                                 std::size_t nbytes);
-  std::shared_ptr<Shard> open_shard(const std::filesystem::path& path);
+  // `follow`: hashed while it is written (see kFollowedShardBytes).
+  std::shared_ptr<Shard> open_shard(const std::filesystem::path& path, bool follow = false);
   // Where a record went: the pending shard, or a shard of its own with its number.
   struct Placed {
     std::shared_ptr<Shard> shard;

@@ -6,6 +6,7 @@
 #include <deque>
 #include <fstream>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "cache/shard_hasher.h"
@@ -170,6 +171,63 @@ TEST(ShardHasher, ManyShardsOfDifferentSizesMatchOpenSSL) {
     for (std::size_t i = 0; i < shards.size(); ++i)
       EXPECT_EQ(digests[i], to_hex(md5_openssl(shards[i]))) << "shard " << i;
   }
+  std::filesystem::remove_all(dir);
+}
+
+// Shards followed while another thread writes them (the hasher hashing each as it grows), beside
+// complete ones: every digest is the file's. Then a hasher destroyed while it follows a shard
+// that never completes returns at once.
+TEST(ShardHasher, FollowedShardsMatchOpenSSL) {
+  const auto dir = testing::temp_dir("hasher-follow");
+  std::mt19937 rng(9);
+  std::vector<std::vector<std::byte>> shards;
+  for (std::size_t size : {(9u << 20) + 4097u, 5u << 20, 300000u, (13u << 20) + 1u, 70000u})
+    shards.push_back(random_bytes(size, rng));
+  const auto path = [&](std::size_t i) { return dir / fmt::format("f{}.bin", i); };
+  for (std::size_t i : {2u, 4u})  // complete before they are added
+    std::ofstream(path(i), std::ios::binary)
+        .write(reinterpret_cast<const char*>(shards[i].data()),
+               static_cast<std::streamsize>(shards[i].size()));
+  // Three shards growing at once, hashed beside each other; then one alone, hashed once 2 MiB
+  // of it wait.
+  for (const bool alone : {false, true}) {
+    ShardHasher hasher(false, 2u << 20);
+    std::vector<std::thread> writers;
+    for (std::size_t i : alone ? std::vector<std::size_t>{3} : std::vector<std::size_t>{0, 1, 3}) {
+      std::ofstream(path(i), std::ios::binary);  // created empty, as the writer's shards are
+      auto followed = hasher.follow(path(i));
+      writers.emplace_back([&, i, followed] {
+        std::ofstream out(path(i), std::ios::binary);
+        for (std::size_t at = 0; at < shards[i].size();) {
+          const std::size_t n = std::min<std::size_t>(shards[i].size() - at, (1u << 20) + 333);
+          out.write(reinterpret_cast<const char*>(shards[i].data() + at),
+                    static_cast<std::streamsize>(n));
+          out.flush();
+          at += n;
+          hasher.grown(*followed, at);
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        out.close();
+        hasher.add(i, path(i), false, followed);
+      });
+    }
+    if (!alone) {
+      hasher.add(2, path(2));
+      hasher.add(4, path(4));
+    }
+    for (auto& t : writers) t.join();
+    const auto digests = hasher.finish();
+    ASSERT_EQ(digests.size(), alone ? 4u : shards.size());
+    for (std::size_t i = 0; i < digests.size(); ++i)
+      if (!alone || i == 3) {
+        EXPECT_EQ(digests[i], to_hex(md5_openssl(shards[i]))) << "shard " << i;
+      }
+  }
+  {
+    ShardHasher abandoned;
+    auto followed = abandoned.follow(path(0));
+    abandoned.grown(*followed, 8u << 20);
+  }  // returns: the destructor stops the hasher however far it got
   std::filesystem::remove_all(dir);
 }
 

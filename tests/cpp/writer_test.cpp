@@ -112,15 +112,25 @@ TEST_F(WriterTest, DirectWritesAreTheSameBytesAsBufferedOnes) {
     add("mid2", unaligned + 1, 15 * mib);           // overflows: shard 2 is small..mid
     add("near-cap", unaligned + 2, 17 * mib - 10);  // joins mid2: 32 MiB - 10
     add("tail", unaligned + 11, 4095);              // overflows: shard 3, then a shard of 4095
+    // Shard 4, large enough to be hashed while it is written (when buffered), in pieces that end
+    // inside pages and inside the hasher's windows.
+    const std::size_t followed = 2 * 32 * mib + 4097;
+    w.begin_streamed("followed", DType::kU8, {static_cast<std::int64_t>(followed)}, followed);
+    for (std::size_t at = 0; at < followed;) {
+      const std::size_t n = std::min<std::size_t>(followed - at, 3 * mib + 1001);
+      w.write_streamed({unaligned + at % mib, n}, keep);
+      at += n;
+    }
+    w.end_streamed();  // the tail's shard is 5
     return w.commit({});
   };
-  EXPECT_EQ(write_all(dir_ / "buffered", false), 5u);
-  EXPECT_EQ(write_all(dir_ / "direct", true), 5u);
+  EXPECT_EQ(write_all(dir_ / "buffered", false), 6u);
+  EXPECT_EQ(write_all(dir_ / "direct", true), 6u);
   const auto kept = std::make_shared<int>(0);
-  EXPECT_EQ(write_all(dir_ / "handed-over", false, kept), 5u);
+  EXPECT_EQ(write_all(dir_ / "handed-over", false, kept), 6u);
   EXPECT_EQ(kept.use_count(), 1);  // every write done and its keepalive let go
-  EXPECT_EQ(write_all(dir_ / "direct-handed-over", true, kept), 5u);
-  for (const char* run : {"direct", "handed-over", "direct-handed-over"}) {
+  EXPECT_EQ(write_all(dir_ / "direct-handed-over", true, kept), 6u);
+  for (const char* run : {"buffered", "direct", "handed-over", "direct-handed-over"}) {
     const auto manifest = read_json(dir_ / run / kManifestName);
     EXPECT_EQ(manifest, read_json(dir_ / "buffered" / kManifestName)) << run;
     for (const auto& shard : manifest["records"]) {
