@@ -56,16 +56,18 @@ template <int I, int N>
 inline void step_scalar(ScalarChains<N>& s, const std::uint32_t* k) {
   for (int n = 0; n < N; ++n) {
     const std::uint32_t b = s.b[n], c = s.c[n], d = s.d[n];
+    // The terms that do not need b (the newest value) are summed first, off the chain: G's two
+    // halves share no bits, so its OR is an addition, and H takes c ^ d before b.
+    const std::uint32_t early = s.a[n] + k[I] + s.m[n][message_index(I)];
     std::uint32_t f;
     if constexpr (I < 16)
-      f = (b & c) | (~b & d);
+      f = (d ^ (b & (c ^ d))) + early;
     else if constexpr (I < 32)
-      f = (d & b) | (~d & c);
+      f = (early + (~d & c)) + (d & b);
     else if constexpr (I < 48)
-      f = b ^ c ^ d;
+      f = (b ^ (c ^ d)) + early;
     else
-      f = c ^ (b | ~d);
-    f += s.a[n] + k[I] + s.m[n][message_index(I)];
+      f = (c ^ (b | ~d)) + early;
     s.a[n] = d;
     s.d[n] = c;
     s.c[n] = b;
