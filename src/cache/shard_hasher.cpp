@@ -188,7 +188,7 @@ void ShardHasher::run() {
     const auto lane = std::find_if(lanes.begin(), lanes.end(), [](const auto& l) { return !l; });
     auto file = std::make_unique<ShardReader>(job.path, job.direct);
     const bool growing = job.followed != nullptr;
-    lanes[lane - lanes.begin()].emplace(Lane{std::move(job), std::move(file), growing});
+    lane->emplace(Lane{std::move(job), std::move(file), growing});
     md5.restart(static_cast<int>(lane - lanes.begin()));
   };
   // Whole steps of a growing shard on file and not yet hashed: the reader maps whole windows.
@@ -276,8 +276,8 @@ void ShardHasher::run() {
         if (!lanes[i]) continue;
         auto& f = *lanes[i]->file;
         if (lanes[i]->growing) {
-          f.grew_to(lanes[i]->job.followed->on_file_.load() / kFollowStep * kFollowStep);
-          ahead[i] = f.size() - f.offset();
+          ahead[i] = unhashed(*lanes[i]);
+          f.grew_to(f.offset() + ahead[i]);
           continue;
         }
         const std::size_t left = f.size() - f.offset();

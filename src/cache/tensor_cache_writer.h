@@ -115,8 +115,9 @@ class TensorCacheWriter {
   // (docs/performance.md#writing-the-shards-on-two-threads).
   static constexpr std::size_t kLanes = 2, kLaneBacklog = 4;
   // Shards at least this large are hashed while they are written: hashed complete, their MD5 chain
-  // (a lane hashes ~0.35 GB/s) would outlast the run by seconds. Smaller ones wait to be hashed
-  // sixteen at a time, at a tenth of the cost per byte (docs/performance.md#the-md5-tail).
+  // (one stream hashes ~0.7 GB/s) would outlast the run by seconds. Smaller ones wait to be hashed
+  // sixteen at a time, at about a seventh of the cost per byte
+  // (docs/performance.md#following-large-shards-while-they-are-written).
   static constexpr std::size_t kFollowedShardBytes = 2 * kShardCapBytes;
   // A manifest record without its byteOffset (tvmjs' key order).
   nlohmann::ordered_json record(const std::string& name, DType dtype, const Shape& shape,
