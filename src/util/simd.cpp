@@ -30,10 +30,12 @@ bool os_saves_zmm() {
   return (lo & 0xE6u) == 0xE6u;
 }
 
+// With BMI2 (the 3-bit kernels' PEXT), which every AVX-512 CPU has.
 bool cpu_has_avx512() {
   const auto l = leaf7();
-  const unsigned f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31;
-  return (l.ebx & (f | dq | bw | vl)) == (f | dq | bw | vl) && os_saves_zmm();
+  const unsigned bmi2 = 1u << 8, f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31;
+  const unsigned all = bmi2 | f | dq | bw | vl;
+  return (l.ebx & all) == all && os_saves_zmm();
 }
 
 // AVX512-FP16 (EDX bit 23) with VBMI (ECX bit 1), which every CPU with the former has.

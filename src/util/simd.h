@@ -17,8 +17,8 @@
 
 namespace weightcast {
 
-// Ordered: a level implies the ones below it. kAvx512 is AVX-512 F, BW, VL and DQ; kAvx512Fp16
-// adds the binary16 arithmetic and VBMI's byte permutes (Sapphire Rapids and later).
+// Ordered: a level implies the ones below it. kAvx512 is AVX-512 F, BW, VL and DQ (and BMI2);
+// kAvx512Fp16 adds the binary16 arithmetic and VBMI's byte permutes (Sapphire Rapids and later).
 enum class SimdLevel { kScalar, kAvx2, kAvx512, kAvx512Fp16 };
 
 SimdLevel simd_level();

@@ -480,17 +480,36 @@ WEIGHTCAST_AVX512 inline __m512i round_to_int16(__m512 u, RoundMode mode) {
   return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, step));
 }
 
-// Sixteen codes as int32 lanes (the lanes outside `live` read as zero). On this path x / s is
-// finite (s is finite and nonzero, |x| <= the group's max), so the clamp works on integers.
-WEIGHTCAST_AVX512 inline __m512i codes16(const std::uint16_t* w, const Group512& g,
-                                         __mmask16 live = 0xFFFF) {
+// Sixteen rounded u as int32 lanes, not yet clamped (the lanes outside `live` read as zero). On
+// this path x / s is finite (s is finite and nonzero, |x| <= the group's max), so the clamp can
+// work on integers.
+WEIGHTCAST_AVX512 inline __m512i unclamped16(const std::uint16_t* w, const Group512& g,
+                                             __mmask16 live = 0xFFFF) {
   const __m512 x = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(live, w));
   const __m512 q0 = _mm512_mul_ps(x, g.recip);
   const __m512 e = _mm512_fnmadd_ps(q0, g.divisor, x);
   const __m512 q = _mm512_fmadd_ps(e, g.recip, q0);
   const __m512 u = to_f16_precision(_mm512_add_ps(to_f16_precision(q), g.max_int));
-  return _mm512_min_epi32(_mm512_max_epi32(round_to_int16(u, g.mode), _mm512_setzero_si512()),
+  return round_to_int16(u, g.mode);
+}
+
+// Sixteen codes as int32 lanes.
+WEIGHTCAST_AVX512 inline __m512i codes16(const std::uint16_t* w, const Group512& g,
+                                         __mmask16 live = 0xFFFF) {
+  return _mm512_min_epi32(_mm512_max_epi32(unclamped16(w, g, live), _mm512_setzero_si512()),
                           g.max_code);
+}
+
+// 32 4-bit codes packed two to a byte into 16 bytes. packus narrows both halves to uint16 and
+// clamps below at 0 (NaN's integer, INT_MIN, included) in one step; madd makes each dword
+// c_even + 16 c_odd. packus interleaves its inputs per 128-bit chunk, so the dwords' low bytes
+// come out as a0 a1 b0 b1 a2 a3 b2 b3 ... (a, b: the pairs of each half) and one byte shuffle
+// puts them back in order.
+WEIGHTCAST_AVX512 inline __m128i int4_pairs32(__m512i lo, __m512i hi, __m512i max_code16) {
+  const __m512i c = _mm512_min_epu16(_mm512_packus_epi32(lo, hi), max_code16);
+  const __m512i pairs = _mm512_madd_epi16(c, _mm512_set1_epi32(0x00100001));
+  const __m128i order = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  return _mm_shuffle_epi8(_mm512_cvtepi32_epi8(pairs), order);
 }
 
 // Scales of a row's groups, sixteen at a time: stored in binary16, and the reciprocal of that
@@ -564,11 +583,19 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
                _mm512_set1_ps(geo.max_int),
                _mm512_set1_epi32(static_cast<int>(geo.max_code)),
                a.round_mode};
+  const __m512i max_code16 = _mm512_set1_epi16(static_cast<short>(geo.max_code));
   for (std::size_t g = 0; g < groups; ++g) {
     grp.recip = _mm512_set1_ps(recips[g]);
     grp.divisor = _mm512_set1_ps(divisors[g]);
     const std::uint16_t* p = w + g * gs;
     prefetch.step();
+    if (a.bits == 4 && gs % 32 == 0) {
+      for (std::size_t j = 0; j < gs; j += 32)
+        _mm_storeu_si128(
+            reinterpret_cast<__m128i*>(qw + (g * gs + j) / 8),
+            int4_pairs32(unclamped16(p + j, grp), unclamped16(p + j + 16, grp), max_code16));
+      continue;
+    }
     if (a.bits == 4 && gs % 16 == 0) {  // two codes per byte: each qword's pair into one byte
       for (std::size_t j = 0; j < gs; j += 16) {
         const __m512i c = codes16(p + j, grp);
@@ -602,6 +629,60 @@ void quantize_rows_by(const GroupKernelArgs& a, const void* input, std::size_t r
     std::uint16_t* s = scales + r * g.groups;
     if (!row(g, w, qw, s, prefetch)) quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
   }
+}
+
+// A row's 3-bit codes, one byte each (the padding of a partial last group already 0), packed ten
+// to a word by two PEXTs (BMI2, which every AVX-512 CPU has). Packing after the whole row keeps
+// the word loads from waiting on the vector stores that wrote their bytes.
+__attribute__((target("bmi2"))) void pack_code_bytes3(const std::uint8_t* codes, std::size_t words,
+                                                      std::uint32_t* qw) {
+  for (std::size_t i = 0; i < words; ++i) {
+    std::uint64_t first8;
+    std::uint16_t last2;
+    std::memcpy(&first8, codes + 10 * i, 8);
+    std::memcpy(&last2, codes + 10 * i + 8, 2);
+    qw[i] = static_cast<std::uint32_t>(_pext_u64(first8, 0x0707070707070707ull)) |
+            _pext_u32(last2, 0x0707u) << 24;
+  }
+}
+
+// 3-bit codes, ten to a word (q3f16_*: groups of 40, and rows whose last group is partial): the
+// codes on float32 lanes as above, stored as bytes (the lanes past a group, read as zero, land in
+// the next group's bytes and are rewritten), then packed by pack_code_bytes3.
+WEIGHTCAST_AVX512 bool quantize_row3_avx512(const GroupKernelArgs& a, const Geometry& geo,
+                                            const std::uint16_t* w, std::size_t k,
+                                            std::uint32_t* qw, std::uint16_t* scales,
+                                            Prefetcher& prefetch) {
+  const std::size_t gs = geo.gs;
+  RowScales512 row;
+  if (!prepare_row512(geo, w, k, scales, &row)) return false;
+  thread_local std::vector<std::uint8_t> scratch;
+  scratch.resize(geo.groups * gs + 64);
+  std::uint8_t* codes = scratch.data();
+  Group512 grp{{},
+               {},
+               _mm512_set1_ps(geo.max_int),
+               _mm512_set1_epi32(static_cast<int>(geo.max_code)),
+               a.round_mode};
+  for (std::size_t g = 0; g < geo.groups; ++g) {
+    grp.recip = _mm512_set1_ps(row.recips[g]);
+    grp.divisor = _mm512_set1_ps(row.divisors[g]);
+    const std::uint16_t* p = w + g * gs;
+    const std::size_t len = std::min(gs, k - g * gs);
+    prefetch.step();
+    for (std::size_t j = 0; j < len; j += 16) {
+      const __mmask16 live = len - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (len - j)) - 1);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + g * gs + j),
+                       _mm512_cvtepi32_epi8(codes16(p + j, grp, live)));
+    }
+  }
+  std::memset(codes + k, 0, geo.groups * gs - k);
+  pack_code_bytes3(codes, geo.words, qw);
+  return true;
+}
+
+bool avx512_3bit_suits(const GroupKernelArgs& a) {
+  return a.dtype == DType::kF16 && a.bits == 3 && a.group_size % 10 == 0;
 }
 
 #if WEIGHTCAST_HAS_AVX512FP16
@@ -661,14 +742,10 @@ WEIGHTCAST_AVX512FP16 bool quantize_row_avx512fp16(const Geometry& geo, const st
   return true;
 }
 
-// 3-bit codes, ten to a word (q3f16_*: groups of 40, and rows whose last group is partial): the
-// codes on binary16 lanes as above, stored as bytes, the padding of a partial last group set to
-// code 0 as TVM writes it; then each word's ten byte-codes gathered by two PEXTs (BMI2, which
-// every AVX512-FP16 CPU has). Packing after the whole row keeps the word loads from waiting on
-// the vector stores that wrote their bytes.
-WEIGHTCAST_AVX512FP16 __attribute__((target("bmi2"))) bool quantize_row3_avx512fp16(
-    const Geometry& geo, const std::uint16_t* w, std::size_t k, std::uint32_t* qw,
-    std::uint16_t* scales, Prefetcher& prefetch) {
+// 3-bit codes as quantize_row3_avx512 does them, on binary16 lanes.
+WEIGHTCAST_AVX512FP16 bool quantize_row3_avx512fp16(const Geometry& geo, const std::uint16_t* w,
+                                                    std::size_t k, std::uint32_t* qw,
+                                                    std::uint16_t* scales, Prefetcher& prefetch) {
   const std::size_t gs = geo.gs;
   RowScales512 row;
   if (!prepare_row512(geo, w, k, scales, &row)) return false;
@@ -699,14 +776,7 @@ WEIGHTCAST_AVX512FP16 __attribute__((target("bmi2"))) bool quantize_row3_avx512f
     }
   }
   std::memset(codes + k, 0, geo.groups * gs - k);
-  for (std::size_t i = 0; i < geo.words; ++i) {
-    std::uint64_t first8;
-    std::uint16_t last2;
-    std::memcpy(&first8, codes + 10 * i, 8);
-    std::memcpy(&last2, codes + 10 * i + 8, 2);
-    qw[i] = static_cast<std::uint32_t>(_pext_u64(first8, 0x0707070707070707ull)) |
-            _pext_u32(last2, 0x0707u) << 24;
-  }
+  pack_code_bytes3(codes, geo.words, qw);
   return true;
 }
 
@@ -719,8 +789,8 @@ bool fp16_3bit_suits(const GroupKernelArgs& a) {
 
 bool avx512_suits(const GroupKernelArgs& a, std::size_t k) {
   const auto gs = static_cast<std::size_t>(a.group_size);
-  // 4-bit codes only: for 2-, 3- and 8-bit codes the packing, not the arithmetic, bounds the
-  // speed, and AVX2 packs as fast.
+  // 4-bit codes (3-bit ones have quantize_row3_avx512): for 2- and 8-bit codes the packing, not
+  // the arithmetic, bounds the speed, and AVX2 packs as fast.
   return a.dtype == DType::kF16 && a.bits == 4 && gs % 8 == 0 && gs <= 256 && k % gs == 0 &&
          gs % static_cast<std::size_t>(32 / a.bits) == 0;
 }
@@ -759,6 +829,12 @@ void group_quantize_rows(const GroupKernelArgs& a, const void* input, std::size_
         [k](const Geometry& g, const std::uint16_t* w, std::uint32_t* qw, std::uint16_t* s,
             Prefetcher& prefetch) { return quantize_row3_avx512fp16(g, w, k, qw, s, prefetch); });
 #endif
+  if (level >= SimdLevel::kAvx512 && avx512_3bit_suits(a))
+    return quantize_rows_by(a, input, rows, k, q_weight, q_scale,
+                            [&a, k](const Geometry& g, const std::uint16_t* w, std::uint32_t* qw,
+                                    std::uint16_t* s, Prefetcher& prefetch) {
+                              return quantize_row3_avx512(a, g, w, k, qw, s, prefetch);
+                            });
   if (level >= SimdLevel::kAvx2) {
     switch (a.dtype) {
       case DType::kF16:
