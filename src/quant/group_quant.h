@@ -39,12 +39,14 @@ class GroupQuantize final : public Scheme {
  private:
   bool quantizes(const ParamDef& param) const;
   bool transposes(const ParamDef& param) const;
-  // Quantizes input rows [begin, end) into `weight` and `scale`, which point at row `begin`.
+  // Quantizes input rows [begin, end) into `weight` and `scale`, which point at row `begin`; or,
+  // with `kn_stride` (the KN layout), into column r - begin of `weight` and `scale`, whose rows
+  // hold kn_stride elements.
   void quantize_rows(const ParamDef& param, const ParamRows& input, std::size_t begin,
                      std::size_t end, std::uint32_t* weight, std::byte* scale, ThreadPool& pool,
-                     const KernelOptions& options) const;
-  // The q_scale tensor in row order ([rows..., groups]), before any KN transpose.
-  Tensor scale_tensor(const ParamDef& param, const ParamRows& input) const;
+                     const KernelOptions& options, std::size_t kn_stride = 0) const;
+  // The q_scale tensor in row order ([rows..., groups]), or transposed for the KN layout.
+  Tensor scale_tensor(const ParamDef& param, const ParamRows& input, bool kn = false) const;
 
   GroupQuantConfig config_;
   int elems_per_word_, words_per_group_;

@@ -34,6 +34,13 @@ WEIGHTCAST_AVX2 inline void transpose8x8_epi32(__m256i r[8]) {
 
 #endif
 
+// Column i of `out` (rows of `stride` elements) = row i of `in` (n rows x cols), i < n: a block
+// of rows transposed into its place in a wider matrix.
+void transpose_block(const std::uint32_t* in, std::size_t n, std::size_t cols, std::uint32_t* out,
+                     std::size_t stride, SimdLevel level = simd_level());
+void transpose_block(const std::uint16_t* in, std::size_t n, std::size_t cols, std::uint16_t* out,
+                     std::size_t stride);
+
 // out (cols x rows) = transpose(in (rows x cols)), for the rows [r0, r1) of `in`.
 void transpose_rows(const std::uint32_t* in, std::size_t r0, std::size_t r1, std::size_t rows,
                     std::size_t cols, std::uint32_t* out, SimdLevel level = simd_level());

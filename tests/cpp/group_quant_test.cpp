@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -234,6 +236,31 @@ TEST(Transpose, SimdAndScalarAgreeOnAwkwardShapes) {
       for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(a[c * rows + r], in[r * cols + c]);
     EXPECT_EQ(a, b) << rows << "x" << cols;
   }
+}
+
+// A block of rows into its columns of a wider matrix (the KN layout's per-thread transpose), with
+// the output 64-byte aligned and a stride of whole cache lines, so that the non-temporal stores
+// run, and with neither; the other columns stay untouched.
+TEST(Transpose, BlocksLandInTheirColumnsOfAWiderMatrix) {
+  constexpr std::size_t kStride = 160, kCols = 40;  // 160 words: 640 bytes, ten lines
+  for (std::size_t offset : {0u, 64u, 3u})
+    for (std::size_t n : {64u, 16u, 21u, 5u}) {
+      std::vector<std::uint32_t> in(n * kCols);
+      for (std::size_t i = 0; i < in.size(); ++i)
+        in[i] = static_cast<std::uint32_t>(i * 2654435761u);
+      for (SimdLevel level : {SimdLevel::kScalar, simd_level()}) {
+        auto* out = static_cast<std::uint32_t*>(std::aligned_alloc(64, kCols * kStride * 4));
+        std::fill_n(out, kCols * kStride, 0xDEADBEEFu);
+        transpose_block(in.data(), n, kCols, out + offset, kStride, level);
+        for (std::size_t c = 0; c < kCols; ++c)
+          for (std::size_t i = 0; i < kStride; ++i) {
+            const bool inside = i >= offset && i < offset + n;
+            ASSERT_EQ(out[c * kStride + i], inside ? in[(i - offset) * kCols + c] : 0xDEADBEEFu)
+                << "offset " << offset << " n " << n << " column " << c << " row " << i;
+          }
+        std::free(out);
+      }
+    }
 }
 
 }  // namespace
