@@ -82,6 +82,45 @@ WEIGHTCAST_AVX2 void transpose_avx2(const std::uint32_t* in, std::size_t n, std:
   if (r < n)                 // the last rows, fewer than eight
     transpose_scalar(in + r * cols, n - r, cols, out + r, stride);
 }
+
+// 8x8 transpose of 16-bit elements: row r of the input becomes column r.
+WEIGHTCAST_AVX2 inline void transpose8x8_epi16(__m128i r[8]) {
+  __m128i a[8], b[8];
+  for (int i = 0; i < 4; ++i) {
+    a[2 * i] = _mm_unpacklo_epi16(r[2 * i], r[2 * i + 1]);
+    a[2 * i + 1] = _mm_unpackhi_epi16(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {  // rows 4i..4i+3: columns 0-1, 2-3, 4-5, 6-7
+    b[4 * i] = _mm_unpacklo_epi32(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 1] = _mm_unpackhi_epi32(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 2] = _mm_unpacklo_epi32(a[4 * i + 1], a[4 * i + 3]);
+    b[4 * i + 3] = _mm_unpackhi_epi32(a[4 * i + 1], a[4 * i + 3]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[2 * i] = _mm_unpacklo_epi64(b[i], b[i + 4]);
+    r[2 * i + 1] = _mm_unpackhi_epi64(b[i], b[i + 4]);
+  }
+}
+
+// The KN layout's scales: blocks of 8 x 8, the rest scalar.
+WEIGHTCAST_AVX2 void transpose16_avx2(const std::uint16_t* in, std::size_t n, std::size_t cols,
+                                      std::uint16_t* out, std::size_t stride) {
+  const std::size_t full_rows = n - n % 8, full_cols = cols - cols % 8;
+  for (std::size_t r = 0; r < full_rows; r += 8) {
+    for (std::size_t c = 0; c < full_cols; c += 8) {
+      __m128i v[8];
+      for (int i = 0; i < 8; ++i)
+        v[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + (r + i) * cols + c));
+      transpose8x8_epi16(v);
+      for (int i = 0; i < 8; ++i)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (c + i) * stride + r), v[i]);
+    }
+    for (std::size_t c = full_cols; c < cols; ++c)
+      for (std::size_t i = r; i < r + 8; ++i) out[c * stride + i] = in[i * cols + c];
+  }
+  if (full_rows < n)
+    transpose_scalar(in + full_rows * cols, n - full_rows, cols, out + full_rows, stride);
+}
 #endif
 
 }  // namespace
@@ -97,7 +136,12 @@ void transpose_block(const std::uint32_t* in, std::size_t n, std::size_t cols, s
 }
 
 void transpose_block(const std::uint16_t* in, std::size_t n, std::size_t cols, std::uint16_t* out,
-                     std::size_t stride) {
+                     std::size_t stride, SimdLevel level) {
+#if defined(__x86_64__)
+  if (level >= SimdLevel::kAvx2) return transpose16_avx2(in, n, cols, out, stride);
+#else
+  (void)level;
+#endif
   transpose_scalar(in, n, cols, out, stride);
 }
 
@@ -107,8 +151,8 @@ void transpose_rows(const std::uint32_t* in, std::size_t r0, std::size_t r1, std
 }
 
 void transpose_rows(const std::uint16_t* in, std::size_t r0, std::size_t r1, std::size_t rows,
-                    std::size_t cols, std::uint16_t* out) {
-  transpose_block(in + r0 * cols, r1 - r0, cols, out + r0, rows);
+                    std::size_t cols, std::uint16_t* out, SimdLevel level) {
+  transpose_block(in + r0 * cols, r1 - r0, cols, out + r0, rows, level);
 }
 
 }  // namespace weightcast

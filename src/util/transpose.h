@@ -1,5 +1,5 @@
-// Matrix transposes shared by the kernels: an AVX2 8x8 block of 32-bit elements, and whole 2-D
-// transposes (the KN layout of group quantization) split over the thread pool.
+// Matrix transposes shared by the kernels: an AVX2 8x8 block of 32-bit elements, and 2-D
+// transposes of 32- and 16-bit elements (the KN layout of group quantization).
 #pragma once
 
 #include <immintrin.h>
@@ -39,12 +39,12 @@ WEIGHTCAST_AVX2 inline void transpose8x8_epi32(__m256i r[8]) {
 void transpose_block(const std::uint32_t* in, std::size_t n, std::size_t cols, std::uint32_t* out,
                      std::size_t stride, SimdLevel level = simd_level());
 void transpose_block(const std::uint16_t* in, std::size_t n, std::size_t cols, std::uint16_t* out,
-                     std::size_t stride);
+                     std::size_t stride, SimdLevel level = simd_level());
 
 // out (cols x rows) = transpose(in (rows x cols)), for the rows [r0, r1) of `in`.
 void transpose_rows(const std::uint32_t* in, std::size_t r0, std::size_t r1, std::size_t rows,
                     std::size_t cols, std::uint32_t* out, SimdLevel level = simd_level());
 void transpose_rows(const std::uint16_t* in, std::size_t r0, std::size_t r1, std::size_t rows,
-                    std::size_t cols, std::uint16_t* out);
+                    std::size_t cols, std::uint16_t* out, SimdLevel level = simd_level());
 
 }  // namespace weightcast

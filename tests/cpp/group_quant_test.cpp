@@ -235,6 +235,14 @@ TEST(Transpose, SimdAndScalarAgreeOnAwkwardShapes) {
     for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(a[c * rows + r], in[r * cols + c]);
     EXPECT_EQ(a, b) << rows << "x" << cols;
+    // The 16-bit transpose (the KN layout's scales) likewise.
+    std::vector<std::uint16_t> in16(in.begin(), in.end()), a16(rows * cols), b16(rows * cols);
+    transpose_rows(in16.data(), 0, rows, rows, cols, a16.data(), SimdLevel::kScalar);
+    transpose_rows(in16.data(), 0, rows / 2, rows, cols, b16.data(), simd_level());
+    transpose_rows(in16.data(), rows / 2, rows, rows, cols, b16.data(), simd_level());
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(a16[c * rows + r], in16[r * cols + c]);
+    EXPECT_EQ(a16, b16) << rows << "x" << cols;
   }
 }
 
