@@ -410,12 +410,10 @@ WEIGHTCAST_AVX512 inline std::uint16_t group_max_bits512(const std::uint16_t* p,
   return static_cast<std::uint16_t>(0xFFFF - (_mm_cvtsi128_si32(_mm_minpos_epu16(inv)) & 0xFFFF));
 }
 
-// The max |w| bits of four consecutive 32-element groups at once: a reduction tree over the four
-// vectors instead of four horizontal reductions. False when one of them is infinite or NaN.
-WEIGHTCAST_AVX512 inline bool four_group_max_bits(const std::uint16_t* p, std::uint16_t* out) {
-  const __m512i mask = _mm512_set1_epi16(0x7FFF);
-  __m512i a[4];
-  for (int i = 0; i < 4; ++i) a[i] = _mm512_and_si512(_mm512_loadu_si512(p + 32 * i), mask);
+// The max |w| bits of four groups at once, each group's |w| bits in one vector (`a`): a reduction
+// tree over the four vectors instead of four horizontal reductions. False when one of them is
+// infinite or NaN.
+WEIGHTCAST_AVX512 inline bool four_max_bits(const __m512i a[4], std::uint16_t* out) {
   // Halves: [group 0's 16 | group 1's 16], [group 2's | group 3's].
   const __m512i x01 = _mm512_max_epu16(_mm512_shuffle_i64x2(a[0], a[1], 0x44),
                                        _mm512_shuffle_i64x2(a[0], a[1], 0xEE));
@@ -436,6 +434,30 @@ WEIGHTCAST_AVX512 inline bool four_group_max_bits(const std::uint16_t* p, std::u
                                y);
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm512_castsi512_si128(firsts));
   return true;
+}
+
+// Four consecutive groups of 32.
+WEIGHTCAST_AVX512 inline bool four_group_max_bits(const std::uint16_t* p, std::uint16_t* out) {
+  const __m512i mask = _mm512_set1_epi16(0x7FFF);
+  __m512i a[4];
+  for (int i = 0; i < 4; ++i) a[i] = _mm512_and_si512(_mm512_loadu_si512(p + 32 * i), mask);
+  return four_max_bits(a, out);
+}
+
+// Four consecutive groups of 40 (q3f16_*), five vectors: each group's lanes gathered into a
+// vector of its own by masked moves (|w| bits are never negative, so zeroed lanes do not count).
+WEIGHTCAST_AVX512 inline bool four_group40_max_bits(const std::uint16_t* p, std::uint16_t* out) {
+  const __m512i mask = _mm512_set1_epi16(0x7FFF);
+  __m512i z[5];
+  for (int i = 0; i < 5; ++i) z[i] = _mm512_and_si512(_mm512_loadu_si512(p + 32 * i), mask);
+  __m512i a[4];
+  a[0] = _mm512_mask_max_epu16(z[0], 0x000000FF, z[0], z[1]);  // 0-39
+  a[1] = _mm512_mask_max_epu16(_mm512_maskz_mov_epi16(0xFFFFFF00, z[1]), 0x0000FFFF,
+                               _mm512_maskz_mov_epi16(0xFFFFFF00, z[1]), z[2]);  // 40-79
+  a[2] = _mm512_mask_max_epu16(_mm512_maskz_mov_epi16(0xFFFF0000, z[2]), 0x00FFFFFF,
+                               _mm512_maskz_mov_epi16(0xFFFF0000, z[2]), z[3]);  // 80-119
+  a[3] = _mm512_mask_max_epu16(z[4], 0xFF000000, z[4], z[3]);                    // 120-159
+  return four_max_bits(a, out);
 }
 
 // Rounds to binary16 precision with integer ops, as F16Simd::op8 (shorter latency than a
@@ -555,6 +577,9 @@ WEIGHTCAST_AVX512 bool prepare_row512(const Geometry& geo, const std::uint16_t* 
   if (gs == 32)
     for (; g + 4 <= groups; g += 4)
       if (!four_group_max_bits(w + g * gs, max_bits + g)) return false;
+  if (gs == 40)
+    for (; g + 4 <= k / gs; g += 4)  // whole groups only
+      if (!four_group40_max_bits(w + g * gs, max_bits + g)) return false;
   for (; g < groups; ++g) {
     // A partial group's padding does not change its max (TVM pads the reduction with the lowest
     // value).
