@@ -127,6 +127,22 @@ void quantize_rows_scalar(const GroupKernelArgs& a, const void* input, std::size
 
 #if defined(__x86_64__)
 
+// Spreads prefetches of a span over the groups of the rows that precede its use: `lines` cache
+// lines per group, `next` the line to fetch next.
+struct Prefetcher {
+  const char* next = nullptr;
+  const char* end = nullptr;
+  std::size_t lines = 0;
+  Prefetcher(std::span<const std::byte> span, std::size_t groups)
+      : next(reinterpret_cast<const char*>(span.data())),
+        end(next + span.size()),
+        lines(groups == 0 ? 0 : (span.size() / 64 + groups) / groups) {}
+  void step() {
+    for (std::size_t i = 0; i < lines && next < end; ++i, next += 64)
+      _mm_prefetch(next, _MM_HINT_T1);
+  }
+};
+
 // ---- AVX2 + F16C. Full groups run eight lanes at a time; a group holding a NaN (where the
 // reduction order would matter) and the partial last group take the scalar code above.
 
@@ -225,24 +241,32 @@ WEIGHTCAST_AVX2 inline __m256i codes8(const typename Simd::Math::Storage* w, __m
 }
 
 // `n` codes (a whole number of words) packed LSB-first, `per_word` codes of `bits` each per word.
-// Ten 3-bit codes gather into a word with three mask-and-shift steps on their bytes.
 inline void pack_codes(const std::int32_t* codes, std::size_t n, int bits, std::size_t per_word,
                        std::uint32_t* out) {
-  if (bits == 3 && per_word == 10) {
-    for (std::size_t w = 0; w < n / 10; ++w) {
-      const std::int32_t* c = codes + 10 * w;
-      std::uint64_t x = 0;
-      for (int i = 0; i < 8; ++i) x |= static_cast<std::uint64_t>(c[i]) << (8 * i);
-      x = (x & 0x00FF00FF00FF00FFull) | ((x & 0xFF00FF00FF00FF00ull) >> 5);
-      x = (x & 0x0000FFFF0000FFFFull) | ((x & 0xFFFF0000FFFF0000ull) >> 10);
-      x = (x & 0xFFFFFFFFull) | ((x >> 32) << 12);
-      out[w] = static_cast<std::uint32_t>(x) | static_cast<std::uint32_t>(c[8]) << 24 |
-               static_cast<std::uint32_t>(c[9]) << 27;
-    }
-    return;
-  }
   for (std::size_t j = 0; j < n; ++j)
     out[j / per_word] |= static_cast<std::uint32_t>(codes[j]) << ((j % per_word) * bits);
+}
+
+// Ten 3-bit codes per word from one byte each: three mask-and-shift steps on the first eight (no
+// PEXT: AVX2 CPUs include AMD's before Zen 3, where it is microcoded and slow).
+inline void pack_code_bytes3_shifts(const std::uint8_t* codes, std::size_t words,
+                                    std::uint32_t* out) {
+  for (std::size_t w = 0; w < words; ++w) {
+    const std::uint8_t* c = codes + 10 * w;
+    std::uint64_t x;
+    std::memcpy(&x, c, 8);
+    x = (x & 0x00FF00FF00FF00FFull) | ((x & 0xFF00FF00FF00FF00ull) >> 5);
+    x = (x & 0x0000FFFF0000FFFFull) | ((x & 0xFFFF0000FFFF0000ull) >> 10);
+    x = (x & 0xFFFFFFFFull) | ((x >> 32) << 12);
+    out[w] = static_cast<std::uint32_t>(x) | static_cast<std::uint32_t>(c[8]) << 24 |
+             static_cast<std::uint32_t>(c[9]) << 27;
+  }
+}
+
+// Eight int32 codes (0 to 255) as eight bytes.
+WEIGHTCAST_AVX2 inline void store_code_bytes8(__m256i c, std::uint8_t* out) {
+  const __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(words, words));
 }
 
 // 32 int4 codes (four vectors of eight, in order) packed into four LSB-first uint32 words.
@@ -315,6 +339,7 @@ WEIGHTCAST_AVX2 void quantize_rows_avx2(const GroupKernelArgs& a, const void* in
   const __m256 max_int = _mm256_set1_ps(g.max_int), max_code = _mm256_set1_ps(g.max_code);
   const bool vector_groups = g.gs % 8 == 0 && g.gs <= 256;
   const bool int4_fast = g.per_word == 8 && g.gs % 32 == 0;
+  const bool int3_bytes = a.bits == 3 && g.per_word == 10;
   // Groups covered by the vector path: the full ones. The partial last group is scalar.
   const std::size_t full = vector_groups ? k / g.gs : 0;
   thread_local std::vector<Bits> max_bits;
@@ -322,6 +347,8 @@ WEIGHTCAST_AVX2 void quantize_rows_avx2(const GroupKernelArgs& a, const void* in
   max_bits.resize(full + 8);
   divisors.resize(full + 8);
   alignas(32) std::int32_t codes[256];
+  alignas(32) std::uint8_t code_bytes[256];
+  Prefetcher prefetch(a.prefetch, rows * g.groups);
   for (std::size_t r = 0; r < rows; ++r) {
     const S* w = in + r * k;
     S* row_scales = scales + r * g.groups;
@@ -351,6 +378,7 @@ WEIGHTCAST_AVX2 void quantize_rows_avx2(const GroupKernelArgs& a, const void* in
     for (grp = 0; grp < full; ++grp) {
       const std::size_t begin = grp * g.gs;
       const __m256 sv = _mm256_set1_ps(divisors[grp]);
+      prefetch.step();
       if (int4_fast) {
         for (std::size_t j = 0; j < g.gs; j += 32) {
           const S* p = w + begin + j;
@@ -360,6 +388,13 @@ WEIGHTCAST_AVX2 void quantize_rows_avx2(const GroupKernelArgs& a, const void* in
                        codes8<Simd>(p + 24, sv, max_int, max_code, a.round_mode),
                        qw + (begin + j) / 8);
         }
+        continue;
+      }
+      if (int3_bytes) {
+        for (std::size_t j = 0; j < g.gs; j += 8)
+          store_code_bytes8(codes8<Simd>(w + begin + j, sv, max_int, max_code, a.round_mode),
+                            code_bytes + j);
+        pack_code_bytes3_shifts(code_bytes, g.gs / 10, qw + begin / 10);
         continue;
       }
       for (std::size_t j = 0; j < g.gs; j += 8)
@@ -468,22 +503,6 @@ WEIGHTCAST_AVX512 inline __m512 to_f16_precision(__m512 x) {
   const __m512i up = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0xFFF)));
   return _mm512_castsi512_ps(_mm512_and_si512(up, _mm512_set1_epi32(~0x1FFF)));
 }
-
-// Spreads prefetches of a span over the groups of the rows that precede its use: `lines` cache
-// lines per group, `next` the line to fetch next.
-struct Prefetcher {
-  const char* next = nullptr;
-  const char* end = nullptr;
-  std::size_t lines = 0;
-  Prefetcher(std::span<const std::byte> span, std::size_t groups)
-      : next(reinterpret_cast<const char*>(span.data())),
-        end(next + span.size()),
-        lines(groups == 0 ? 0 : (span.size() / 64 + groups) / groups) {}
-  void step() {
-    for (std::size_t i = 0; i < lines && next < end; ++i, next += 64)
-      _mm_prefetch(next, _MM_HINT_T1);
-  }
-};
 
 struct Group512 {
   __m512 recip, divisor, max_int;
@@ -648,11 +667,13 @@ void quantize_rows_by(const GroupKernelArgs& a, const void* input, std::size_t r
   const auto* in = static_cast<const std::uint16_t*>(input);
   auto* scales = static_cast<std::uint16_t*>(q_scale);
   Prefetcher prefetch(a.prefetch, rows * g.groups);
+  GroupKernelArgs declined = a;  // a row on its own: the prefetches stay with this loop
+  declined.prefetch = {};
   for (std::size_t r = 0; r < rows; ++r) {
     const std::uint16_t* w = in + r * k;
     std::uint32_t* qw = q_weight + r * g.words;
     std::uint16_t* s = scales + r * g.groups;
-    if (!row(g, w, qw, s, prefetch)) quantize_rows_avx2<F16Simd>(a, w, 1, k, qw, s);
+    if (!row(g, w, qw, s, prefetch)) quantize_rows_avx2<F16Simd>(declined, w, 1, k, qw, s);
   }
 }
 
