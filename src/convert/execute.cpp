@@ -297,15 +297,18 @@ class Producer {
     });
   }
   bool generates(const PlannedParam& p) const {
-    return p.production == Production::kAsIs && !p.passes_through && p.shards == 1 &&
-           p.outputs.size() == 1 && !p.shape.empty() && p.shape.back() > 0 &&
-           cache_row_bytes(p) <= kGenerateBlock && sources_outlive_release(p);
+    return p.production == Production::kAsIs && p.shards == 1 && p.outputs.size() == 1 &&
+           !p.shape.empty() && p.shape.back() > 0 && cache_row_bytes(p) <= kGenerateBlock &&
+           sources_outlive_release(p);
   }
   Finished generate(const PlannedParam& p) {
     const auto& first = p.outputs.front();
-    auto rows =
-        std::make_shared<const SourceRows>(p, ckpt_, p.def->dtype.value_or(scheme_.model_dtype()),
-                                           false);  // queued up to 1 GiB ahead: see the fill
+    // A record that passes through (its cache bytes are its sources' bytes) is copied in its
+    // sources' dtype, not widened to float32 and encoded back (q0f32 from bf16).
+    const DType cast_to = p.passes_through ? ckpt_.info(p.sources.front()).dtype
+                                           : p.def->dtype.value_or(scheme_.model_dtype());
+    auto rows = std::make_shared<const SourceRows>(
+        p, ckpt_, cast_to, false);  // queued up to 1 GiB ahead: see the fill
     const auto row_elems = static_cast<std::size_t>(p.shape.back());
     const std::size_t row_bytes = cache_row_bytes(p);
     Finished item;
@@ -317,7 +320,8 @@ class Producer {
                                          {},
                                          {}};
     // Run by the writer's threads, which may outlive this producer on an error: no `this`.
-    item.generated->fill = [rows, row_bytes, row_elems, encode = first.dtype == DType::kF32](
+    item.generated->fill = [rows, row_bytes, row_elems,
+                            encode = first.dtype == DType::kF32 && !p.passes_through](
                                std::size_t offset, std::span<std::byte> out) {
       if (offset == 0) rows->prefetch();  // as its lane starts it, not as it is queued
       const std::size_t begin = offset / row_bytes;
