@@ -139,8 +139,10 @@ struct Finished {
   Buffer chunk;  // pooled: a fresh 8 MiB block for each would fault every page in again
   std::size_t chunk_bytes = 0;
   bool stream_end = false;
-  // A record whose cache bytes are its sources' bytes end to end (PlannedParam::passes_through),
-  // written from the memory-mapped sources themselves. `before` maps each block's source pages
+  // A record whose cache bytes are its sources' bytes end to end (PlannedParam::passes_through)
+  // from a reader whose data may not outlive a release (the others are generated: copied through
+  // the cache measured faster, docs/performance.md#records-that-pass-through), written from the
+  // memory-mapped sources themselves. `before` maps each block's source pages
   // in one call; `written` scans the block just written (still in cache) for NaN and infinity and
   // drops its pages, so that a large record never has all its pages mapped; `done` reports the
   // counts.
