@@ -218,6 +218,20 @@ TEST(GroupQuant, ReciprocalDivisionMatchesDivisionForEveryBinary16Value) {
 namespace weightcast {
 namespace {
 
+// Elements of type T (32-bit: q_weight; 16-bit: the KN layout's scales), transposed by the
+// scalar code and, split over row ranges the way the thread pool does, by this CPU's.
+template <typename T>
+void check_transpose(std::size_t rows, std::size_t cols) {
+  std::vector<T> in(rows * cols), a(rows * cols), b(rows * cols);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<T>(i * 2654435761u);
+  transpose_rows(in.data(), 0, rows, rows, cols, a.data(), SimdLevel::kScalar);
+  transpose_rows(in.data(), 0, rows / 2, rows, cols, b.data(), simd_level());
+  transpose_rows(in.data(), rows / 2, rows, rows, cols, b.data(), simd_level());
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(a[c * rows + r], in[r * cols + c]);
+  EXPECT_EQ(a, b) << sizeof(T) * 8 << "-bit " << rows << "x" << cols;
+}
+
 TEST(Transpose, SimdAndScalarAgreeOnAwkwardShapes) {
   for (auto [rows, cols] : {std::pair<std::size_t, std::size_t>{1, 1},
                             {8, 8},
@@ -226,23 +240,8 @@ TEST(Transpose, SimdAndScalarAgreeOnAwkwardShapes) {
                             {100, 256},
                             {40, 24},
                             {57, 35}}) {
-    std::vector<std::uint32_t> in(rows * cols), a(rows * cols), b(rows * cols);
-    for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::uint32_t>(i * 2654435761u);
-    transpose_rows(in.data(), 0, rows, rows, cols, a.data(), SimdLevel::kScalar);
-    // Split over row ranges the way the thread pool does.
-    transpose_rows(in.data(), 0, rows / 2, rows, cols, b.data(), simd_level());
-    transpose_rows(in.data(), rows / 2, rows, rows, cols, b.data(), simd_level());
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(a[c * rows + r], in[r * cols + c]);
-    EXPECT_EQ(a, b) << rows << "x" << cols;
-    // The 16-bit transpose (the KN layout's scales) likewise.
-    std::vector<std::uint16_t> in16(in.begin(), in.end()), a16(rows * cols), b16(rows * cols);
-    transpose_rows(in16.data(), 0, rows, rows, cols, a16.data(), SimdLevel::kScalar);
-    transpose_rows(in16.data(), 0, rows / 2, rows, cols, b16.data(), simd_level());
-    transpose_rows(in16.data(), rows / 2, rows, rows, cols, b16.data(), simd_level());
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(a16[c * rows + r], in16[r * cols + c]);
-    EXPECT_EQ(a16, b16) << rows << "x" << cols;
+    check_transpose<std::uint32_t>(rows, cols);
+    check_transpose<std::uint16_t>(rows, cols);
   }
 }
 

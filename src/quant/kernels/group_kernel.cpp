@@ -553,6 +553,11 @@ WEIGHTCAST_AVX512 inline __m128i int4_pairs32(__m512i lo, __m512i hi, __m512i ma
   return _mm_shuffle_epi8(_mm512_cvtepi32_epi8(pairs), order);
 }
 
+// The first min(m, 16) of sixteen lanes.
+inline __mmask16 first_lanes(std::size_t m) {
+  return m >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << m) - 1);
+}
+
 // Scales of a row's groups, sixteen at a time: stored in binary16, and the reciprocal of that
 // stored value (what the codes multiply by).
 // False when a nonzero group's scale rounds to zero.
@@ -560,7 +565,7 @@ WEIGHTCAST_AVX512 bool row_scales512(const std::uint16_t* max_bits, std::size_t 
                                      float max_int, std::uint16_t* scales, float* divisors,
                                      float* recips) {
   for (std::size_t g = 0; g < groups; g += 16) {
-    const __mmask16 live = groups - g >= 16 ? 0xFFFF : (1u << (groups - g)) - 1;
+    const __mmask16 live = first_lanes(groups - g);
     const __m512 m = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(live, max_bits + g));
     const __m256i stored = _mm512_cvtps_ph(_mm512_div_ps(m, _mm512_set1_ps(max_int)),
                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -650,7 +655,7 @@ WEIGHTCAST_AVX512 bool quantize_row_avx512(const GroupKernelArgs& a, const Geome
       continue;
     }
     for (std::size_t j = 0; j < gs; j += 16) {
-      const __mmask16 live = gs - j >= 16 ? 0xFFFF : (1u << (gs - j)) - 1;  // 8 at the end
+      const __mmask16 live = first_lanes(gs - j);  // 8 at the end
       _mm512_store_si512(codes + j, codes16(p + j, grp, live));
     }
     pack_codes(codes, gs, a.bits, geo.per_word, qw + g * gs / geo.per_word);
@@ -677,12 +682,21 @@ void quantize_rows_by(const GroupKernelArgs& a, const void* input, std::size_t r
   }
 }
 
-// A row's 3-bit codes, one byte each (the padding of a partial last group already 0), packed ten
-// to a word by two PEXTs (BMI2, which every AVX-512 CPU has). Packing after the whole row keeps
-// the word loads from waiting on the vector stores that wrote their bytes.
-__attribute__((target("bmi2"))) void pack_code_bytes3(const std::uint8_t* codes, std::size_t words,
-                                                      std::uint32_t* qw) {
-  for (std::size_t i = 0; i < words; ++i) {
+// Room in the thread's scratch for a row's 3-bit codes, one byte each (the vector stores may run
+// up to 64 bytes past the row's groups).
+std::uint8_t* row_code_bytes3(const Geometry& geo) {
+  thread_local std::vector<std::uint8_t> scratch;
+  scratch.resize(geo.groups * geo.gs + 64);
+  return scratch.data();
+}
+
+// A row's 3-bit code bytes, the padding of a partial last group set to code 0 as TVM writes it,
+// packed ten to a word by two PEXTs (BMI2, which every AVX-512 CPU has). Packing after the whole
+// row keeps the word loads from waiting on the vector stores that wrote their bytes.
+__attribute__((target("bmi2"))) void pack_row_code_bytes3(std::uint8_t* codes, const Geometry& geo,
+                                                          std::size_t k, std::uint32_t* qw) {
+  std::memset(codes + k, 0, geo.groups * geo.gs - k);
+  for (std::size_t i = 0; i < geo.words; ++i) {
     std::uint64_t first8;
     std::uint16_t last2;
     std::memcpy(&first8, codes + 10 * i, 8);
@@ -694,7 +708,7 @@ __attribute__((target("bmi2"))) void pack_code_bytes3(const std::uint8_t* codes,
 
 // 3-bit codes, ten to a word (q3f16_*: groups of 40, and rows whose last group is partial): the
 // codes on float32 lanes as above, stored as bytes (the lanes past a group, read as zero, land in
-// the next group's bytes and are rewritten), then packed by pack_code_bytes3.
+// the next group's bytes and are rewritten), then packed by pack_row_code_bytes3.
 WEIGHTCAST_AVX512 bool quantize_row3_avx512(const GroupKernelArgs& a, const Geometry& geo,
                                             const std::uint16_t* w, std::size_t k,
                                             std::uint32_t* qw, std::uint16_t* scales,
@@ -702,9 +716,7 @@ WEIGHTCAST_AVX512 bool quantize_row3_avx512(const GroupKernelArgs& a, const Geom
   const std::size_t gs = geo.gs;
   RowScales512 row;
   if (!prepare_row512(geo, w, k, scales, &row)) return false;
-  thread_local std::vector<std::uint8_t> scratch;
-  scratch.resize(geo.groups * gs + 64);
-  std::uint8_t* codes = scratch.data();
+  std::uint8_t* codes = row_code_bytes3(geo);
   Group512 grp{{},
                {},
                _mm512_set1_ps(geo.max_int),
@@ -717,13 +729,11 @@ WEIGHTCAST_AVX512 bool quantize_row3_avx512(const GroupKernelArgs& a, const Geom
     const std::size_t len = std::min(gs, k - g * gs);
     prefetch.step();
     for (std::size_t j = 0; j < len; j += 16) {
-      const __mmask16 live = len - j >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (len - j)) - 1);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + g * gs + j),
-                       _mm512_cvtepi32_epi8(codes16(p + j, grp, live)));
+                       _mm512_cvtepi32_epi8(codes16(p + j, grp, first_lanes(len - j))));
     }
   }
-  std::memset(codes + k, 0, geo.groups * gs - k);
-  pack_code_bytes3(codes, geo.words, qw);
+  pack_row_code_bytes3(codes, geo, k, qw);
   return true;
 }
 
@@ -795,14 +805,9 @@ WEIGHTCAST_AVX512FP16 bool quantize_row3_avx512fp16(const Geometry& geo, const s
   const std::size_t gs = geo.gs;
   RowScales512 row;
   if (!prepare_row512(geo, w, k, scales, &row)) return false;
-  thread_local std::vector<std::uint8_t> scratch;
-  scratch.resize(geo.groups * gs + 64);
-  std::uint8_t* codes = scratch.data();
+  std::uint8_t* codes = row_code_bytes3(geo);
   const __m512h max_int = _mm512_set1_ph(static_cast<_Float16>(geo.max_int));
   const __m512i max_code = _mm512_set1_epi16(static_cast<short>(geo.max_code));
-  const auto lanes = [](std::size_t m) -> __mmask16 {
-    return m >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << m) - 1);
-  };
   for (std::size_t g = 0; g < geo.groups; ++g) {
     const __m512 recip = _mm512_set1_ps(row.recips[g]), divisor = _mm512_set1_ps(row.divisors[g]);
     const std::uint16_t* p = w + g * gs;
@@ -810,19 +815,19 @@ WEIGHTCAST_AVX512FP16 bool quantize_row3_avx512fp16(const Geometry& geo, const s
     prefetch.step();
     for (std::size_t j = 0; j < len; j += 32) {
       const std::size_t n = std::min<std::size_t>(32, len - j);
-      const __m256h lo =
-          quotient16(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n), p + j)), recip, divisor);
+      const __m256h lo = quotient16(
+          _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(first_lanes(n), p + j)), recip, divisor);
       const __m256h hi =
-          n > 16 ? quotient16(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n - 16), p + j + 16)),
-                              recip, divisor)
+          n > 16 ? quotient16(
+                       _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(first_lanes(n - 16), p + j + 16)),
+                       recip, divisor)
                  : _mm256_setzero_ph();
       // Lanes past the group (read as zero) land in the next group's bytes, rewritten after.
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + g * gs + j),
                           _mm512_cvtepi16_epi8(codes32(lo, hi, max_int, max_code)));
     }
   }
-  std::memset(codes + k, 0, geo.groups * gs - k);
-  pack_code_bytes3(codes, geo.words, qw);
+  pack_row_code_bytes3(codes, geo, k, qw);
   return true;
 }
 
